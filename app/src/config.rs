@@ -1,0 +1,177 @@
+//! Typed configuration: defaults, then an optional TOML file, then environment.
+//!
+//! Every setting has a default that makes `cargo run` work on a laptop with no
+//! other server: a SQLite file in the working directory, no Redis, no Sentry.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for log shippers.
+    Json,
+    /// Human-readable, for terminals.
+    Pretty,
+}
+
+/// The whole configuration of the service.
+///
+/// Loaded by [`Settings::load`]: built-in defaults, then the TOML file named by
+/// `REPLENISH_CONFIG_FILE` (if any), then `REPLENISH_*` variables, then the
+/// conventional unprefixed `DATABASE_URL`, `REDIS_URL` and `SENTRY_DSN`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// Address the HTTP server binds (`REPLENISH_LISTEN`).
+    pub listen: SocketAddr,
+    /// Database URL: `postgres://…` or `sqlite://…` (`DATABASE_URL`).
+    #[serde(serialize_with = "serialize_redacted_url")]
+    pub database_url: SecretString,
+    /// Redis URL; limits are shared across replicas only when set (`REDIS_URL`).
+    #[serde(serialize_with = "serialize_redacted_optional_url")]
+    pub redis_url: Option<SecretString>,
+    /// Platform admin token (`REPLENISH_ADMIN_TOKEN`). On SQLite, when unset,
+    /// one is generated at first start and only its hash is kept.
+    #[serde(serialize_with = "serialize_optional_secret")]
+    pub admin_token: Option<SecretString>,
+    /// Sentry DSN; error reporting is off when unset (`SENTRY_DSN`).
+    #[serde(serialize_with = "serialize_optional_secret")]
+    pub sentry_dsn: Option<SecretString>,
+    /// Deployment environment reported to Sentry (`REPLENISH_ENVIRONMENT`).
+    pub environment: String,
+    /// `json` or `pretty` (`REPLENISH_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// `tracing` filter directives (`REPLENISH_LOG_LEVEL`, or `RUST_LOG`).
+    pub log_level: String,
+    /// Run pending migrations at startup (`REPLENISH_RUN_MIGRATIONS`).
+    pub run_migrations: bool,
+    /// Largest request body accepted on ordinary routes, in bytes (`REPLENISH_BODY_LIMIT_BYTES`).
+    pub body_limit_bytes: usize,
+    /// Largest request body accepted by batch routes, in bytes (`REPLENISH_BATCH_BODY_LIMIT_BYTES`).
+    pub batch_body_limit_bytes: usize,
+    /// Worker threads; 0 means one per core (`REPLENISH_WORKERS`).
+    pub workers: usize,
+    /// Maximum database connections in the pool (`REPLENISH_DB_MAX_CONNECTIONS`).
+    pub db_max_connections: u32,
+    /// Seconds given to in-flight requests on SIGTERM/SIGINT (`REPLENISH_SHUTDOWN_TIMEOUT_SECS`).
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: SecretString::from("sqlite://replenish.db?mode=rwc"),
+            redis_url: None,
+            admin_token: None,
+            sentry_dsn: None,
+            environment: "development".into(),
+            log_format: LogFormat::Pretty,
+            log_level: "info".into(),
+            run_migrations: true,
+            body_limit_bytes: 64 * 1024,
+            batch_body_limit_bytes: 1024 * 1024,
+            workers: 0,
+            db_max_connections: 16,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings from the process environment (and the optional file).
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Ok(path) = std::env::var("REPLENISH_CONFIG_FILE") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment
+            .merge(Env::prefixed("REPLENISH_").ignore(&["config_file"]))
+            .merge(Env::raw().only(&["database_url", "redis_url", "sentry_dsn"]))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// True when the database is the embedded SQLite default (or any SQLite file).
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.expose_secret().starts_with("sqlite:")
+    }
+}
+
+impl fmt::Debug for Settings {
+    /// The effective configuration as JSON with every secret redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match serde_json::to_string(self) {
+            Ok(json) => f.write_str(&json),
+            Err(_) => f.write_str("<settings>"),
+        }
+    }
+}
+
+/// Hides the password of a URL (`postgres://user:***@host/db`), keeps the rest.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(url: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url.expose_secret()))
+}
+
+fn serialize_redacted_optional_url<S: serde::Serializer>(url: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serialize_redacted_url(url, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_optional_secret<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("<set>"),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_and_keeps_host() {
+        assert_eq!(redact_url("postgres://app:hunter2@db:5432/replenish"), "postgres://app:***@db:5432/replenish");
+        assert_eq!(redact_url("sqlite://replenish.db?mode=rwc"), "sqlite://replenish.db?mode=rwc");
+    }
+
+    #[test]
+    fn debug_output_never_contains_secrets() {
+        let settings = Settings {
+            admin_token: Some(SecretString::from("rpl_a_supersecret")),
+            sentry_dsn: Some(SecretString::from("https://key@sentry.example/1")),
+            database_url: SecretString::from("postgres://u:pw-in-url@h/db"),
+            ..Settings::default()
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("supersecret"), "{printed}");
+        assert!(!printed.contains("pw-in-url"), "{printed}");
+        assert!(!printed.contains("key@sentry"), "{printed}");
+        assert!(printed.contains("\"admin_token\":\"<set>\""), "{printed}");
+    }
+}

@@ -1,0 +1,6 @@
+//! Devices: registration by admins and merchants, tokens, revocation.
+
+pub mod entity;
+pub mod model;
+pub mod repo;
+pub mod routes;

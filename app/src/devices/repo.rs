@@ -1,0 +1,285 @@
+//! Device queries; every one is scoped to a tenant.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use secrecy::ExposeSecret;
+
+use crate::auth::{TokenKind, hashes_match, issue_token};
+use crate::db::{is_unique_violation, now};
+use crate::devices::entity;
+use crate::devices::model::{DeviceSpec, DeviceView, NewDevice};
+use crate::error::{Error, FieldError};
+use crate::http::{PageRequest, ResourceId};
+use crate::{stores, tenants};
+
+/// What a device registration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// Registered (or re-registered after revocation) with a new token.
+    Issued,
+    /// The stored details were changed; the token is unchanged.
+    Updated,
+    /// Already as requested.
+    Unchanged,
+}
+
+/// How to treat a device id that already exists and is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Bring its details in line (admin PUT, idempotent).
+    Update,
+    /// Refuse with 409 (merchant POST).
+    Conflict,
+}
+
+fn unknown_store(field: &str, store: &str) -> Error {
+    Error::Validation(vec![FieldError::new(field, format!("store {store} does not exist"))])
+}
+
+/// Registers device `id` with `spec`, or brings an existing one in line.
+pub async fn register(
+    db: &DatabaseConnection,
+    tenant: &ResourceId,
+    id: &ResourceId,
+    spec: &DeviceSpec,
+    on_existing: OnExisting,
+) -> Result<(RegisterOutcome, DeviceView), Error> {
+    match try_register(db, tenant, id, spec, on_existing).await {
+        Err(Error::Database(err)) if is_unique_violation(&err) => try_register(db, tenant, id, spec, on_existing).await,
+        other => other,
+    }
+}
+
+async fn try_register(
+    db: &DatabaseConnection,
+    tenant: &ResourceId,
+    id: &ResourceId,
+    spec: &DeviceSpec,
+    on_existing: OnExisting,
+) -> Result<(RegisterOutcome, DeviceView), Error> {
+    let txn = db.begin().await?;
+    tenants::repo::require_active(&txn, tenant.as_str()).await?;
+    if !stores::repo::exists(&txn, tenant.as_str(), spec.store.as_str()).await? {
+        return Err(unknown_store("store", spec.store.as_str()));
+    }
+    let now = now();
+    let existing = entity::Entity::find_by_id((tenant.to_string(), id.to_string())).one(&txn).await?;
+    let (outcome, model, token) = match existing {
+        None => {
+            let token = issue_token(TokenKind::Device);
+            let model = entity::ActiveModel::from(new_row(tenant.as_str(), id.as_str(), spec, token.hash, now))
+                .insert(&txn)
+                .await?;
+            (RegisterOutcome::Issued, model, Some(token.secret))
+        }
+        Some(current) if current.active && on_existing == OnExisting::Conflict => {
+            return Err(Error::Conflict {
+                kind: "device-exists",
+                detail: format!("device {} is already registered", current.id),
+            });
+        }
+        Some(current) if current.active && matches_spec(&current, spec) => (RegisterOutcome::Unchanged, current, None),
+        Some(current) => {
+            let reissue = !current.active;
+            let mut active: entity::ActiveModel = current.into();
+            active.store_id = Set(spec.store.to_string());
+            active.owner = Set(spec.owner.trim().to_owned());
+            active.model = Set(spec.model.trim().to_owned());
+            active.serial = Set(spec.serial.as_deref().map(|s| s.trim().to_owned()));
+            active.updated_at = Set(now);
+            let token = reissue.then(|| issue_token(TokenKind::Device));
+            if let Some(token) = &token {
+                active.token_hash = Set(token.hash.clone());
+                active.active = Set(true);
+            }
+            let model = active.update(&txn).await?;
+            let outcome = if reissue { RegisterOutcome::Issued } else { RegisterOutcome::Updated };
+            (outcome, model, token.map(|t| t.secret))
+        }
+    };
+    txn.commit().await?;
+    let mut view = DeviceView::from_model(&model);
+    view.token = token.map(|t| t.expose_secret().to_owned());
+    Ok((outcome, view))
+}
+
+fn matches_spec(current: &entity::Model, spec: &DeviceSpec) -> bool {
+    current.store_id == spec.store.as_str()
+        && current.owner == spec.owner.trim()
+        && current.model == spec.model.trim()
+        && current.serial.as_deref() == spec.serial.as_deref().map(str::trim)
+}
+
+fn new_row(tenant: &str, id: &str, spec: &DeviceSpec, token_hash: String, now: DateTime<Utc>) -> entity::Model {
+    entity::Model {
+        tenant_id: tenant.to_owned(),
+        id: id.to_owned(),
+        store_id: spec.store.to_string(),
+        owner: spec.owner.trim().to_owned(),
+        model: spec.model.trim().to_owned(),
+        serial: spec.serial.as_deref().map(|s| s.trim().to_owned()),
+        token_hash,
+        active: true,
+        created_at: now,
+        updated_at: now,
+        revoked_at: None,
+    }
+}
+
+/// Registers a whole batch in one transaction: all of them or none.
+///
+/// Any id that already exists (active or revoked) fails the batch with 409,
+/// and any unknown store with 422, before anything is written.
+pub async fn register_batch(
+    db: &DatabaseConnection,
+    tenant: &ResourceId,
+    devices: &[NewDevice],
+) -> Result<Vec<DeviceView>, Error> {
+    let txn = db.begin().await?;
+    let result = insert_batch(&txn, tenant.as_str(), devices).await;
+    match result {
+        Ok(views) => {
+            txn.commit().await?;
+            Ok(views)
+        }
+        Err(Error::Database(err)) if is_unique_violation(&err) => Err(Error::Conflict {
+            kind: "device-exists",
+            detail: "a device in this batch was registered concurrently; nothing was registered".into(),
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+async fn insert_batch(
+    txn: &DatabaseTransaction,
+    tenant: &str,
+    devices: &[NewDevice],
+) -> Result<Vec<DeviceView>, Error> {
+    let mut wanted_stores: Vec<String> = devices.iter().map(|d| d.store.to_string()).collect();
+    wanted_stores.sort();
+    wanted_stores.dedup();
+    let known = stores::repo::existing_ids(txn, tenant, wanted_stores.clone()).await?;
+    let missing: Vec<FieldError> = devices
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !known.iter().any(|k| k == d.store.as_str()))
+        .map(|(i, d)| FieldError::new(format!("devices[{i}].store"), format!("store {} does not exist", d.store)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Validation(missing));
+    }
+    let ids: Vec<&str> = devices.iter().map(|d| d.device_id.as_str()).collect();
+    let mut taken = Vec::new();
+    for chunk in ids.chunks(500) {
+        let found = entity::Entity::find()
+            .filter(entity::Column::TenantId.eq(tenant))
+            .filter(entity::Column::Id.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await?;
+        taken.extend(found.into_iter().map(|d| d.id));
+    }
+    if !taken.is_empty() {
+        taken.sort();
+        return Err(Error::Conflict {
+            kind: "device-exists",
+            detail: format!("already registered: {}; nothing was registered", taken.join(", ")),
+        });
+    }
+    let now = now();
+    let mut views = Vec::with_capacity(devices.len());
+    let mut rows = Vec::with_capacity(devices.len());
+    for device in devices {
+        let token = issue_token(TokenKind::Device);
+        let row = new_row(tenant, device.device_id.as_str(), &device.spec(), token.hash, now);
+        let mut view = DeviceView::from_model(&row);
+        view.token = Some(token.secret.expose_secret().to_owned());
+        views.push(view);
+        rows.push(entity::ActiveModel::from(row));
+    }
+    // 11 columns a row: 250 rows stay well below every backend's bind-parameter limit.
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(250));
+        entity::Entity::insert_many(std::mem::replace(&mut rows, rest)).exec(txn).await?;
+    }
+    Ok(views)
+}
+
+/// One device of the tenant.
+pub async fn get(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<DeviceView, Error> {
+    let model = entity::Entity::find_by_id((tenant.to_string(), id.to_string()))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("device"))?;
+    Ok(DeviceView::from_model(&model))
+}
+
+/// A page of the tenant's devices, ordered by id.
+pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageRequest) -> Result<Vec<DeviceView>, Error> {
+    let mut query =
+        entity::Entity::find().filter(entity::Column::TenantId.eq(tenant.as_str())).order_by_asc(entity::Column::Id);
+    if let Some(after) = &page.after {
+        query = query.filter(entity::Column::Id.gt(after.as_str()));
+    }
+    Ok(query.limit(page.limit + 1).all(db).await?.iter().map(DeviceView::from_model).collect())
+}
+
+/// Revokes a device's token; revoking twice is fine.
+pub async fn revoke(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<(), Error> {
+    let txn = db.begin().await?;
+    let device = entity::Entity::find_by_id((tenant.to_string(), id.to_string()))
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("device"))?;
+    if device.active {
+        let now = now();
+        let mut active: entity::ActiveModel = device.into();
+        active.active = Set(false);
+        active.revoked_at = Set(Some(now));
+        active.updated_at = Set(now);
+        active.update(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Revokes every device of a tenant (part of deactivation's transaction).
+pub async fn revoke_all(txn: &impl ConnectionTrait, tenant: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    entity::Entity::update_many()
+        .col_expr(entity::Column::Active, Expr::value(false))
+        .col_expr(entity::Column::RevokedAt, Expr::value(now))
+        .col_expr(entity::Column::UpdatedAt, Expr::value(now))
+        .filter(entity::Column::TenantId.eq(tenant))
+        .filter(entity::Column::Active.eq(true))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The (tenant, device) of the active device token with this hash, if its tenant is active.
+pub async fn authenticate_token(
+    db: &DatabaseConnection,
+    token_hash: &str,
+) -> Result<Option<(ResourceId, ResourceId)>, Error> {
+    let found = entity::Entity::find()
+        .filter(entity::Column::TokenHash.eq(token_hash))
+        .filter(entity::Column::Active.eq(true))
+        .one(db)
+        .await?;
+    let Some(device) = found else { return Ok(None) };
+    if !hashes_match(&device.token_hash, token_hash) {
+        return Ok(None);
+    }
+    let tenant_active = tenants::entity::tenant::Entity::find_by_id(device.tenant_id.as_str())
+        .filter(tenants::entity::tenant::Column::Active.eq(true))
+        .one(db)
+        .await?
+        .is_some();
+    if !tenant_active {
+        return Ok(None);
+    }
+    Ok(Some((ResourceId::parse(&device.tenant_id)?, ResourceId::parse(&device.id)?)))
+}

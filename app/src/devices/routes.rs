@@ -1,0 +1,212 @@
+//! Device routes: admin registration, merchant fleet management, and the
+//! device's own view of itself.
+
+use actix_web::{HttpResponse, web};
+
+use crate::auth::{Admin, DeviceCaller, Merchant};
+use crate::devices::model::{DeviceBatch, DeviceSpec, DeviceView, NewDevice, RegisteredBatch};
+use crate::devices::repo::{self, OnExisting, RegisterOutcome};
+use crate::error::{Error, Problem};
+use crate::http::{Page, PageQuery, ResourceId, method_not_allowed};
+use crate::startup::AppState;
+
+/// Mounts the admin device routes inside the admin scope.
+pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tenants/{tenant}/devices/{device}")
+            .route(web::put().to(admin_put_device))
+            .route(web::delete().to(admin_delete_device))
+            .default_service(method_not_allowed("PUT, DELETE")),
+    );
+}
+
+/// Mounts the merchant and device routes inside the `/api/v1` scope.
+pub fn configure_api(cfg: &mut web::ServiceConfig, batch_body_limit: usize) {
+    cfg.service(
+        web::resource("/devices")
+            .route(web::post().to(create_device))
+            .route(web::get().to(list_devices))
+            .default_service(method_not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/devices:batch")
+            .app_data(crate::http::json_config(batch_body_limit))
+            .route(web::post().to(create_devices_batch))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/devices/{device}")
+            .route(web::get().to(get_device))
+            .route(web::delete().to(delete_device))
+            .default_service(method_not_allowed("GET, DELETE")),
+    )
+    .service(web::resource("/device").route(web::get().to(get_self)).default_service(method_not_allowed("GET")));
+}
+
+fn issued_or_ok(outcome: RegisterOutcome, view: DeviceView) -> HttpResponse {
+    match outcome {
+        RegisterOutcome::Issued => HttpResponse::Created().json(view),
+        RegisterOutcome::Updated | RegisterOutcome::Unchanged => HttpResponse::Ok().json(view),
+    }
+}
+
+/// Register or update a device (idempotent; used by the operator).
+///
+/// Creating a device, or re-registering a revoked one, returns its token once.
+#[utoipa::path(
+    put, path = "/admin/v1/tenants/{tenant}/devices/{device}", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id"), ("device" = String, Path, description = "Device id")),
+    request_body = DeviceSpec,
+    responses(
+        (status = 201, description = "Registered; `token` is shown this once", body = DeviceView),
+        (status = 200, description = "Updated or unchanged; no token", body = DeviceView),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn admin_put_device(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(ResourceId, ResourceId)>,
+    spec: web::Json<DeviceSpec>,
+) -> Result<HttpResponse, Error> {
+    let (tenant, device) = path.into_inner();
+    spec.validate()?;
+    let (outcome, view) = repo::register(&state.db, &tenant, &device, &spec, OnExisting::Update).await?;
+    Ok(issued_or_ok(outcome, view))
+}
+
+/// Revoke a device's token.
+#[utoipa::path(
+    delete, path = "/admin/v1/tenants/{tenant}/devices/{device}", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id"), ("device" = String, Path, description = "Device id")),
+    responses(
+        (status = 204, description = "Revoked (or already was)"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn admin_delete_device(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(ResourceId, ResourceId)>,
+) -> Result<HttpResponse, Error> {
+    let (tenant, device) = path.into_inner();
+    repo::revoke(&state.db, &tenant, &device).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Register a device; a revoked device id may be registered again.
+#[utoipa::path(
+    post, path = "/api/v1/devices", tag = "merchant",
+    request_body = NewDevice,
+    responses(
+        (status = 201, description = "Registered; `token` is shown this once", body = DeviceView),
+        (status = 409, description = "The device is already registered", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = []))
+)]
+pub async fn create_device(
+    merchant: Merchant,
+    state: web::Data<AppState>,
+    body: web::Json<NewDevice>,
+) -> Result<HttpResponse, Error> {
+    let spec = body.spec();
+    spec.validate()?;
+    let (outcome, view) =
+        repo::register(&state.db, &merchant.tenant_id, &body.device_id, &spec, OnExisting::Conflict).await?;
+    Ok(issued_or_ok(outcome, view))
+}
+
+/// Register up to 1,000 devices at once, all or nothing.
+#[utoipa::path(
+    post, path = "/api/v1/devices:batch", tag = "merchant",
+    request_body = DeviceBatch,
+    responses(
+        (status = 201, description = "All registered; tokens are shown this once", body = RegisteredBatch),
+        (status = 409, description = "Some ids exist already; nothing was registered", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = []))
+)]
+pub async fn create_devices_batch(
+    merchant: Merchant,
+    state: web::Data<AppState>,
+    body: web::Json<DeviceBatch>,
+) -> Result<HttpResponse, Error> {
+    body.validate()?;
+    let devices = repo::register_batch(&state.db, &merchant.tenant_id, &body.devices).await?;
+    tracing::info!(tenant = %merchant.tenant_id, count = devices.len(), "device batch registered");
+    Ok(HttpResponse::Created().json(RegisteredBatch { devices }))
+}
+
+/// One device of the tenant.
+#[utoipa::path(
+    get, path = "/api/v1/devices/{device}", tag = "merchant",
+    params(("device" = String, Path, description = "Device id")),
+    responses(
+        (status = 200, body = DeviceView),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = []))
+)]
+pub async fn get_device(
+    merchant: Merchant,
+    state: web::Data<AppState>,
+    device: web::Path<ResourceId>,
+) -> Result<web::Json<DeviceView>, Error> {
+    Ok(web::Json(repo::get(&state.db, &merchant.tenant_id, &device).await?))
+}
+
+/// The tenant's devices, paginated by id.
+#[utoipa::path(
+    get, path = "/api/v1/devices", tag = "merchant",
+    params(PageQuery),
+    responses(
+        (status = 200, body = Page<DeviceView>),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = []))
+)]
+pub async fn list_devices(
+    merchant: Merchant,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Page<DeviceView>>, Error> {
+    let page = query.validate()?;
+    let items = repo::list(&state.db, &merchant.tenant_id, &page).await?;
+    Ok(web::Json(Page::from_overfetch(items, &page, |d| d.device_id.clone())))
+}
+
+/// Revoke a device's token.
+#[utoipa::path(
+    delete, path = "/api/v1/devices/{device}", tag = "merchant",
+    params(("device" = String, Path, description = "Device id")),
+    responses(
+        (status = 204, description = "Revoked (or already was)"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = []))
+)]
+pub async fn delete_device(
+    merchant: Merchant,
+    state: web::Data<AppState>,
+    device: web::Path<ResourceId>,
+) -> Result<HttpResponse, Error> {
+    repo::revoke(&state.db, &merchant.tenant_id, &device).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The calling device's own registration.
+#[utoipa::path(
+    get, path = "/api/v1/device", tag = "device",
+    responses(
+        (status = 200, body = DeviceView),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("device_token" = []))
+)]
+pub async fn get_self(device: DeviceCaller, state: web::Data<AppState>) -> Result<web::Json<DeviceView>, Error> {
+    Ok(web::Json(repo::get(&state.db, &device.tenant_id, &device.device_id).await?))
+}

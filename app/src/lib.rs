@@ -1,0 +1,25 @@
+//! Replenish: multi-tenant auto-replenishment.
+//!
+//! The binary (`main.rs`) parses configuration and calls into
+//! [`startup::Application`]; tests build the same application on port 0.
+//! Code is split by domain (`tenants`, `stores`, `catalog`, `devices`), each
+//! with its routes, its queries and its table mappings side by side.
+
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod devices;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod openapi;
+pub mod platform;
+pub mod startup;
+pub mod stores;
+pub mod telemetry;
+pub mod tenants;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,74 @@
+//! The OpenAPI 3 document, generated from the handlers and types.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{catalog, devices, health, stores, telemetry, tenants};
+
+struct BearerSchemes;
+
+impl Modify for BearerSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, description) in [
+            ("admin_token", "Platform admin token (REPLENISH_ADMIN_TOKEN)"),
+            ("tenant_api_key", "A tenant's API key (rpl_t_…)"),
+            ("device_token", "A device token (rpl_d_…)"),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(description)).build(),
+                ),
+            );
+        }
+    }
+}
+
+/// Every route and schema of the service.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Replenish", description = "Multi-tenant auto-replenishment for smart glasses and other devices."),
+    paths(
+        health::healthz,
+        health::readyz,
+        telemetry::metrics_endpoint,
+        openapi_json,
+        tenants::routes::put_tenant,
+        tenants::routes::get_tenant,
+        tenants::routes::list_tenants,
+        tenants::routes::rotate_api_key,
+        tenants::routes::delete_tenant,
+        devices::routes::admin_put_device,
+        devices::routes::admin_delete_device,
+        stores::routes::put_store,
+        stores::routes::get_store,
+        stores::routes::list_stores,
+        catalog::routes::put_product,
+        catalog::routes::get_product,
+        catalog::routes::list_products,
+        catalog::routes::delete_product,
+        devices::routes::create_device,
+        devices::routes::create_devices_batch,
+        devices::routes::get_device,
+        devices::routes::list_devices,
+        devices::routes::delete_device,
+        devices::routes::get_self,
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    modifiers(&BearerSchemes),
+    tags(
+        (name = "admin", description = "Platform operations (admin token)"),
+        (name = "merchant", description = "A tenant's stores, catalog and fleet (tenant API key)"),
+        (name = "device", description = "Calls made by devices (device token)"),
+        (name = "operations", description = "Health, readiness, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

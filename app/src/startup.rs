@@ -1,0 +1,151 @@
+//! Builds the application: database, migrations, admin token, HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use replenish_migrations::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::Settings;
+use crate::http::{json_config, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
+use crate::telemetry::Metrics;
+use crate::{auth, catalog, devices, health, openapi, platform, stores, telemetry, tenants};
+
+/// Shared state every handler can reach through `web::Data<AppState>`.
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Hex SHA-256 of the platform admin token.
+    pub admin_token_hash: String,
+    /// Redis pool, when `REDIS_URL` is set.
+    pub redis: Option<deadpool_redis::Pool>,
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be reached or migrated.
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The listener could not be bound.
+    #[error("listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Connects to the database and applies pending migrations.
+pub async fn migrate(settings: &Settings) -> Result<DatabaseConnection, StartupError> {
+    let db = crate::db::connect(settings).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// A built, bound, not yet running application.
+pub struct Application {
+    port: u16,
+    server: Server,
+    generated_admin_token: Option<SecretString>,
+}
+
+impl Application {
+    /// Connects, migrates (unless disabled), settles the admin token and binds
+    /// the listener. Port 0 in `settings.listen` picks a free port.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let db =
+            if settings.run_migrations { migrate(&settings).await? } else { crate::db::connect(&settings).await? };
+        let admin = platform::admin_token(&db, &settings).await.map_err(|e| StartupError::Config(e.to_string()))?;
+        let redis = match &settings.redis_url {
+            Some(url) => Some(
+                deadpool_redis::Config::from_url(url.expose_secret())
+                    .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+                    .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?,
+            ),
+            None => None,
+        };
+        let listener = TcpListener::bind(settings.listen)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState { db, admin_token_hash: admin.hash, redis });
+        let metrics = web::Data::new(Metrics::default());
+        let body_limit = settings.body_limit_bytes;
+        let batch_limit = settings.batch_body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(json_config(body_limit))
+                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(path_config())
+                .app_data(query_config())
+                .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+                .wrap(sentry::integrations::actix::Sentry::new())
+                .wrap(from_fn(telemetry::track_request))
+                .configure(operations_routes)
+                .service(
+                    web::scope("/admin/v1")
+                        .wrap(from_fn(auth::authenticate))
+                        .configure(tenants::routes::configure)
+                        .configure(devices::routes::configure_admin)
+                        .default_service(web::to(route_not_found)),
+                )
+                .service(
+                    web::scope("/api/v1")
+                        .wrap(from_fn(auth::authenticate))
+                        .configure(stores::routes::configure)
+                        .configure(catalog::routes::configure)
+                        .configure(|cfg| devices::routes::configure_api(cfg, batch_limit))
+                        .default_service(web::to(route_not_found)),
+                )
+                .default_service(web::to(route_not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.shutdown_timeout_secs);
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        Ok(Self { port, server: server.run(), generated_admin_token: admin.generated })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The admin token, when this start generated it (first start on SQLite
+    /// without `REPLENISH_ADMIN_TOKEN`). It is not stored and never shown again.
+    pub fn generated_admin_token(&self) -> Option<&SecretString> {
+        self.generated_admin_token.as_ref()
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish) or
+    /// until [`ServerHandle::stop`].
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn operations_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/healthz").route(web::get().to(health::healthz)).default_service(method_not_allowed("GET")),
+    )
+    .service(web::resource("/readyz").route(web::get().to(health::readyz)).default_service(method_not_allowed("GET")))
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(telemetry::metrics_endpoint))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi::openapi_json))
+            .default_service(method_not_allowed("GET")),
+    );
+}

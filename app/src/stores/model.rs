@@ -1,0 +1,124 @@
+//! What the merchant API says about stores.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Error, Violations};
+use crate::stores::entity;
+
+/// The commerce providers a store can order through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CommerceProviderKind {
+    /// Confirms every order with a deterministic ETA; for demos and tests.
+    Mock,
+}
+
+impl CommerceProviderKind {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommerceProviderKind::Mock => "mock",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, Error> {
+        match value {
+            "mock" => Ok(CommerceProviderKind::Mock),
+            other => Err(Error::Internal(format!("unknown commerce provider {other:?} in database"))),
+        }
+    }
+}
+
+/// How a store places orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommerceSettings {
+    /// Which provider.
+    pub provider: CommerceProviderKind,
+}
+
+/// Body of `PUT /api/v1/stores/{store}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    /// Name shown to people (1-200 characters).
+    pub name: String,
+    /// IANA time zone name, e.g. `America/Los_Angeles` or `UTC`.
+    pub timezone: String,
+    /// Commerce provider settings.
+    pub commerce: CommerceSettings,
+}
+
+impl StoreSpec {
+    /// Checks the rules serde cannot express.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut violations = Violations::default();
+        let name = self.name.trim();
+        violations.check(name.is_empty() || name.chars().count() > 200, "name", "must be 1-200 characters");
+        violations.check(
+            !looks_like_iana_zone(&self.timezone),
+            "timezone",
+            "must be an IANA time zone name such as America/Los_Angeles or UTC",
+        );
+        violations.finish()
+    }
+}
+
+/// Shape check for IANA zone names (`Area/Location[/Sub]`, or `UTC`).
+fn looks_like_iana_zone(zone: &str) -> bool {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 30
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+            && p.starts_with(|c: char| c.is_ascii_uppercase())
+    };
+    zone.len() <= 64 && zone.split('/').count() <= 3 && zone.split('/').all(part_ok)
+}
+
+/// A store as the merchant API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StoreView {
+    /// Store id.
+    pub store_id: String,
+    /// Name shown to people.
+    pub name: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Commerce provider settings.
+    pub commerce: CommerceSettings,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StoreView {
+    /// Builds the view of a stored store.
+    pub fn from_model(model: &entity::Model) -> Result<Self, Error> {
+        Ok(Self {
+            store_id: model.id.clone(),
+            name: model.name.clone(),
+            timezone: model.timezone.clone(),
+            commerce: CommerceSettings { provider: CommerceProviderKind::parse(&model.commerce_provider)? },
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_iana_zone;
+
+    #[test]
+    fn zone_shape() {
+        for ok in ["UTC", "America/Los_Angeles", "America/Argentina/Buenos_Aires", "Etc/GMT+5"] {
+            assert!(looks_like_iana_zone(ok), "{ok}");
+        }
+        for bad in ["", "utc", "America/", "/Paris", "a/b/c/d", "Europe/Par is", "Europe/Paris;drop"] {
+            assert!(!looks_like_iana_zone(bad), "{bad}");
+        }
+    }
+}

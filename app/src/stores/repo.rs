@@ -1,0 +1,101 @@
+//! Store queries; every one is scoped to a tenant.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use crate::db::{is_unique_violation, now};
+use crate::error::Error;
+use crate::http::{PageRequest, ResourceId};
+use crate::stores::entity;
+use crate::stores::model::{StoreSpec, StoreView};
+
+/// Creates or updates a store; `true` when it was created.
+pub async fn upsert(
+    db: &DatabaseConnection,
+    tenant: &ResourceId,
+    id: &ResourceId,
+    spec: &StoreSpec,
+) -> Result<(bool, StoreView), Error> {
+    match try_upsert(db, tenant, id, spec).await {
+        Err(Error::Database(err)) if is_unique_violation(&err) => try_upsert(db, tenant, id, spec).await,
+        other => other,
+    }
+}
+
+async fn try_upsert(
+    db: &DatabaseConnection,
+    tenant: &ResourceId,
+    id: &ResourceId,
+    spec: &StoreSpec,
+) -> Result<(bool, StoreView), Error> {
+    let name = spec.name.trim().to_owned();
+    let provider = spec.commerce.provider.as_str().to_owned();
+    let now = now();
+    let (created, model) = match find(db, tenant.as_str(), id.as_str()).await? {
+        None => {
+            let model = entity::ActiveModel {
+                tenant_id: Set(tenant.to_string()),
+                id: Set(id.to_string()),
+                name: Set(name),
+                timezone: Set(spec.timezone.clone()),
+                commerce_provider: Set(provider),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(db)
+            .await?;
+            (true, model)
+        }
+        Some(current)
+            if current.name == name && current.timezone == spec.timezone && current.commerce_provider == provider =>
+        {
+            (false, current)
+        }
+        Some(current) => {
+            let mut active: entity::ActiveModel = current.into();
+            active.name = Set(name);
+            active.timezone = Set(spec.timezone.clone());
+            active.commerce_provider = Set(provider);
+            active.updated_at = Set(now);
+            (false, active.update(db).await?)
+        }
+    };
+    Ok((created, StoreView::from_model(&model)?))
+}
+
+async fn find(db: &impl ConnectionTrait, tenant: &str, id: &str) -> Result<Option<entity::Model>, Error> {
+    Ok(entity::Entity::find_by_id((tenant.to_owned(), id.to_owned())).one(db).await?)
+}
+
+/// Whether the tenant has store `id`.
+pub async fn exists(db: &impl ConnectionTrait, tenant: &str, id: &str) -> Result<bool, Error> {
+    Ok(find(db, tenant, id).await?.is_some())
+}
+
+/// The tenant's store ids among `ids`.
+pub async fn existing_ids(db: &impl ConnectionTrait, tenant: &str, ids: Vec<String>) -> Result<Vec<String>, Error> {
+    let found = entity::Entity::find()
+        .filter(entity::Column::TenantId.eq(tenant))
+        .filter(entity::Column::Id.is_in(ids))
+        .all(db)
+        .await?;
+    Ok(found.into_iter().map(|s| s.id).collect())
+}
+
+/// One store of the tenant.
+pub async fn get(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<StoreView, Error> {
+    let model = find(db, tenant.as_str(), id.as_str()).await?.ok_or(Error::NotFound("store"))?;
+    StoreView::from_model(&model)
+}
+
+/// A page of the tenant's stores, ordered by id.
+pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageRequest) -> Result<Vec<StoreView>, Error> {
+    let mut query =
+        entity::Entity::find().filter(entity::Column::TenantId.eq(tenant.as_str())).order_by_asc(entity::Column::Id);
+    if let Some(after) = &page.after {
+        query = query.filter(entity::Column::Id.gt(after.as_str()));
+    }
+    query.limit(page.limit + 1).all(db).await?.iter().map(StoreView::from_model).collect()
+}

@@ -1,0 +1,155 @@
+//! Admin routes for tenants: `/admin/v1/tenants…`.
+
+use actix_web::{HttpResponse, web};
+
+use crate::auth::Admin;
+use crate::error::{Error, Problem};
+use crate::http::{Page, PageQuery, ResourceId, method_not_allowed};
+use crate::startup::AppState;
+use crate::tenants::model::{RotateKeyRequest, RotatedKey, TenantSpec, TenantView};
+use crate::tenants::repo::{self, UpsertOutcome};
+
+/// Mounts the tenant routes inside the admin scope.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tenants").route(web::get().to(list_tenants)).default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/tenants/{tenant}")
+            .route(web::put().to(put_tenant))
+            .route(web::get().to(get_tenant))
+            .route(web::delete().to(delete_tenant))
+            .default_service(method_not_allowed("GET, PUT, DELETE")),
+    )
+    .service(
+        web::resource("/tenants/{tenant}/api-keys")
+            .route(web::post().to(rotate_api_key))
+            .default_service(method_not_allowed("POST")),
+    );
+}
+
+/// Create, update or reactivate a tenant (idempotent).
+#[utoipa::path(
+    put, path = "/admin/v1/tenants/{tenant}", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body = TenantSpec,
+    responses(
+        (status = 201, description = "Created or reactivated; `api_key` is shown this once", body = TenantView),
+        (status = 200, description = "Updated or already as requested; no key", body = TenantView),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn put_tenant(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    tenant: web::Path<ResourceId>,
+    spec: web::Json<TenantSpec>,
+) -> Result<HttpResponse, Error> {
+    spec.validate()?;
+    let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?;
+    tracing::info!(tenant = %tenant, ?outcome, "tenant upserted");
+    Ok(match outcome {
+        UpsertOutcome::Issued => HttpResponse::Created().json(view),
+        UpsertOutcome::Updated | UpsertOutcome::Unchanged => HttpResponse::Ok().json(view),
+    })
+}
+
+/// One tenant.
+#[utoipa::path(
+    get, path = "/admin/v1/tenants/{tenant}", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, body = TenantView),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn get_tenant(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    tenant: web::Path<ResourceId>,
+) -> Result<web::Json<TenantView>, Error> {
+    Ok(web::Json(repo::get(&state.db, &tenant).await?))
+}
+
+/// All tenants, paginated by id.
+#[utoipa::path(
+    get, path = "/admin/v1/tenants", tag = "admin",
+    params(PageQuery),
+    responses(
+        (status = 200, body = Page<TenantView>),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn list_tenants(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Page<TenantView>>, Error> {
+    let page = query.validate()?;
+    let items = repo::list(&state.db, &page).await?;
+    Ok(web::Json(Page::from_overfetch(items, &page, |t| t.tenant_id.clone())))
+}
+
+/// Rotate the tenant's API key.
+///
+/// Without a body (or with `grace_period_seconds: 0`) the previous keys stop
+/// working at once; with a grace period they keep working until it ends.
+#[utoipa::path(
+    post, path = "/admin/v1/tenants/{tenant}/api-keys", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = Option<RotateKeyRequest>),
+    responses(
+        (status = 201, body = RotatedKey),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn rotate_api_key(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    tenant: web::Path<ResourceId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Error> {
+    let request = parse_optional_json::<RotateKeyRequest>(&body)?;
+    if request.grace_period_seconds > 86_400 {
+        return Err(Error::Validation(vec![crate::error::FieldError::new(
+            "grace_period_seconds",
+            "must be at most 86400",
+        )]));
+    }
+    let rotated = repo::rotate_api_key(&state.db, &tenant, &request).await?;
+    tracing::info!(tenant = %tenant, grace = request.grace_period_seconds, "api key rotated");
+    Ok(HttpResponse::Created().json(rotated))
+}
+
+/// Deactivate a tenant: every key and device token stops at once; data is kept.
+#[utoipa::path(
+    delete, path = "/admin/v1/tenants/{tenant}", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 204, description = "Deactivated (or already was)"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn delete_tenant(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    tenant: web::Path<ResourceId>,
+) -> Result<HttpResponse, Error> {
+    repo::deactivate(&state.db, &tenant).await?;
+    tracing::info!(tenant = %tenant, "tenant deactivated");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Parses an optional JSON body: empty means the type's defaults.
+fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| if e.is_data() { Error::InvalidBody(e.to_string()) } else { Error::MalformedJson(e.to_string()) })
+}

@@ -1,0 +1,19 @@
+//! Schema migrations for Replenish.
+//!
+//! This crate is the only place the schema changes. Migrations describe tables
+//! with `sea-query` identifiers of their own and never import the app's
+//! entities, so an old migration keeps its meaning when the entities move on.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_foundation;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_foundation::Migration)]
+    }
+}
