@@ -1,11 +1,15 @@
 //! HTTP plumbing shared by every domain: validated path ids, JSON/path/query
 //! error mapping, pagination, 405s with `Allow`, and the problem+json fallback.
 
+use actix_web::dev::Payload;
 use actix_web::dev::ServiceResponse;
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{HttpRequest, HttpResponse, Route, error::JsonPayloadError, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, Route, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -54,21 +58,66 @@ fn is_valid_id(value: &str) -> bool {
     }
 }
 
-/// Maps JSON body errors to problem+json: malformed → 400, wrong shape → 422,
-/// too large → 413, wrong content type → 415.
-pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default().limit(limit).error_handler(move |err, _req| {
-        let error = match err {
-            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                Error::PayloadTooLarge(limit)
-            }
-            JsonPayloadError::ContentType => Error::UnsupportedMediaType,
-            JsonPayloadError::Deserialize(e) if e.is_data() => Error::InvalidBody(e.to_string()),
-            JsonPayloadError::Deserialize(e) => Error::MalformedJson(e.to_string()),
-            other => Error::MalformedJson(other.to_string()),
-        };
-        error.into()
+/// The largest body a route accepts; read by [`JsonBody`] to report 413s.
+/// Register it together with a `web::PayloadConfig` of the same limit.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body, classified the way clients need: not `application/json`
+/// → 415, over the limit → 413, not JSON at all → 400 `malformed-json`, JSON of
+/// the wrong shape (types, unknown enum values, missing or unknown fields) →
+/// 422 `invalid-body`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> std::ops::Deref for JsonBody<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Whether the request declares a JSON body (`application/json` or `+json`).
+pub fn declares_json(req: &HttpRequest) -> bool {
+    req.mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|mime| mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+}
+
+/// Parses `bytes` as `T`, telling malformed JSON from well-formed JSON of the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        // serde_json reports some shape errors (a number where an enum belongs) as
+        // syntax errors, so ask whether the body is JSON at all.
+        if err.is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+            Error::InvalidBody(err.to_string())
+        } else {
+            Error::MalformedJson(err.to_string())
+        }
     })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
+        let is_json = declares_json(req);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|err| match err.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => Error::PayloadTooLarge(limit),
+                _ => Error::MalformedJson(format!("the body could not be read: {err}")),
+            })?;
+            if !is_json {
+                return Err(Error::UnsupportedMediaType);
+            }
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
 }
 
 /// Maps path extraction failures to 400 `invalid-id`, naming the offending segment.

@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Settings;
-use crate::http::{json_config, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
+use crate::http::{BodyLimit, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
 use crate::telemetry::Metrics;
 use crate::{auth, catalog, devices, health, openapi, platform, stores, telemetry, tenants};
 
@@ -77,7 +77,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(metrics.clone())
-                .app_data(json_config(body_limit))
+                .app_data(BodyLimit(body_limit))
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(path_config())
                 .app_data(query_config())

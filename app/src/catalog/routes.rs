@@ -6,7 +6,7 @@ use crate::auth::Merchant;
 use crate::catalog::model::{ProductSpec, ProductView};
 use crate::catalog::repo;
 use crate::error::{Error, Problem};
-use crate::http::{Page, PageQuery, ResourceId, method_not_allowed};
+use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
 use crate::startup::AppState;
 
 /// Mounts the product routes inside the merchant scope.
@@ -40,7 +40,7 @@ pub async fn put_product(
     merchant: Merchant,
     state: web::Data<AppState>,
     product: web::Path<ResourceId>,
-    spec: web::Json<ProductSpec>,
+    spec: JsonBody<ProductSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
     let (created, view) = repo::upsert(&state.db, &merchant.tenant_id, &product, &spec).await?;

@@ -7,7 +7,7 @@ use crate::auth::{Admin, DeviceCaller, Merchant};
 use crate::devices::model::{DeviceBatch, DeviceSpec, DeviceView, NewDevice, RegisteredBatch};
 use crate::devices::repo::{self, OnExisting, RegisterOutcome};
 use crate::error::{Error, Problem};
-use crate::http::{Page, PageQuery, ResourceId, method_not_allowed};
+use crate::http::{BodyLimit, JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
 use crate::startup::AppState;
 
 /// Mounts the admin device routes inside the admin scope.
@@ -30,7 +30,8 @@ pub fn configure_api(cfg: &mut web::ServiceConfig, batch_body_limit: usize) {
     )
     .service(
         web::resource("/devices:batch")
-            .app_data(crate::http::json_config(batch_body_limit))
+            .app_data(BodyLimit(batch_body_limit))
+            .app_data(web::PayloadConfig::new(batch_body_limit))
             .route(web::post().to(create_devices_batch))
             .default_service(method_not_allowed("POST")),
     )
@@ -68,7 +69,7 @@ pub async fn admin_put_device(
     _admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<(ResourceId, ResourceId)>,
-    spec: web::Json<DeviceSpec>,
+    spec: JsonBody<DeviceSpec>,
 ) -> Result<HttpResponse, Error> {
     let (tenant, device) = path.into_inner();
     spec.validate()?;
@@ -110,7 +111,7 @@ pub async fn admin_delete_device(
 pub async fn create_device(
     merchant: Merchant,
     state: web::Data<AppState>,
-    body: web::Json<NewDevice>,
+    body: JsonBody<NewDevice>,
 ) -> Result<HttpResponse, Error> {
     let spec = body.spec();
     spec.validate()?;
@@ -133,7 +134,7 @@ pub async fn create_device(
 pub async fn create_devices_batch(
     merchant: Merchant,
     state: web::Data<AppState>,
-    body: web::Json<DeviceBatch>,
+    body: JsonBody<DeviceBatch>,
 ) -> Result<HttpResponse, Error> {
     body.validate()?;
     let devices = repo::register_batch(&state.db, &merchant.tenant_id, &body.devices).await?;

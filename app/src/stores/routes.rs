@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::auth::Merchant;
 use crate::error::{Error, Problem};
-use crate::http::{Page, PageQuery, ResourceId, method_not_allowed};
+use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
 use crate::startup::AppState;
 use crate::stores::model::{StoreSpec, StoreView};
 use crate::stores::repo;
@@ -36,7 +36,7 @@ pub async fn put_store(
     merchant: Merchant,
     state: web::Data<AppState>,
     store: web::Path<ResourceId>,
-    spec: web::Json<StoreSpec>,
+    spec: JsonBody<StoreSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
     let (created, view) = repo::upsert(&state.db, &merchant.tenant_id, &store, &spec).await?;

@@ -1,10 +1,10 @@
 //! Admin routes for tenants: `/admin/v1/tenants…`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::Admin;
 use crate::error::{Error, Problem};
-use crate::http::{Page, PageQuery, ResourceId, method_not_allowed};
+use crate::http::{JsonBody, Page, PageQuery, ResourceId, declares_json, method_not_allowed, parse_json};
 use crate::startup::AppState;
 use crate::tenants::model::{RotateKeyRequest, RotatedKey, TenantSpec, TenantView};
 use crate::tenants::repo::{self, UpsertOutcome};
@@ -44,7 +44,7 @@ pub async fn put_tenant(
     _admin: Admin,
     state: web::Data<AppState>,
     tenant: web::Path<ResourceId>,
-    spec: web::Json<TenantSpec>,
+    spec: JsonBody<TenantSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
     let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?;
@@ -111,9 +111,10 @@ pub async fn rotate_api_key(
     _admin: Admin,
     state: web::Data<AppState>,
     tenant: web::Path<ResourceId>,
+    http: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
-    let request = parse_optional_json::<RotateKeyRequest>(&body)?;
+    let request = parse_optional_json::<RotateKeyRequest>(&http, &body)?;
     if request.grace_period_seconds > 86_400 {
         return Err(Error::Validation(vec![crate::error::FieldError::new(
             "grace_period_seconds",
@@ -145,11 +146,14 @@ pub async fn delete_tenant(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Parses an optional JSON body: empty means the type's defaults.
-fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, Error> {
+/// Parses an optional JSON body: empty means the type's defaults; anything
+/// else must be declared `application/json`.
+fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(http: &HttpRequest, body: &[u8]) -> Result<T, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| if e.is_data() { Error::InvalidBody(e.to_string()) } else { Error::MalformedJson(e.to_string()) })
+    if !declares_json(http) {
+        return Err(Error::UnsupportedMediaType);
+    }
+    parse_json(body)
 }

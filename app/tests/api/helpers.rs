@@ -1,0 +1,264 @@
+//! Spawns the real application on a random port with a database of its own.
+
+use std::path::PathBuf;
+
+use actix_web::dev::ServerHandle;
+use replenish_app::{Application, Settings};
+use reqwest::{Method, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// The server that hosts per-test Postgres databases (`DATABASE_URL` or the local default).
+pub fn postgres_server_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(server_url: &str, database: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server_url, String::new()),
+    };
+    let root = base.rsplit_once('/').map_or(base, |(root, _)| root);
+    format!("{root}/{database}{query}")
+}
+
+/// A database that exists for one test and is dropped afterwards.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    name: String,
+    sqlite_dir: Option<PathBuf>,
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        let name = format!("replenish_test_{}", Uuid::new_v4().simple());
+        match backend {
+            Backend::Postgres => {
+                let server = postgres_server_url();
+                let admin = Database::connect(&server).await.unwrap_or_else(|e| {
+                    panic!("cannot reach Postgres at {server}: {e}. Run the README's test command, which starts it.")
+                });
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                admin.close().await.ok();
+                Self { backend, url: with_database(&server, &name), name, sqlite_dir: None }
+            }
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).expect("create sqlite dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.join("replenish.db").display());
+                Self { backend, url, name, sqlite_dir: Some(dir) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+        // Runs even when the test panicked; a thread of its own because Drop cannot await.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(&postgres_server_url()).await {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    pub settings: Settings,
+    pub db: TestDb,
+    handle: ServerHandle,
+}
+
+/// Settings for a test app on `db`. On Postgres the admin token is set; on
+/// SQLite it is left unset so the first start generates one, as in production.
+fn test_settings(db: &TestDb) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database_url: SecretString::from(db.url.clone()),
+        admin_token: (db.backend == Backend::Postgres)
+            .then(|| SecretString::from(format!("test-admin-{}", Uuid::new_v4().simple()))),
+        workers: 1,
+        db_max_connections: 5,
+        shutdown_timeout_secs: 1,
+        ..Settings::default()
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let db = TestDb::create(backend).await;
+    let settings = test_settings(&db);
+    start(settings, db, None).await
+}
+
+/// Builds and runs the app; `known_admin_token` is used when this start did not generate one.
+async fn start(settings: Settings, db: TestDb, known_admin_token: Option<String>) -> TestApp {
+    let app = Application::build(settings.clone()).await.expect("application builds");
+    let admin_token = settings
+        .admin_token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned())
+        .or_else(|| app.generated_admin_token().map(|t| t.expose_secret().to_owned()))
+        .or(known_admin_token)
+        .expect("an admin token: configured, generated, or known from an earlier start");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp { address, client: reqwest::Client::new(), admin_token, settings, db, handle }
+}
+
+/// A response read in full.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Reply {
+    async fn read(response: Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let raw = response.text().await.expect("body");
+        let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        Self { status, content_type, headers, body, raw }
+    }
+
+    /// Asserts an RFC 9457 problem of `status` whose type ends in `kind`.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, kind: &str) {
+        assert_eq!(self.status.as_u16(), status, "status of {self:?}");
+        assert_eq!(self.content_type, "application/problem+json", "content type of {self:?}");
+        let problem_type = self.body["type"].as_str().unwrap_or_default();
+        assert!(problem_type.ends_with(&format!("/{kind}")), "expected problem type {kind}, got {self:?}");
+        assert_eq!(self.body["status"], status, "problem status of {self:?}");
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string(), "{self:?}");
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{self:?}");
+        &self.body
+    }
+}
+
+impl TestApp {
+    /// Stops this server and starts a new one on the same database.
+    pub async fn restart(self) -> TestApp {
+        self.handle.stop(true).await;
+        let TestApp { settings, db, admin_token, .. } = self;
+        let mut settings = settings;
+        settings.listen = "127.0.0.1:0".parse().expect("address");
+        start(settings, db, Some(admin_token)).await
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::read(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Reply::read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call(method, path, Some(&self.admin_token.clone()), body).await
+    }
+
+    /// Creates tenant `id` and returns its API key.
+    pub async fn create_tenant(&self, id: &str) -> String {
+        let reply = self
+            .admin(
+                Method::PUT,
+                &format!("/admin/v1/tenants/{id}"),
+                Some(json!({"display_name": id, "plan": "starter"})),
+            )
+            .await;
+        reply.assert_status(201)["api_key"].as_str().expect("api_key").to_owned()
+    }
+
+    pub async fn put_store(&self, key: &str, id: &str) -> Reply {
+        let body =
+            json!({"name": format!("Store {id}"), "timezone": "America/Los_Angeles", "commerce": {"provider": "mock"}});
+        self.call(Method::PUT, &format!("/api/v1/stores/{id}"), Some(key), Some(body)).await
+    }
+
+    pub async fn put_product(&self, key: &str, id: &str, object_class: &str, sku: &str) -> Reply {
+        self.call(Method::PUT, &format!("/api/v1/products/{id}"), Some(key), Some(product_body(object_class, sku)))
+            .await
+    }
+
+    /// Registers a device through the merchant API and returns its token.
+    pub async fn create_device(&self, key: &str, id: &str, store: &str) -> String {
+        let body = json!({"device_id": id, "store": store, "owner": "household-1", "model": "spectacles-5"});
+        let reply = self.call(Method::POST, "/api/v1/devices", Some(key), Some(body)).await;
+        reply.assert_status(201)["token"].as_str().expect("token").to_owned()
+    }
+
+    /// A tenant with store `main`, product `water` and device `glasses`: (api key, device token).
+    pub async fn seeded_tenant(&self, id: &str) -> (String, String) {
+        let key = self.create_tenant(id).await;
+        self.put_store(&key, "main").await.assert_status(201);
+        self.put_product(&key, "water", "water_bottle", "WATER-24").await.assert_status(201);
+        let token = self.create_device(&key, "glasses", "main").await;
+        (key, token)
+    }
+}
+
+pub fn product_body(object_class: &str, sku: &str) -> Value {
+    json!({
+        "object_class": object_class,
+        "display_name": "Spring Water",
+        "reorder_threshold": "LOW",
+        "default_sku": sku,
+        "variants": [{"sku": sku, "label": "Spring Water 24-pack", "size": "24 x 500 ml", "unit_price_usd": 12.99}]
+    })
+}

@@ -1,0 +1,35 @@
+//! Integration tests: the real app on a random port, a real database per test.
+//!
+//! Every test body is an `async fn(Backend)`; `on_both_backends!` runs it once
+//! on Postgres and once on SQLite.
+
+/// Generates a Postgres and a SQLite `#[tokio::test]` for each named test body.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
+mod bad_input;
+mod cross_tenant;
+mod devices;
+mod helpers;
+mod merchant;
+mod operations;
+mod restart;
+mod tenants;
