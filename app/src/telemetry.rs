@@ -28,21 +28,24 @@ pub fn init_tracing(settings: &Settings) {
     };
 }
 
-/// Starts Sentry when `SENTRY_DSN` is set (or a transport is given, as tests do).
+/// Starts Sentry when `SENTRY_DSN` is set; tests pass a transport of their own.
 /// Server errors (5xx) and panics are reported; keep the guard alive.
 pub fn init_sentry(
     settings: &Settings,
     transport: Option<Arc<dyn sentry::TransportFactory>>,
 ) -> Option<sentry::ClientInitGuard> {
-    let dsn = settings.sentry_dsn.as_ref().map(|dsn| dsn.expose_secret().to_owned());
-    if dsn.is_none() && transport.is_none() {
-        return None;
-    }
+    let dsn = match settings.sentry_dsn.as_ref()?.expose_secret().parse() {
+        Ok(dsn) => dsn,
+        Err(err) => {
+            tracing::warn!(error = %err, "SENTRY_DSN does not parse; error reporting is off");
+            return None;
+        }
+    };
     let mut options = sentry::ClientOptions::default();
     options.release = sentry::release_name!();
     options.environment = Some(settings.environment.clone().into());
     options.send_default_pii = false;
-    options.dsn = dsn.and_then(|dsn| dsn.parse().ok());
+    options.dsn = Some(dsn);
     if let Some(transport) = transport {
         options.transport = Some(transport);
     }

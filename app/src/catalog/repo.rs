@@ -160,7 +160,8 @@ pub async fn get(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) 
         .one(db)
         .await?
         .ok_or(Error::NotFound("product"))?;
-    let variants = variants_of(db, tenant.as_str(), &[model.id.clone()]).await?.remove(&model.id).unwrap_or_default();
+    let variants =
+        variants_of(db, tenant.as_str(), std::slice::from_ref(&model.id)).await?.remove(&model.id).unwrap_or_default();
     ProductView::from_models(&model, variants)
 }
 

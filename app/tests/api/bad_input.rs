@@ -117,8 +117,11 @@ async fn bad_ids_are_400_on_every_route(backend: Backend) {
     }
 }
 
-/// Routes with a JSON body, a valid body, and a field whose enum value can be made unknown.
-fn body_routes() -> Vec<(Method, &'static str, Caller, Value, Option<(&'static str, &'static str)>)> {
+/// A route with a JSON body: method, path, caller, a valid body, and a field
+/// whose enum value can be made unknown (field, bad value).
+type BodyRoute = (Method, &'static str, Caller, Value, Option<(&'static str, &'static str)>);
+
+fn body_routes() -> Vec<BodyRoute> {
     vec![
         (
             Method::PUT,

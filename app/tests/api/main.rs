@@ -3,6 +3,9 @@
 //! Every test body is an `async fn(Backend)`; `on_both_backends!` runs it once
 //! on Postgres and once on SQLite.
 
+// A test fails by panicking; `expect` says where and why.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 /// Generates a Postgres and a SQLite `#[tokio::test]` for each named test body.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
