@@ -151,6 +151,8 @@ fn serialize_optional_secret<S: serde::Serializer>(secret: &Option<SecretString>
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return its (large) error type by design.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -158,6 +160,46 @@ mod tests {
     fn redacts_password_and_keeps_host() {
         assert_eq!(redact_url("postgres://app:hunter2@db:5432/replenish"), "postgres://app:***@db:5432/replenish");
         assert_eq!(redact_url("sqlite://replenish.db?mode=rwc"), "sqlite://replenish.db?mode=rwc");
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REPLENISH_LISTEN", "0.0.0.0:9000");
+            jail.set_env("DATABASE_URL", "postgres://app@db/replenish");
+            jail.set_env("REPLENISH_LOG_FORMAT", "json");
+            jail.set_env("REPLENISH_RUN_MIGRATIONS", "false");
+            let settings = Settings::load().map_err(|e| e.to_string())?;
+            assert_eq!(settings.listen.to_string(), "0.0.0.0:9000");
+            assert_eq!(settings.database_url.expose_secret(), "postgres://app@db/replenish");
+            assert_eq!(settings.log_format, LogFormat::Json);
+            assert!(!settings.run_migrations);
+            assert!(!settings.is_sqlite());
+            assert_eq!(settings.body_limit_bytes, 64 * 1024, "unset values keep their defaults");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn config_file_sits_between_defaults_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("replenish.toml", "listen = \"127.0.0.1:7000\"\nworkers = 3\n")?;
+            jail.set_env("REPLENISH_CONFIG_FILE", "replenish.toml");
+            jail.set_env("REPLENISH_WORKERS", "5");
+            let settings = Settings::load().map_err(|e| e.to_string())?;
+            assert_eq!(settings.listen.to_string(), "127.0.0.1:7000");
+            assert_eq!(settings.workers, 5);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_wrong_value_is_an_error_not_a_default() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REPLENISH_LOG_FORMAT", "xml");
+            assert!(Settings::load().is_err());
+            Ok(())
+        });
     }
 
     #[test]
