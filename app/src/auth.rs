@@ -145,6 +145,27 @@ fn caller(req: &HttpRequest) -> Result<Caller, Error> {
     req.extensions().get::<Caller>().cloned().ok_or(Error::Unauthorized)
 }
 
+impl FromRequest for Caller {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller(req))
+    }
+}
+
+impl Caller {
+    /// The tenant a merchant or device acts for, and the device when it is one;
+    /// the admin has no tenant here.
+    pub fn tenant_scope(&self) -> Result<(&ResourceId, Option<&ResourceId>), Error> {
+        match self {
+            Caller::Merchant(m) => Ok((&m.tenant_id, None)),
+            Caller::Device(d) => Ok((&d.tenant_id, Some(&d.device_id))),
+            Caller::Admin => Err(Error::Forbidden("this route needs a tenant API key or a device token")),
+        }
+    }
+}
+
 impl FromRequest for Admin {
     type Error = Error;
     type Future = Ready<Result<Self, Error>>;

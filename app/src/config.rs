@@ -61,6 +61,21 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// Seconds given to in-flight requests on SIGTERM/SIGINT (`REPLENISH_SHUTDOWN_TIMEOUT_SECS`).
     pub shutdown_timeout_secs: u64,
+    /// Requests per minute per client IP (`REPLENISH_IP_PER_MINUTE`).
+    pub ip_per_minute: u32,
+    /// Take the client IP from `Forwarded`/`X-Forwarded-For` (only behind a trusted proxy)
+    /// (`REPLENISH_TRUST_FORWARDED_FOR`).
+    pub trust_forwarded_for: bool,
+    /// Prefix of every Redis key this service writes (`REPLENISH_REDIS_PREFIX`).
+    pub redis_prefix: String,
+    /// Idle time after which a device or store actor passivates, ms (`REPLENISH_ACTOR_IDLE_TIMEOUT_MS`).
+    pub actor_idle_timeout_ms: u64,
+    /// Requests queued or in flight per actor before 503s (`REPLENISH_MAILBOX_CAPACITY`).
+    pub mailbox_capacity: usize,
+    /// Deadline for one commerce-provider call, ms (`REPLENISH_COMMERCE_TIMEOUT_MS`).
+    pub commerce_timeout_ms: u64,
+    /// How often lapsed intents expire and stuck orders are resubmitted, s (`REPLENISH_SWEEP_INTERVAL_SECS`).
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -80,6 +95,13 @@ impl Default for Settings {
             workers: 0,
             db_max_connections: 16,
             shutdown_timeout_secs: 30,
+            ip_per_minute: 1_000,
+            trust_forwarded_for: false,
+            redis_prefix: "replenish:".into(),
+            actor_idle_timeout_ms: 10 * 60 * 1000,
+            mailbox_capacity: 64,
+            commerce_timeout_ms: 5_000,
+            sweep_interval_secs: 30,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlErr};
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
@@ -31,6 +31,23 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
 /// True when `err` is a unique-constraint violation (a concurrent insert won).
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// True when retrying the whole transaction may succeed: a concurrent writer
+/// won a uniqueness race, SQLite was busy, or Postgres aborted a serialization
+/// or deadlock victim.
+pub fn is_transient(err: &DbErr) -> bool {
+    if is_unique_violation(err) {
+        return true;
+    }
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let code = e.as_database_error().and_then(|d| d.code().map(|c| c.into_owned()));
+    matches!(code.as_deref(), Some("5" | "6" | "261" | "262" | "517" | "40001" | "40P01"))
 }
 
 /// The current time, truncated to microseconds so it round-trips through

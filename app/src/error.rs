@@ -54,6 +54,9 @@ pub enum Error {
         "invalid id {0:?}: ids are 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"
     )]
     InvalidId(String),
+    /// A device timestamp too far from server time.
+    #[error("{0}")]
+    InvalidTimestamp(String),
     /// A query string that does not parse.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
@@ -80,6 +83,18 @@ pub enum Error {
         /// Human-readable explanation.
         detail: String,
     },
+    /// The intent expired before the wearer decided.
+    #[error("{0}")]
+    Gone(String),
+    /// Placing the order would exceed the owner's daily budget.
+    #[error("{0}")]
+    BudgetExceeded(String),
+    /// A rate limit was hit.
+    #[error("rate limit exceeded: {} requests per {} s ({})", .0.quota, .0.window_secs, .0.scope)]
+    RateLimited(RateLimitInfo),
+    /// An actor's mailbox is full; the client should retry shortly.
+    #[error("too many requests in flight for this {0}; retry shortly")]
+    Overloaded(&'static str),
     /// The database could not be reached.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -102,12 +117,17 @@ impl Error {
             Error::MethodNotAllowed => "method-not-allowed",
             Error::InvalidId(_) => "invalid-id",
             Error::InvalidQuery(_) => "invalid-query",
+            Error::InvalidTimestamp(_) => "invalid-timestamp",
             Error::MalformedJson(_) => "malformed-json",
             Error::InvalidBody(_) => "invalid-body",
             Error::Validation(_) => "validation-failed",
             Error::PayloadTooLarge(_) => "payload-too-large",
             Error::UnsupportedMediaType => "unsupported-media-type",
             Error::Conflict { kind, .. } => kind,
+            Error::Gone(_) => "intent-expired",
+            Error::BudgetExceeded(_) => "budget-exceeded",
+            Error::RateLimited(_) => "rate-limited",
+            Error::Overloaded(_) => "overloaded",
             Error::Unavailable(_) => "unavailable",
             Error::Database(_) if self.is_unavailable() => "unavailable",
             Error::Database(_) | Error::Internal(_) => "internal",
@@ -129,6 +149,8 @@ impl Error {
             StatusCode::NOT_FOUND => "Not Found",
             StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed",
             StatusCode::CONFLICT => "Conflict",
+            StatusCode::GONE => "Gone",
+            StatusCode::TOO_MANY_REQUESTS => "Too Many Requests",
             StatusCode::PAYLOAD_TOO_LARGE => "Payload Too Large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported Media Type",
             StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable Content",
@@ -183,8 +205,13 @@ impl ResponseError for Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) | Error::RouteNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::InvalidId(_) | Error::InvalidQuery(_) | Error::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            Error::InvalidBody(_) | Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::InvalidId(_) | Error::InvalidQuery(_) | Error::InvalidTimestamp(_) | Error::MalformedJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::InvalidBody(_) | Error::Validation(_) | Error::BudgetExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Gone(_) => StatusCode::GONE,
+            Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Conflict { .. } => StatusCode::CONFLICT,
@@ -214,7 +241,42 @@ impl ResponseError for Error {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let Error::RateLimited(info) = self {
+            info.write_headers(response.headers_mut());
+        }
         response
+    }
+}
+
+/// What a 429 tells the client, in the IETF `RateLimit-Policy`/`RateLimit` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    /// `device`, `ip` or `tenant`.
+    pub scope: &'static str,
+    /// Requests allowed per window.
+    pub quota: u64,
+    /// Window length in seconds.
+    pub window_secs: u64,
+    /// Milliseconds until a request would be allowed.
+    pub retry_after_ms: u64,
+}
+
+impl RateLimitInfo {
+    fn write_headers(&self, headers: &mut actix_web::http::header::HeaderMap) {
+        let retry_secs = self.retry_after_ms.div_ceil(1000).max(1);
+        let values = [
+            (header::RETRY_AFTER, retry_secs.to_string()),
+            (
+                header::HeaderName::from_static("ratelimit-policy"),
+                format!("\"{}\";q={};w={}", self.scope, self.quota, self.window_secs),
+            ),
+            (header::HeaderName::from_static("ratelimit"), format!("\"{}\";r=0;t={retry_secs}", self.scope)),
+        ];
+        for (name, value) in values {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
     }
 }
 

@@ -48,8 +48,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let redis = match &state.redis {
         None => "not configured".to_owned(),
         Some(pool) => match ping_redis(pool).await {
+            Ok(()) if state.limiter.degraded() => "recovering: rate limits are per replica for a moment".to_owned(),
             Ok(()) => "ok".to_owned(),
-            Err(err) => format!("unreachable: {err}"),
+            Err(err) => format!("unreachable: {err}; rate limits are enforced per replica"),
         },
     };
     // Redis only shares limits across replicas; without it the service still works.

@@ -2,9 +2,11 @@
 //!
 //! The binary (`main.rs`) parses configuration and calls into
 //! [`startup::Application`]; tests build the same application on port 0.
-//! Code is split by domain (`tenants`, `stores`, `catalog`, `devices`), each
+//! Code is split by domain (`tenants`, `stores`, `catalog`, `devices`,
+//! `intents`, `orders`, `limits`), each
 //! with its routes, its queries and its table mappings side by side.
 
+pub mod actors;
 pub mod auth;
 pub mod catalog;
 pub mod config;
@@ -12,10 +14,15 @@ pub mod db;
 pub mod demo;
 pub mod devices;
 pub mod error;
+pub mod funnel;
 pub mod health;
 pub mod http;
+pub mod intents;
+pub mod limits;
 pub mod openapi;
+pub mod orders;
 pub mod platform;
+pub mod replenishment;
 pub mod startup;
 pub mod stores;
 pub mod telemetry;

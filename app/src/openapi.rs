@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{catalog, devices, health, stores, telemetry, tenants};
+use crate::{catalog, devices, funnel, health, intents, orders, stores, telemetry, tenants};
 
 struct BearerSchemes;
 
@@ -55,6 +55,13 @@ impl Modify for BearerSchemes {
         devices::routes::list_devices,
         devices::routes::delete_device,
         devices::routes::get_self,
+        intents::routes::post_detection,
+        intents::routes::post_decision,
+        intents::routes::get_intent,
+        intents::routes::list_intents,
+        orders::routes::get_order,
+        orders::routes::list_orders,
+        funnel::get_summary,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerSchemes),

@@ -1,6 +1,8 @@
 //! Builds the application: database, migrations, admin token, HTTP server.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{ErrorHandlers, from_fn};
@@ -11,8 +13,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Settings;
 use crate::http::{BodyLimit, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
+use crate::limits::{Limiter, SharedLimiter};
+use crate::replenishment::{LoopSettings, Services};
 use crate::telemetry::Metrics;
-use crate::{auth, catalog, devices, health, openapi, platform, stores, telemetry, tenants};
+use crate::{
+    auth, catalog, devices, funnel, health, intents, limits, openapi, orders, platform, stores, telemetry, tenants,
+};
 
 /// Shared state every handler can reach through `web::Data<AppState>`.
 pub struct AppState {
@@ -22,6 +28,12 @@ pub struct AppState {
     pub admin_token_hash: String,
     /// Redis pool, when `REDIS_URL` is set.
     pub redis: Option<deadpool_redis::Pool>,
+    /// The replenishment loop's actors and caches.
+    pub services: Arc<Services>,
+    /// IP and tenant rate limits.
+    pub limiter: Limiter,
+    /// Whether the client IP comes from forwarding headers.
+    pub trust_forwarded_for: bool,
 }
 
 /// Why the application could not start.
@@ -69,8 +81,27 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState { db, admin_token_hash: admin.hash, redis });
-        let metrics = web::Data::new(Metrics::default());
+        let metrics = Arc::new(Metrics::default());
+        let loop_settings = LoopSettings {
+            idle_timeout: Duration::from_millis(settings.actor_idle_timeout_ms.max(100)),
+            mailbox_capacity: settings.mailbox_capacity.max(1),
+            commerce_timeout: Duration::from_millis(settings.commerce_timeout_ms.max(1)),
+            actor_timeout: Duration::from_millis(settings.commerce_timeout_ms.max(1)) + Duration::from_secs(5),
+            sweep_interval: Duration::from_secs(settings.sweep_interval_secs.max(1)),
+        };
+        let services = Services::new(db.clone(), loop_settings, metrics.clone());
+        services.spawn_sweeper();
+        let shared = redis.clone().map(|pool| SharedLimiter::new(pool, settings.redis_prefix.clone()));
+        let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
+        let state = web::Data::new(AppState {
+            db,
+            admin_token_hash: admin.hash,
+            redis,
+            services,
+            limiter,
+            trust_forwarded_for: settings.trust_forwarded_for,
+        });
+        let metrics = web::Data::from(metrics);
         let body_limit = settings.body_limit_bytes;
         let batch_limit = settings.batch_body_limit_bytes;
         let mut server = HttpServer::new(move || {
@@ -94,10 +125,15 @@ impl Application {
                 )
                 .service(
                     web::scope("/api/v1")
+                        .wrap(from_fn(limits::tenant_limit))
                         .wrap(from_fn(auth::authenticate))
+                        .wrap(from_fn(limits::ip_limit))
                         .configure(stores::routes::configure)
                         .configure(catalog::routes::configure)
                         .configure(|cfg| devices::routes::configure_api(cfg, batch_limit))
+                        .configure(intents::routes::configure)
+                        .configure(orders::routes::configure)
+                        .configure(funnel::configure)
                         .default_service(web::to(route_not_found)),
                 )
                 .default_service(web::to(route_not_found))

@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, web};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use secrecy::ExposeSecret;
@@ -67,6 +68,32 @@ struct RouteLabels {
 
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    channel: String,
+    accepted: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabels {
+    scope: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms … ~4 s
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -77,6 +104,14 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
+    detections: Family<OutcomeLabels, Counter>,
+    prompts: Counter,
+    decisions: Family<DecisionLabels, Counter>,
+    orders: Family<StatusLabels, Counter>,
+    rate_limited: Family<ScopeLabels, Counter>,
+    active_actors: Family<KindLabels, Gauge>,
+    mailbox_full: Family<KindLabels, Counter>,
+    shared_limits_degraded: Gauge,
 }
 
 impl Default for Metrics {
@@ -86,7 +121,39 @@ impl Default for Metrics {
         let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        Self { registry, requests, latency }
+        let detections = Family::<OutcomeLabels, Counter>::default();
+        registry.register("detections", "Detections by outcome (reason)", detections.clone());
+        let prompts = Counter::default();
+        registry.register("prompts", "Detections that prompted the wearer", prompts.clone());
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register("decisions", "Decisions by channel and answer", decisions.clone());
+        let orders = Family::<StatusLabels, Counter>::default();
+        registry.register("orders", "Orders by final status", orders.clone());
+        let rate_limited = Family::<ScopeLabels, Counter>::default();
+        registry.register("rate_limited", "Requests refused by a rate limit, by scope", rate_limited.clone());
+        let active_actors = Family::<KindLabels, Gauge>::default();
+        registry.register("active_actors", "Live actors by kind", active_actors.clone());
+        let mailbox_full = Family::<KindLabels, Counter>::default();
+        registry.register("mailbox_full", "Requests refused because an actor's mailbox was full", mailbox_full.clone());
+        let shared_limits_degraded = Gauge::default();
+        registry.register(
+            "shared_limits_degraded",
+            "1 while Redis is unreachable and rate limits are enforced per replica",
+            shared_limits_degraded.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            detections,
+            prompts,
+            decisions,
+            orders,
+            rate_limited,
+            active_actors,
+            mailbox_full,
+            shared_limits_degraded,
+        }
     }
 }
 
@@ -101,6 +168,51 @@ impl Metrics {
             })
             .inc();
         self.latency.get_or_create(&RouteLabels { method: method.to_owned(), route }).observe(seconds);
+    }
+
+    /// Counts a detection by its reason.
+    pub fn detection(&self, reason: crate::intents::model::Reason) {
+        self.detections.get_or_create(&OutcomeLabels { outcome: reason.as_str().to_owned() }).inc();
+        if reason == crate::intents::model::Reason::Prompt {
+            self.prompts.inc();
+        }
+    }
+
+    /// Counts a decision.
+    pub fn decision(&self, channel: crate::intents::decision::Channel, accepted: bool) {
+        self.decisions
+            .get_or_create(&DecisionLabels { channel: channel.as_str().to_owned(), accepted: accepted.to_string() })
+            .inc();
+    }
+
+    /// Counts an order reaching a status.
+    pub fn order(&self, status: &str) {
+        self.orders.get_or_create(&StatusLabels { status: status.to_owned() }).inc();
+    }
+
+    /// Counts a request refused by the `scope` limit.
+    pub fn rate_limited(&self, scope: &str) {
+        self.rate_limited.get_or_create(&ScopeLabels { scope: scope.to_owned() }).inc();
+    }
+
+    /// An actor of `kind` started.
+    pub fn actor_started(&self, kind: &str) {
+        self.active_actors.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
+    }
+
+    /// An actor of `kind` stopped.
+    pub fn actor_stopped(&self, kind: &str) {
+        self.active_actors.get_or_create(&KindLabels { kind: kind.to_owned() }).dec();
+    }
+
+    /// A request found an actor's mailbox full.
+    pub fn mailbox_full(&self, kind: &str) {
+        self.mailbox_full.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
+    }
+
+    /// Whether shared (Redis) limits are currently replaced by local ones.
+    pub fn set_shared_limits_degraded(&self, degraded: bool) {
+        self.shared_limits_degraded.set(i64::from(degraded));
     }
 
     /// The metrics in the OpenMetrics text format.

@@ -44,6 +44,7 @@ pub async fn put_product(
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
     let (created, view) = repo::upsert(&state.db, &merchant.tenant_id, &product, &spec).await?;
+    state.services.tenants.invalidate(merchant.tenant_id.as_str());
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
 }
 
@@ -101,5 +102,6 @@ pub async fn delete_product(
     product: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
     repo::delete(&state.db, &merchant.tenant_id, &product).await?;
+    state.services.tenants.invalidate(merchant.tenant_id.as_str());
     Ok(HttpResponse::NoContent().finish())
 }

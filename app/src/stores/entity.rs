@@ -18,6 +18,8 @@ pub struct Model {
     pub timezone: String,
     /// Commerce provider name.
     pub commerce_provider: String,
+    /// Provider-specific settings as JSON.
+    pub commerce_settings: String,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.

@@ -32,6 +32,7 @@ async fn try_upsert(
 ) -> Result<(bool, StoreView), Error> {
     let name = spec.name.trim().to_owned();
     let provider = spec.commerce.provider.as_str().to_owned();
+    let provider_settings = spec.commerce.stored_json();
     let now = now();
     let (created, model) = match find(db, tenant.as_str(), id.as_str()).await? {
         None => {
@@ -41,6 +42,7 @@ async fn try_upsert(
                 name: Set(name),
                 timezone: Set(spec.timezone.clone()),
                 commerce_provider: Set(provider),
+                commerce_settings: Set(provider_settings),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -58,6 +60,7 @@ async fn try_upsert(
             active.name = Set(name);
             active.timezone = Set(spec.timezone.clone());
             active.commerce_provider = Set(provider);
+            active.commerce_settings = Set(provider_settings);
             active.updated_at = Set(now);
             (false, active.update(db).await?)
         }
@@ -65,7 +68,8 @@ async fn try_upsert(
     Ok((created, StoreView::from_model(&model)?))
 }
 
-async fn find(db: &impl ConnectionTrait, tenant: &str, id: &str) -> Result<Option<entity::Model>, Error> {
+/// The stored row of one store.
+pub async fn find(db: &impl ConnectionTrait, tenant: &str, id: &str) -> Result<Option<entity::Model>, Error> {
     Ok(entity::Entity::find_by_id((tenant.to_owned(), id.to_owned())).one(db).await?)
 }
 

@@ -1,5 +1,6 @@
 //! Tenants: onboarding, plans and limits, API keys, deactivation.
 
+pub mod cache;
 pub mod entity;
 pub mod model;
 pub mod repo;

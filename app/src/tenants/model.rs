@@ -48,7 +48,6 @@ impl Plan {
         };
         EffectiveLimits {
             device_per_minute: 100,
-            ip_per_minute: 1_000,
             tenant_per_second,
             daily_order_budget_usd: 500.0,
             cooldown_seconds: 300,
@@ -65,9 +64,6 @@ pub struct TenantLimits {
     /// Requests per minute per device.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_per_minute: Option<u32>,
-    /// Requests per minute per client IP.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip_per_minute: Option<u32>,
     /// Requests per second for the whole tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_per_second: Option<u32>,
@@ -89,7 +85,6 @@ impl TenantLimits {
     fn validate(&self, violations: &mut Violations) {
         let positive = |v: Option<u32>| v.is_some_and(|v| v == 0 || v > 10_000_000);
         violations.check(positive(self.device_per_minute), "limits.device_per_minute", "must be 1-10000000");
-        violations.check(positive(self.ip_per_minute), "limits.ip_per_minute", "must be 1-10000000");
         violations.check(positive(self.tenant_per_second), "limits.tenant_per_second", "must be 1-10000000");
         violations.check(
             self.daily_order_budget_usd.is_some_and(|v| !v.is_finite() || !(0.0..=1_000_000.0).contains(&v)),
@@ -113,7 +108,6 @@ impl TenantLimits {
         let d = plan.default_limits();
         EffectiveLimits {
             device_per_minute: self.device_per_minute.unwrap_or(d.device_per_minute),
-            ip_per_minute: self.ip_per_minute.unwrap_or(d.ip_per_minute),
             tenant_per_second: self.tenant_per_second.unwrap_or(d.tenant_per_second),
             daily_order_budget_usd: self.daily_order_budget_usd.unwrap_or(d.daily_order_budget_usd),
             cooldown_seconds: self.cooldown_seconds.unwrap_or(d.cooldown_seconds),
@@ -128,8 +122,6 @@ impl TenantLimits {
 pub struct EffectiveLimits {
     /// Requests per minute per device.
     pub device_per_minute: u32,
-    /// Requests per minute per client IP.
-    pub ip_per_minute: u32,
     /// Requests per second for the whole tenant.
     pub tenant_per_second: u32,
     /// Daily order budget per device owner, in USD.

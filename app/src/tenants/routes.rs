@@ -48,6 +48,7 @@ pub async fn put_tenant(
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
     let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?;
+    state.services.tenants.invalidate(tenant.as_str());
     tracing::info!(tenant = %tenant, ?outcome, "tenant upserted");
     Ok(match outcome {
         UpsertOutcome::Issued => HttpResponse::Created().json(view),

@@ -126,6 +126,13 @@ async fn openapi_documents_every_route(backend: Backend) {
         ("get", "/api/v1/devices/{device}"),
         ("delete", "/api/v1/devices/{device}"),
         ("get", "/api/v1/device"),
+        ("post", "/api/v1/detections"),
+        ("post", "/api/v1/decisions"),
+        ("get", "/api/v1/intents"),
+        ("get", "/api/v1/intents/{intent}"),
+        ("get", "/api/v1/orders"),
+        ("get", "/api/v1/orders/{order}"),
+        ("get", "/api/v1/telemetry/summary"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))

@@ -1,0 +1,308 @@
+//! `DeviceActor`: one per active device. It serialises the device's requests,
+//! applies its rate limit, remembers open intents, cooldowns and recent event
+//! ids, and passivates after an idle timeout. The database stays the source
+//! of truth: memory only settles the cases it can settle safely.
+
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::fut::{ActorFutureExt, ready, wrap_future};
+use actix::{Actor, ActorContext, AsyncContext, AtomicResponse, Context, Handler, Message};
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::error::{Error, RateLimitInfo};
+use crate::intents::decision::{DecisionRequest, DecisionResponse};
+use crate::intents::model::{
+    DetectionRequest, DetectionResponse, ProductMemory, ProductOffer, Reason, RuleSettings, Verdict, precheck,
+    prompt_sentence,
+};
+use crate::intents::repo::{self, Candidate, DeviceContext};
+use crate::orders::model::OrderStatus;
+use crate::orders::repo::Decided;
+use crate::replenishment::Services;
+
+/// How many recent event ids each device remembers in memory (the database remembers all).
+const RECENT_EVENTS: usize = 64;
+
+/// Reports a detection.
+#[derive(Message)]
+#[rtype(result = "Result<DetectionResponse, Error>")]
+pub struct Detect {
+    /// The detection.
+    pub request: DetectionRequest,
+    /// Server time when it arrived.
+    pub now: DateTime<Utc>,
+}
+
+/// Answers a prompt.
+#[derive(Message)]
+#[rtype(result = "Result<DecisionResponse, Error>")]
+pub struct Decide {
+    /// The decision.
+    pub request: DecisionRequest,
+    /// Server time when it arrived.
+    pub now: DateTime<Utc>,
+}
+
+/// The per-device actor.
+pub struct DeviceActor {
+    device: DeviceContext,
+    services: Arc<Services>,
+    generation: u64,
+    limiter: DefaultDirectRateLimiter,
+    quota_per_minute: u32,
+    memory: HashMap<String, ProductMemory>,
+    recent: VecDeque<(String, DetectionResponse)>,
+    last_active: Instant,
+}
+
+fn limiter(per_minute: u32) -> DefaultDirectRateLimiter {
+    let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::direct(Quota::per_minute(n))
+}
+
+impl DeviceActor {
+    /// A device actor whose state was loaded by the registry.
+    pub fn new(
+        device: DeviceContext,
+        services: Arc<Services>,
+        generation: u64,
+        quota_per_minute: u32,
+        memory: HashMap<String, ProductMemory>,
+    ) -> Self {
+        Self {
+            device,
+            services,
+            generation,
+            limiter: limiter(quota_per_minute),
+            quota_per_minute,
+            memory,
+            recent: VecDeque::with_capacity(RECENT_EVENTS),
+            last_active: Instant::now(),
+        }
+    }
+
+    fn admit(&mut self) -> Result<(), Error> {
+        self.last_active = Instant::now();
+        self.limiter.check().map_err(|not_until| {
+            self.services.metrics.rate_limited("device");
+            Error::RateLimited(RateLimitInfo {
+                scope: "device",
+                quota: u64::from(self.quota_per_minute),
+                window_secs: 60,
+                retry_after_ms: not_until.wait_time_from(DefaultClock::default().now()).as_millis() as u64,
+            })
+        })
+    }
+
+    fn recent(&self, event_id: &str) -> Option<DetectionResponse> {
+        self.recent.iter().find(|(id, _)| id == event_id).map(|(_, r)| r.clone())
+    }
+
+    fn remember(
+        &mut self,
+        event_id: &str,
+        response: &DetectionResponse,
+        now: DateTime<Utc>,
+        settings: &RuleSettings,
+        ttl: chrono::Duration,
+    ) {
+        if self.recent.len() == RECENT_EVENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((event_id.to_owned(), response.clone()));
+        let entry = self.memory.entry(response.product.product_id.clone()).or_default();
+        match response.reason {
+            Reason::Prompt => entry.pending = response.intent_id.map(|id| (id, now + ttl)),
+            Reason::AlreadyOrdered => {
+                let started =
+                    now - settings.cooldown + chrono::Duration::milliseconds(response.cooldown_remaining_ms as i64);
+                entry.last_ordered = entry.last_ordered.max(Some(started));
+            }
+            Reason::Cooldown => {
+                let started =
+                    now - settings.cooldown + chrono::Duration::milliseconds(response.cooldown_remaining_ms as i64);
+                entry.last_decided = entry.last_decided.max(Some(started));
+            }
+            _ => {}
+        }
+    }
+
+    fn adopt_quota(&mut self, per_minute: u32) {
+        if per_minute != self.quota_per_minute {
+            self.quota_per_minute = per_minute;
+            self.limiter = limiter(per_minute);
+        }
+    }
+}
+
+impl Actor for DeviceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.services.settings.mailbox_capacity);
+        self.services.metrics.actor_started("device");
+        let idle = self.services.settings.idle_timeout;
+        ctx.run_interval(idle / 4, move |act, ctx| {
+            if act.last_active.elapsed() >= idle {
+                let key = (act.device.tenant_id.clone(), act.device.device_id.clone());
+                act.services.devices.remove(&key, act.generation);
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.services.metrics.actor_stopped("device");
+    }
+}
+
+/// What the synchronous part of a detection decided.
+enum Plan {
+    Settled(DetectionResponse),
+    Candidate(DetectionResponse, i64),
+}
+
+impl Handler<Detect> for DeviceActor {
+    type Result = AtomicResponse<Self, Result<DetectionResponse, Error>>;
+
+    fn handle(&mut self, msg: Detect, _: &mut Self::Context) -> Self::Result {
+        if let Err(err) = self.admit() {
+            return AtomicResponse::new(Box::pin(ready(Err(err))));
+        }
+        if let Some(response) = self.recent(&msg.request.event_id) {
+            return AtomicResponse::new(Box::pin(ready(Ok(response))));
+        }
+        let services = self.services.clone();
+        let tenant = self.device.tenant_id.clone();
+        let load = wrap_future::<_, Self>(async move { services.tenants.get(&services.db, &tenant).await });
+        let fut = load.then(move |snapshot, act, _| {
+            let services = act.services.clone();
+            let device = act.device.clone();
+            let now = msg.now;
+            let request = msg.request;
+            let planned = snapshot.and_then(|snapshot| {
+                act.adopt_quota(snapshot.limits.device_per_minute);
+                let entry = snapshot.catalog.get(&request.object_class).ok_or(Error::NotFound("product"))?.clone();
+                let settings = RuleSettings {
+                    threshold: entry.threshold,
+                    prompt_on_low_confidence: snapshot.limits.prompt_on_low_confidence,
+                    cooldown: chrono::Duration::seconds(i64::from(snapshot.limits.cooldown_seconds)),
+                };
+                let ttl = chrono::Duration::seconds(i64::from(snapshot.limits.intent_ttl_seconds));
+                let offer = ProductOffer {
+                    product_id: entry.product_id.clone(),
+                    sku: entry.sku.clone(),
+                    label: entry.label.clone(),
+                    unit_price_usd: entry.unit_price_cents as f64 / 100.0,
+                };
+                let memory = act.memory.get(&entry.product_id).copied().unwrap_or_default();
+                let plan = match precheck(request.fill_level, request.confidence, &settings, &memory, now) {
+                    Verdict::NoPrompt(reason, remaining, intent_id) => Plan::Settled(DetectionResponse {
+                        should_prompt: false,
+                        intent_id,
+                        reason,
+                        cooldown_remaining_ms: remaining,
+                        product: offer,
+                        prompt: None,
+                    }),
+                    Verdict::Candidate => {
+                        let prompt = prompt_sentence(&request.object_class, request.fill_level, &offer);
+                        let response = DetectionResponse {
+                            should_prompt: true,
+                            intent_id: None,
+                            reason: Reason::Prompt,
+                            cooldown_remaining_ms: 0,
+                            product: offer,
+                            prompt: Some(prompt),
+                        };
+                        Plan::Candidate(response, entry.unit_price_cents)
+                    }
+                };
+                Ok((plan, settings, ttl))
+            });
+            let event_id = request.event_id.clone();
+            wrap_future::<_, Self>(async move {
+                let (plan, settings, ttl) = planned?;
+                let response = match plan {
+                    Plan::Settled(response) => {
+                        repo::record_settled(&services.db, &device, &event_id, response, now).await?
+                    }
+                    Plan::Candidate(prompt_response, unit_price_cents) => {
+                        let candidate = Candidate {
+                            device: &device,
+                            event_id: &event_id,
+                            prompt_response,
+                            unit_price_cents,
+                            cooldown: settings.cooldown,
+                            ttl,
+                            now,
+                        };
+                        repo::record_candidate(&services.db, &candidate).await?
+                    }
+                };
+                Ok((event_id, response, settings, ttl))
+            })
+            .map(move |result: Result<_, Error>, act: &mut Self, _| {
+                let (event_id, response, settings, ttl) = result?;
+                act.services.metrics.detection(response.reason);
+                act.remember(&event_id, &response, now, &settings, ttl);
+                Ok(response)
+            })
+        });
+        AtomicResponse::new(Box::pin(fut))
+    }
+}
+
+impl Handler<Decide> for DeviceActor {
+    type Result = AtomicResponse<Self, Result<DecisionResponse, Error>>;
+
+    fn handle(&mut self, msg: Decide, _: &mut Self::Context) -> Self::Result {
+        if let Err(err) = self.admit() {
+            return AtomicResponse::new(Box::pin(ready(Err(err))));
+        }
+        let services = self.services.clone();
+        let device = self.device.clone();
+        let request = msg.request;
+        let now = msg.now;
+        let fut = wrap_future::<_, Self>(async move {
+            let snapshot = services.tenants.get(&services.db, &device.tenant_id).await?;
+            let budget_cents = (snapshot.limits.daily_order_budget_usd * 100.0).round() as i64;
+            let (decided, fresh) =
+                crate::orders::repo::decide(&services.db, &device, &request, budget_cents, now).await?;
+            if fresh {
+                services.metrics.decision(request.channel, request.accepted);
+            }
+            let response = match decided {
+                Decided::Settled(intent, order) => {
+                    let order = order.as_ref().map(crate::orders::model::OrderView::from_model).transpose()?;
+                    DecisionResponse::build(&intent, order.as_ref())?
+                }
+                Decided::Place(_, order) => {
+                    let (intent, order) = services.place_order(&device, order).await?;
+                    DecisionResponse::build(&intent, Some(&order))?
+                }
+            };
+            Ok((response, request))
+        })
+        .map(move |result: Result<_, Error>, act: &mut Self, _| {
+            let (response, request) = result?;
+            let ordered = response.order.as_ref().is_some_and(|o| o.status != OrderStatus::Failed);
+            for memory in act.memory.values_mut() {
+                if memory.pending.is_some_and(|(id, _)| id == request.intent_id) {
+                    memory.pending = None;
+                    memory.last_decided = Some(now);
+                    if ordered {
+                        memory.last_ordered = Some(now);
+                    }
+                }
+            }
+            Ok(response)
+        });
+        AtomicResponse::new(Box::pin(fut))
+    }
+}

@@ -1,0 +1,81 @@
+//! Table mappings for orders and per-owner daily spend.
+
+/// The `orders` table.
+pub mod order {
+    use sea_orm::entity::prelude::*;
+
+    /// One order, at most one per intent.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "orders")]
+    pub struct Model {
+        /// Order id, also the idempotency key sent to the provider.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Owning tenant.
+        pub tenant_id: String,
+        /// The accepted intent.
+        pub intent_id: Uuid,
+        /// Device whose wearer accepted.
+        pub device_id: String,
+        /// Store that fulfils it.
+        pub store_id: String,
+        /// Household that pays.
+        pub owner: String,
+        /// Product ordered.
+        pub product_id: String,
+        /// SKU ordered.
+        pub sku: String,
+        /// Total in cents.
+        pub total_cents: i64,
+        /// Store-local day the spend counts against (`YYYY-MM-DD`).
+        pub budget_day: String,
+        /// PENDING, SUBMITTED, CONFIRMED or FAILED.
+        pub status: String,
+        /// Commerce provider name.
+        pub provider: String,
+        /// The provider's reference once confirmed.
+        pub provider_ref: Option<String>,
+        /// Why it failed.
+        pub failure_reason: Option<String>,
+        /// Expected delivery date (`YYYY-MM-DD`).
+        pub eta: Option<String>,
+        /// Creation time.
+        pub created_at: DateTimeUtc,
+        /// Last change.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No navigable relations; queries join explicitly.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `owner_daily_spend` table.
+pub mod spend {
+    use sea_orm::entity::prelude::*;
+
+    /// Cents an owner has committed to orders on one store-local day.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "owner_daily_spend")]
+    pub struct Model {
+        /// Owning tenant.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        /// Household.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub owner: String,
+        /// `YYYY-MM-DD`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        /// Cents committed.
+        pub cents: i64,
+    }
+
+    /// No navigable relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

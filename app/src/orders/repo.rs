@@ -1,0 +1,300 @@
+//! Decisions, budget reservations and order state changes.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::db::is_transient;
+use crate::error::Error;
+use crate::intents::decision::DecisionRequest;
+use crate::intents::entity::intent;
+use crate::intents::repo::DeviceContext;
+use crate::orders::commerce::{CommerceError, Confirmation};
+use crate::orders::entity::{order, spend};
+use crate::orders::model::{IntentStatus, OrderStatus};
+use crate::stores;
+
+/// What a decision leads to.
+#[derive(Debug, Clone)]
+pub enum Decided {
+    /// Nothing left to do: answer from this intent (and its order).
+    Settled(intent::Model, Option<order::Model>),
+    /// An accepted intent whose order still has to go to the provider.
+    Place(intent::Model, order::Model),
+}
+
+const ATTEMPTS: usize = 4;
+
+/// Records a wearer's decision. Accepting reserves the owner's daily budget
+/// and creates the (single) order in the same transaction. The flag says
+/// whether this call recorded the decision (false for a repeat).
+pub async fn decide(
+    db: &DatabaseConnection,
+    device: &DeviceContext,
+    request: &DecisionRequest,
+    daily_budget_cents: i64,
+    now: DateTime<Utc>,
+) -> Result<(Decided, bool), Error> {
+    for _ in 0..ATTEMPTS {
+        match try_decide(db, device, request, daily_budget_cents, now).await {
+            Ok(Some(decided)) => return Ok(decided),
+            // Lost a race with another replica: read again and answer from what it wrote.
+            Ok(None) => continue,
+            Err(Error::Database(err)) if is_transient(&err) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(Error::Unavailable("the decision kept conflicting with concurrent writers".into()))
+}
+
+fn conflict(intent: &intent::Model) -> Error {
+    Error::Conflict {
+        kind: "decision-conflict",
+        detail: format!("intent {} was already decided the other way", intent.id),
+    }
+}
+
+async fn try_decide(
+    db: &DatabaseConnection,
+    d: &DeviceContext,
+    request: &DecisionRequest,
+    daily_budget_cents: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<(Decided, bool)>, Error> {
+    let txn = db.begin().await?;
+    let intent = intent::Entity::find_by_id(request.intent_id)
+        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
+        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("intent"))?;
+    let status = IntentStatus::parse(&intent.status)?;
+    match status {
+        IntentStatus::Pending if intent.expires_at <= now => {
+            set_intent_status(&txn, intent.id, IntentStatus::Pending, IntentStatus::Expired, now).await?;
+            txn.commit().await?;
+            Err(Error::Gone(format!("intent {} expired at {}", intent.id, intent.expires_at)))
+        }
+        IntentStatus::Expired => Err(Error::Gone(format!("intent {} expired at {}", intent.id, intent.expires_at))),
+        IntentStatus::Rejected if request.accepted => Err(conflict(&intent)),
+        IntentStatus::Rejected => Ok(Some((Decided::Settled(intent, None), false))),
+        IntentStatus::Accepted | IntentStatus::Ordered | IntentStatus::Confirmed | IntentStatus::Failed => {
+            if !request.accepted {
+                return Err(conflict(&intent));
+            }
+            let order = order::Entity::find()
+                .filter(order::Column::IntentId.eq(intent.id))
+                .one(&txn)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("accepted intent {} has no order", intent.id)))?;
+            if OrderStatus::parse(&order.status)?.is_final() {
+                Ok(Some((Decided::Settled(intent, Some(order)), false)))
+            } else {
+                Ok(Some((Decided::Place(intent, order), false)))
+            }
+        }
+        IntentStatus::Pending if !request.accepted => {
+            if !record_decision(&txn, &intent, IntentStatus::Rejected, request, now).await? {
+                return Ok(None);
+            }
+            txn.commit().await?;
+            Ok(Some((Decided::Settled(reload_intent(db, intent.id).await?, None), true)))
+        }
+        IntentStatus::Pending => {
+            let store = stores::repo::find(&txn, &d.tenant_id, &intent.store_id)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("store {} of intent {} is gone", intent.store_id, intent.id)))?;
+            let tz: chrono_tz::Tz = store.timezone.parse().unwrap_or(chrono_tz::UTC);
+            let day = now.with_timezone(&tz).format("%Y-%m-%d").to_string();
+            let total = intent.unit_price_cents;
+            if !reserve_budget(&txn, &d.tenant_id, &intent.owner, &day, total, daily_budget_cents).await? {
+                return Err(Error::BudgetExceeded(format!(
+                    "an order of ${:.2} would exceed the daily budget of ${:.2} for owner {}",
+                    total as f64 / 100.0,
+                    daily_budget_cents as f64 / 100.0,
+                    intent.owner
+                )));
+            }
+            if !record_decision(&txn, &intent, IntentStatus::Accepted, request, now).await? {
+                return Ok(None);
+            }
+            let order = order::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                tenant_id: Set(d.tenant_id.clone()),
+                intent_id: Set(intent.id),
+                device_id: Set(intent.device_id.clone()),
+                store_id: Set(intent.store_id.clone()),
+                owner: Set(intent.owner.clone()),
+                product_id: Set(intent.product_id.clone()),
+                sku: Set(intent.sku.clone()),
+                total_cents: Set(total),
+                budget_day: Set(day),
+                status: Set(OrderStatus::Pending.as_str().to_owned()),
+                provider: Set(store.commerce_provider.clone()),
+                provider_ref: Set(None),
+                failure_reason: Set(None),
+                eta: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            txn.commit().await?;
+            Ok(Some((Decided::Place(reload_intent(db, intent.id).await?, order), true)))
+        }
+    }
+}
+
+async fn reload_intent(db: &DatabaseConnection, id: Uuid) -> Result<intent::Model, Error> {
+    intent::Entity::find_by_id(id).one(db).await?.ok_or(Error::NotFound("intent"))
+}
+
+/// Moves a PENDING intent to `to` with the decision; false when someone else decided first.
+async fn record_decision(
+    db: &impl ConnectionTrait,
+    intent: &intent::Model,
+    to: IntentStatus,
+    request: &DecisionRequest,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let result = intent::Entity::update_many()
+        .col_expr(intent::Column::Status, Expr::value(to.as_str()))
+        .col_expr(intent::Column::DecidedAt, Expr::value(now))
+        .col_expr(intent::Column::Accepted, Expr::value(request.accepted))
+        .col_expr(intent::Column::Channel, Expr::value(request.channel.as_str()))
+        .col_expr(intent::Column::UpdatedAt, Expr::value(now))
+        .filter(intent::Column::Id.eq(intent.id))
+        .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+async fn set_intent_status(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    from: IntentStatus,
+    to: IntentStatus,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let result = intent::Entity::update_many()
+        .col_expr(intent::Column::Status, Expr::value(to.as_str()))
+        .col_expr(intent::Column::UpdatedAt, Expr::value(now))
+        .filter(intent::Column::Id.eq(id))
+        .filter(intent::Column::Status.eq(from.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Adds `cents` to the owner's spend for `day` unless that would pass `budget`;
+/// one statement, so concurrent replicas cannot both squeeze under the limit.
+async fn reserve_budget(
+    db: &impl ConnectionTrait,
+    tenant: &str,
+    owner: &str,
+    day: &str,
+    cents: i64,
+    budget: i64,
+) -> Result<bool, Error> {
+    if cents > budget {
+        return Ok(false);
+    }
+    let current = Expr::col((spend::Entity, spend::Column::Cents));
+    let incoming = Expr::col((Alias::new("excluded"), spend::Column::Cents));
+    let statement = Query::insert()
+        .into_table(spend::Entity)
+        .columns([spend::Column::TenantId, spend::Column::Owner, spend::Column::Day, spend::Column::Cents])
+        .values_panic([tenant.into(), owner.into(), day.into(), cents.into()])
+        .on_conflict(
+            OnConflict::columns([spend::Column::TenantId, spend::Column::Owner, spend::Column::Day])
+                .value(spend::Column::Cents, current.clone().add(incoming.clone()))
+                .action_and_where(current.add(incoming).lte(budget))
+                .to_owned(),
+        )
+        .returning_col(spend::Column::Cents)
+        .to_owned();
+    let row = db.query_one(&statement).await?;
+    Ok(row.is_some())
+}
+
+/// Marks an order SUBMITTED (and its intent ORDERED) just before the provider is called.
+pub async fn mark_submitted(db: &DatabaseConnection, order: &order::Model, now: DateTime<Utc>) -> Result<(), Error> {
+    let txn = db.begin().await?;
+    order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(OrderStatus::Submitted.as_str()))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now))
+        .filter(order::Column::Id.eq(order.id))
+        .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .exec(&txn)
+        .await?;
+    set_intent_status(&txn, order.intent_id, IntentStatus::Accepted, IntentStatus::Ordered, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Records the provider's answer once: the order and intent become CONFIRMED
+/// or FAILED, and a failure gives the reserved budget back.
+pub async fn finish(
+    db: &DatabaseConnection,
+    order: &order::Model,
+    outcome: &Result<Confirmation, CommerceError>,
+    now: DateTime<Utc>,
+) -> Result<(intent::Model, order::Model), Error> {
+    let txn = db.begin().await?;
+    let (order_status, intent_status) = match outcome {
+        Ok(_) => (OrderStatus::Confirmed, IntentStatus::Confirmed),
+        Err(_) => (OrderStatus::Failed, IntentStatus::Failed),
+    };
+    let mut update = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(order_status.as_str()))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now));
+    update = match outcome {
+        Ok(confirmation) => update
+            .col_expr(order::Column::ProviderRef, Expr::value(confirmation.provider_ref.clone()))
+            .col_expr(order::Column::Eta, Expr::value(confirmation.eta.clone())),
+        Err(err) => update.col_expr(order::Column::FailureReason, Expr::value(err.to_string())),
+    };
+    let changed = update
+        .filter(order::Column::Id.eq(order.id))
+        .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
+        .exec(&txn)
+        .await?
+        .rows_affected
+        == 1;
+    // Only the replica that moved the order does the rest, so a refund happens once.
+    if changed {
+        intent::Entity::update_many()
+            .col_expr(intent::Column::Status, Expr::value(intent_status.as_str()))
+            .col_expr(intent::Column::UpdatedAt, Expr::value(now))
+            .filter(intent::Column::Id.eq(order.intent_id))
+            .exec(&txn)
+            .await?;
+        if outcome.is_err() {
+            spend::Entity::update_many()
+                .col_expr(spend::Column::Cents, Expr::col(spend::Column::Cents).sub(order.total_cents))
+                .filter(spend::Column::TenantId.eq(order.tenant_id.as_str()))
+                .filter(spend::Column::Owner.eq(order.owner.as_str()))
+                .filter(spend::Column::Day.eq(order.budget_day.as_str()))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    let order = order::Entity::find_by_id(order.id).one(db).await?.ok_or(Error::NotFound("order"))?;
+    Ok((reload_intent(db, order.intent_id).await?, order))
+}
+
+/// Orders accepted but never answered by the provider (a replica died
+/// mid-placement), older than `stale_before`: the sweeper submits them again
+/// under the same order id.
+pub async fn unfinished(db: &DatabaseConnection, stale_before: DateTime<Utc>) -> Result<Vec<order::Model>, Error> {
+    Ok(order::Entity::find()
+        .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
+        .filter(order::Column::UpdatedAt.lt(stale_before))
+        .all(db)
+        .await?)
+}

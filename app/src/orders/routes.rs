@@ -1,0 +1,58 @@
+//! Order history for devices and merchants: `/api/v1/orders…`.
+
+use actix_web::web;
+
+use crate::auth::{Caller, Merchant};
+use crate::error::{Error, Problem};
+use crate::http::{Page, method_not_allowed};
+use crate::intents::listing::{self, HistoryQuery, is_order_status};
+use crate::intents::routes::parse_uuid;
+use crate::orders::model::OrderView;
+use crate::startup::AppState;
+
+/// Mounts the order routes inside `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/orders").route(web::get().to(list_orders)).default_service(method_not_allowed("GET")))
+        .service(
+            web::resource("/orders/{order}").route(web::get().to(get_order)).default_service(method_not_allowed("GET")),
+        );
+}
+
+/// One order: a device sees its own, a merchant any of the tenant's.
+#[utoipa::path(
+    get, path = "/api/v1/orders/{order}", tag = "device",
+    params(("order" = String, Path, description = "Order id (UUID)")),
+    responses(
+        (status = 200, body = OrderView),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("device_token" = []), ("tenant_api_key" = []))
+)]
+pub async fn get_order(
+    caller: Caller,
+    state: web::Data<AppState>,
+    order: web::Path<String>,
+) -> Result<web::Json<OrderView>, Error> {
+    let (tenant, device) = caller.tenant_scope()?;
+    let id = parse_uuid(&order)?;
+    Ok(web::Json(listing::order(&state.db, tenant.as_str(), device.map(|d| d.as_str()), id).await?))
+}
+
+/// The tenant's orders, newest first, filtered by status, device and time.
+#[utoipa::path(
+    get, path = "/api/v1/orders", tag = "merchant",
+    params(HistoryQuery),
+    responses(
+        (status = 200, body = Page<OrderView>),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = []))
+)]
+pub async fn list_orders(
+    merchant: Merchant,
+    state: web::Data<AppState>,
+    query: web::Query<HistoryQuery>,
+) -> Result<web::Json<Page<OrderView>>, Error> {
+    let history = query.validate(is_order_status)?;
+    Ok(web::Json(listing::orders(&state.db, merchant.tenant_id.as_str(), None, &history).await?))
+}
