@@ -51,7 +51,10 @@ async fn try_upsert(
             (true, model)
         }
         Some(current)
-            if current.name == name && current.timezone == spec.timezone && current.commerce_provider == provider =>
+            if current.name == name
+                && current.timezone == spec.timezone
+                && current.commerce_provider == provider
+                && current.commerce_settings == provider_settings =>
         {
             (false, current)
         }

@@ -108,9 +108,30 @@ fn test_settings(db: &TestDb) -> Settings {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app`], with settings adjusted by `adjust` (short timeouts, low limits…).
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::create(backend).await;
-    let settings = test_settings(&db);
+    let mut settings = test_settings(&db);
+    adjust(&mut settings);
     start(settings, db, None).await
+}
+
+/// A Redis key prefix no other test uses.
+pub fn unique_redis_prefix() -> String {
+    format!("replenish-test-{}:", Uuid::new_v4().simple())
+}
+
+/// Redis for tests: `REDIS_URL` or the local default.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Milliseconds since the epoch, as devices send them.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Builds and runs the app; `known_admin_token` is used when this start did not generate one.
@@ -250,6 +271,52 @@ impl TestApp {
         self.put_product(&key, "water", "water_bottle", "WATER-24").await.assert_status(201);
         let token = self.create_device(&key, "glasses", "main").await;
         (key, token)
+    }
+}
+
+impl TestApp {
+    /// Sends a detection with a fresh timestamp.
+    pub async fn detect(
+        &self,
+        device: &str,
+        event_id: &str,
+        object_class: &str,
+        fill: &str,
+        confidence: &str,
+    ) -> Reply {
+        let body = json!({
+            "event_id": event_id,
+            "object_class": object_class,
+            "fill_level": fill,
+            "confidence": confidence,
+            "captured_at_ms": now_ms(),
+        });
+        self.call(Method::POST, "/api/v1/detections", Some(device), Some(body)).await
+    }
+
+    /// Sends a decision for `intent`.
+    pub async fn decide(&self, device: &str, intent: &str, accepted: bool, channel: &str) -> Reply {
+        let body = json!({"intent_id": intent, "accepted": accepted, "channel": channel, "decided_at_ms": now_ms()});
+        self.call(Method::POST, "/api/v1/decisions", Some(device), Some(body)).await
+    }
+
+    /// Sets the tenant's plan limits (overrides).
+    pub async fn set_limits(&self, tenant: &str, limits: Value) {
+        let body = json!({"display_name": tenant, "plan": "starter", "limits": limits});
+        let reply = self.admin(Method::PUT, &format!("/admin/v1/tenants/{tenant}"), Some(body)).await;
+        assert!(reply.status.is_success(), "{reply:?}");
+    }
+
+    /// Registers another device of `owner` at store `main` and returns its token.
+    pub async fn add_device(&self, key: &str, id: &str, owner: &str) -> String {
+        let body = json!({"device_id": id, "store": "main", "owner": owner, "model": "spectacles-5"});
+        let reply = self.call(Method::POST, "/api/v1/devices", Some(key), Some(body)).await;
+        reply.assert_status(201)["token"].as_str().expect("token").to_owned()
+    }
+
+    /// The funnel summary of the merchant's tenant.
+    pub async fn summary(&self, key: &str) -> Value {
+        self.call(Method::GET, "/api/v1/telemetry/summary", Some(key), None).await.assert_status(200).clone()
     }
 }
 

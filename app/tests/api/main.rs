@@ -34,5 +34,6 @@ mod devices;
 mod helpers;
 mod merchant;
 mod operations;
+mod replenishment;
 mod restart;
 mod tenants;
