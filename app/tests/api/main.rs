@@ -31,6 +31,7 @@ macro_rules! on_both_backends {
 mod bad_input;
 mod cross_tenant;
 mod devices;
+mod durability;
 mod helpers;
 mod merchant;
 mod operations;

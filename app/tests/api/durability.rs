@@ -1,0 +1,95 @@
+//! Restarts, passivation and full mailboxes lose nothing and block nothing.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
+
+async fn loop_state_survives_a_restart(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (key, device) = app.seeded_tenant("acme").await;
+    let prompt = app.detect(&device, "before", "water_bottle", "EMPTY", "HIGH").await.assert_status(200).clone();
+    let intent = prompt["intent_id"].as_str().expect("intent").to_owned();
+
+    let app = app.restart().await;
+
+    let replay = app.detect(&device, "before", "water_bottle", "EMPTY", "HIGH").await;
+    assert_eq!(replay.assert_status(200), &prompt, "same event id, same answer, after a restart");
+    let pending = app.detect(&device, "after-1", "water_bottle", "EMPTY", "HIGH").await;
+    assert_eq!(pending.assert_status(200)["reason"], "PENDING_INTENT");
+    let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
+    assert_eq!(decided["status"], "CONFIRMED", "a prompt from before the restart can still be accepted");
+
+    let app = app.restart().await;
+
+    let again = app.decide(&device, &intent, true, "VOICE").await;
+    assert_eq!(again.assert_status(200), &decided, "same decision, same answer, after a restart");
+    let cooled = app.detect(&device, "after-2", "water_bottle", "EMPTY", "HIGH").await;
+    assert_eq!(cooled.assert_status(200)["reason"], "ALREADY_ORDERED", "the cooldown survives restarts");
+    let orders = app.call(Method::GET, "/api/v1/orders", Some(&key), None).await;
+    assert_eq!(orders.assert_status(200)["items"].as_array().map(Vec::len), Some(1), "no order placed twice");
+    let summary = app.summary(&key).await;
+    assert_eq!(summary["detections"], 3, "the replayed event was counted once");
+}
+
+async fn metric(app: &crate::helpers::TestApp, line_start: &str) -> Option<f64> {
+    let text = app.call(Method::GET, "/metrics", None, None).await.raw;
+    text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+async fn passivation_keeps_state(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.actor_idle_timeout_ms = 300).await;
+    let (_key, device) = app.seeded_tenant("acme").await;
+    let prompt = app.detect(&device, "p-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    assert_eq!(metric(&app, r#"replenish_active_actors{kind="device"}"#).await, Some(1.0));
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(metric(&app, r#"replenish_active_actors{kind="device"}"#).await, Some(0.0), "passivated");
+
+    let reactivated = app.detect(&device, "p-2", "water_bottle", "EMPTY", "HIGH").await;
+    let reactivated = reactivated.assert_status(200);
+    assert_eq!(reactivated["reason"], "PENDING_INTENT");
+    assert_eq!(reactivated["intent_id"], intent.as_str(), "the open intent was reloaded");
+    let replay = app.detect(&device, "p-1", "water_bottle", "EMPTY", "HIGH").await;
+    assert_eq!(replay.assert_status(200)["reason"], "PROMPT", "old event ids are remembered by the database");
+    app.decide(&device, &intent, false, "GESTURE").await.assert_status(200);
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let cooled = app.detect(&device, "p-3", "water_bottle", "EMPTY", "HIGH").await;
+    assert_eq!(cooled.assert_status(200)["reason"], "COOLDOWN", "the cooldown was reloaded");
+}
+
+async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.mailbox_capacity = 1;
+        s.commerce_timeout_ms = 1_500;
+    })
+    .await;
+    let (key, device) = app.seeded_tenant("acme").await;
+    let hanging =
+        json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": "timeout"}});
+    app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(hanging)).await.assert_status(200);
+    let prompt = app.detect(&device, "m-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+
+    let (slow, busy) = tokio::join!(app.decide(&device, &intent, true, "VOICE"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.detect(&device, "m-2", "water_bottle", "EMPTY", "HIGH").await
+    });
+    busy.assert_problem(503, "overloaded");
+    assert!(busy.headers.get("retry-after").is_some(), "{busy:?}");
+    assert_eq!(slow.assert_status(200)["status"], "FAILED", "the provider timed out");
+    // Once the slot is free the device is served again, and the refused event was never recorded.
+    let later = app.detect(&device, "m-2", "water_bottle", "EMPTY", "HIGH").await;
+    assert!(later.status.is_success(), "{later:?}");
+    assert_eq!(metric(&app, r#"replenish_mailbox_full_total{kind="device"}"#).await, Some(1.0));
+}
+
+on_both_backends!(
+    loop_state_survives_a_restart,
+    passivation_keeps_state,
+    a_full_mailbox_answers_503_instead_of_waiting
+);
