@@ -82,14 +82,27 @@ impl Drop for TestDb {
     }
 }
 
-/// A running application and a client for it.
-pub struct TestApp {
+/// An HTTP client for one app, with helpers for the calls tests make.
+pub struct Api {
     pub address: String,
     pub client: reqwest::Client,
     pub admin_token: String,
+}
+
+/// A running application (in this process) and a client for it.
+pub struct TestApp {
+    pub api: Api,
     pub settings: Settings,
     pub db: TestDb,
     handle: ServerHandle,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// Settings for a test app on `db`. On Postgres the admin token is set; on
@@ -147,7 +160,7 @@ async fn start(settings: Settings, db: TestDb, known_admin_token: Option<String>
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), admin_token, settings, db, handle }
+    TestApp { api: Api { address, client: reqwest::Client::new(), admin_token }, settings, db, handle }
 }
 
 /// A response read in full.
@@ -189,15 +202,23 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A client for an app that runs elsewhere (another process).
+    pub fn remote(address: &str, admin_token: &str) -> Api {
+        Api { address: address.to_owned(), client: reqwest::Client::new(), admin_token: admin_token.to_owned() }
+    }
+
     /// Stops this server and starts a new one on the same database.
     pub async fn restart(self) -> TestApp {
         self.handle.stop(true).await;
-        let TestApp { settings, db, admin_token, .. } = self;
+        let TestApp { settings, db, api, .. } = self;
+        let admin_token = api.admin_token;
         let mut settings = settings;
         settings.listen = "127.0.0.1:0".parse().expect("address");
         start(settings, db, Some(admin_token)).await
     }
+}
 
+impl Api {
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.address));
@@ -274,7 +295,7 @@ impl TestApp {
     }
 }
 
-impl TestApp {
+impl Api {
     /// Sends a detection with a fresh timestamp.
     pub async fn detect(
         &self,
@@ -328,4 +349,46 @@ pub fn product_body(object_class: &str, sku: &str) -> Value {
         "default_sku": sku,
         "variants": [{"sku": sku, "label": "Spring Water 24-pack", "size": "24 x 500 ml", "unit_price_usd": 12.99}]
     })
+}
+
+/// The `replenish` binary running as a separate process (a replica).
+pub struct AppProcess {
+    pub address: String,
+    child: std::process::Child,
+}
+
+impl AppProcess {
+    /// Starts the binary on a free port with `env`, waiting until it answers `/healthz`.
+    pub async fn start(env: &[(&str, String)]) -> AppProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_replenish"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("REPLENISH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("REPLENISH_LOG_LEVEL", "warn")
+            .env("REPLENISH_WORKERS", "2")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("replenish binary starts");
+        let process = AppProcess { address: format!("http://127.0.0.1:{port}"), child };
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client.get(format!("{}/healthz", process.address)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return process;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("replica on port {port} did not become healthy");
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

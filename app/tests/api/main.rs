@@ -36,5 +36,6 @@ mod helpers;
 mod merchant;
 mod operations;
 mod replenishment;
+mod replicas;
 mod restart;
 mod tenants;
