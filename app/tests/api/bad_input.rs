@@ -35,6 +35,11 @@ fn routes() -> Vec<(Method, &'static str, Caller)> {
         (Method::GET, "/api/v1/devices/glasses", Caller::Merchant),
         (Method::DELETE, "/api/v1/devices/glasses", Caller::Merchant),
         (Method::GET, "/api/v1/device", Caller::Device),
+        (Method::POST, "/api/v1/detections", Caller::Device),
+        (Method::POST, "/api/v1/decisions", Caller::Device),
+        (Method::GET, "/api/v1/intents", Caller::Merchant),
+        (Method::GET, "/api/v1/orders", Caller::Merchant),
+        (Method::GET, "/api/v1/telemetry/summary", Caller::Merchant),
     ]
 }
 
@@ -56,6 +61,8 @@ impl Tokens {
 
 async fn setup(app: &TestApp) -> Tokens {
     let (merchant, device) = app.seeded_tenant("acme").await;
+    // These suites send hundreds of requests; the limits have tests of their own.
+    app.set_limits("acme", serde_json::json!({"tenant_per_second": 1_000_000, "device_per_minute": 1_000_000})).await;
     Tokens { admin: app.admin_token.clone(), merchant, device }
 }
 
@@ -164,6 +171,20 @@ fn body_routes() -> Vec<BodyRoute> {
             Caller::Merchant,
             json!({"devices": [{"device_id": "new", "store": "main", "owner": "o", "model": "m"}]}),
             None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/detections",
+            Caller::Device,
+            json!({"event_id": "e", "object_class": "water_bottle", "fill_level": "LOW", "confidence": "HIGH", "captured_at_ms": 1}),
+            Some(("fill_level", "HALF_EMPTY")),
+        ),
+        (
+            Method::POST,
+            "/api/v1/decisions",
+            Caller::Device,
+            json!({"intent_id": "8a4f6f3e-8d7f-4bb8-9d0c-2f9f0c6f1a11", "accepted": true, "channel": "VOICE", "decided_at_ms": 1}),
+            Some(("channel", "TELEPATHY")),
         ),
         // Last: an empty or partial body is a valid rotation, which revokes the merchant key used above.
         (Method::POST, "/admin/v1/tenants/acme/api-keys", Caller::Admin, json!({"grace_period_seconds": 5}), None),

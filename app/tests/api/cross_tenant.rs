@@ -30,6 +30,29 @@ async fn another_tenants_ids_are_404_everywhere(backend: Backend) {
         assert_eq!(reply.status.as_u16(), 403, "{path}: {reply:?}");
     }
 
+    // Intents and orders of alpha are invisible to bravo's key and device, and to alpha's other devices.
+    let prompt = app.detect(&a_device, "x-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let decided = app.decide(&a_device, &intent, true, "VOICE").await;
+    let order = decided.assert_status(200)["order"]["order_id"].as_str().expect("order").to_owned();
+    let a_sibling = app.add_device(&a_key, "alpha-sibling", "household-1").await;
+    for path in [format!("/api/v1/intents/{intent}"), format!("/api/v1/orders/{order}")] {
+        for token in [&b_key, &b_device, &a_sibling] {
+            app.call(Method::GET, &path, Some(token), None).await.assert_problem(404, "not-found");
+        }
+        app.call(Method::GET, &path, Some(&a_key), None).await.assert_status(200);
+    }
+    app.decide(&b_device, &intent, false, "VOICE").await.assert_problem(404, "not-found");
+    for path in ["/api/v1/intents", "/api/v1/orders"] {
+        let listed = app.call(Method::GET, path, Some(&b_key), None).await;
+        assert_eq!(listed.assert_status(200)["items"].as_array().map(Vec::len), Some(0), "{path}");
+    }
+    let summary = app.summary(&b_key).await;
+    assert_eq!((summary["detections"].as_u64(), summary["orders_confirmed"].as_u64()), (Some(0), Some(0)));
+    // Bravo's own water bottle is not "already ordered" because alpha's household ordered one.
+    let own = app.detect(&b_device, "b-1", "water_bottle", "EMPTY", "HIGH").await;
+    assert_eq!(own.assert_status(200)["reason"], "PROMPT");
+
     // A device can only ever see itself.
     let me = app.call(Method::GET, "/api/v1/device", Some(&b_device), None).await;
     assert_eq!(me.assert_status(200)["device_id"], "glasses");
@@ -68,7 +91,7 @@ async fn another_tenants_ids_are_404_everywhere(backend: Backend) {
     assert_eq!(device.assert_status(200)["status"], "active");
     app.call(Method::GET, "/api/v1/device", Some(&a_device), None).await.assert_status(200);
     let devices = app.call(Method::GET, "/api/v1/devices", Some(&a_key), None).await;
-    assert_eq!(devices.assert_status(200)["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(devices.assert_status(200)["items"].as_array().map(Vec::len), Some(3));
 }
 
 on_both_backends!(another_tenants_ids_are_404_everywhere);

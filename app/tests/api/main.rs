@@ -33,6 +33,7 @@ mod cross_tenant;
 mod devices;
 mod durability;
 mod helpers;
+mod limits;
 mod merchant;
 mod operations;
 mod replenishment;
