@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
@@ -26,6 +29,17 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     Database::connect(options).await
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at
+/// `BEGIN IMMEDIATE`, so concurrent writers queue on the busy timeout instead
+/// of failing when a read transaction tries to upgrade; Postgres ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// True when `err` is a unique-constraint violation (a concurrent insert won).

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 
 use crate::catalog::entity::{product, variant};
@@ -80,7 +80,7 @@ async fn try_upsert(
     id: &str,
     spec: &ProductSpec,
 ) -> Result<(bool, ProductView), Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     check_conflicts(&txn, tenant, id, spec).await?;
     let desired_variants = variant_models(tenant, id, spec);
     let display_name = spec.display_name.trim().to_owned();
@@ -180,7 +180,7 @@ pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageReque
 
 /// Deletes a product and its variants.
 pub async fn delete(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<(), Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     variant::Entity::delete_many()
         .filter(variant::Column::TenantId.eq(tenant.as_str()))
         .filter(variant::Column::ProductId.eq(id.as_str()))

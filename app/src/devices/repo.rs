@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use secrecy::ExposeSecret;
 
@@ -61,7 +61,7 @@ async fn try_register(
     spec: &DeviceSpec,
     on_existing: OnExisting,
 ) -> Result<(RegisterOutcome, DeviceView), Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     tenants::repo::require_active(&txn, tenant.as_str()).await?;
     if !stores::repo::exists(&txn, tenant.as_str(), spec.store.as_str()).await? {
         return Err(unknown_store("store", spec.store.as_str()));
@@ -139,7 +139,7 @@ pub async fn register_batch(
     tenant: &ResourceId,
     devices: &[NewDevice],
 ) -> Result<Vec<DeviceView>, Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let result = insert_batch(&txn, tenant.as_str(), devices).await;
     match result {
         Ok(views) => {
@@ -229,7 +229,7 @@ pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageReque
 
 /// Revokes a device's token; revoking twice is fine.
 pub async fn revoke(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<(), Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let device = entity::Entity::find_by_id((tenant.to_string(), id.to_string()))
         .one(&txn)
         .await?

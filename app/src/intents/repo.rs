@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -122,7 +122,7 @@ pub async fn record_candidate(db: &DatabaseConnection, candidate: &Candidate<'_>
 async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<DetectionResponse, Error> {
     let d = c.device;
     let product_id = c.prompt_response.product.product_id.clone();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if let Some(stored) = stored_response(&txn, d, c.event_id).await? {
         return Ok(stored);
     }

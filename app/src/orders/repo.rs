@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::db::is_transient;
@@ -64,7 +62,7 @@ async fn try_decide(
     daily_budget_cents: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<(Decided, bool)>, Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let intent = intent::Entity::find_by_id(request.intent_id)
         .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
         .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
@@ -223,7 +221,7 @@ async fn reserve_budget(
 
 /// Marks an order SUBMITTED (and its intent ORDERED) just before the provider is called.
 pub async fn mark_submitted(db: &DatabaseConnection, order: &order::Model, now: DateTime<Utc>) -> Result<(), Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value(OrderStatus::Submitted.as_str()))
         .col_expr(order::Column::UpdatedAt, Expr::value(now))
@@ -244,7 +242,7 @@ pub async fn finish(
     outcome: &Result<Confirmation, CommerceError>,
     now: DateTime<Utc>,
 ) -> Result<(intent::Model, order::Model), Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let (order_status, intent_status) = match outcome {
         Ok(_) => (OrderStatus::Confirmed, IntentStatus::Confirmed),
         Err(_) => (OrderStatus::Failed, IntentStatus::Failed),

@@ -4,7 +4,7 @@ use chrono::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use secrecy::ExposeSecret;
 use uuid::Uuid;
@@ -52,7 +52,7 @@ async fn try_upsert(
 ) -> Result<(UpsertOutcome, TenantView), Error> {
     let limits = serde_json::to_string(&spec.limits).map_err(|e| Error::Internal(e.to_string()))?;
     let display_name = spec.display_name.trim().to_owned();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing = tenant::Entity::find_by_id(id.as_str()).one(&txn).await?;
     let now = now();
     let (outcome, model, key) = match existing {
@@ -151,7 +151,7 @@ pub async fn rotate_api_key(
     id: &ResourceId,
     request: &RotateKeyRequest,
 ) -> Result<RotatedKey, Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     require_active(&txn, id.as_str()).await?;
     let now = now();
     let cutoff = now + Duration::seconds(i64::from(request.grace_period_seconds));
@@ -184,7 +184,7 @@ pub async fn rotate_api_key(
 /// Deactivates tenant `id`: in one transaction it is marked inactive and every
 /// API key and device token it has is revoked. Data stays for audit.
 pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<(), Error> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let current = tenant::Entity::find_by_id(id.as_str()).one(&txn).await?.ok_or(Error::NotFound("tenant"))?;
     if !current.active {
         return Ok(());
