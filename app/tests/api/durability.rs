@@ -65,7 +65,7 @@ async fn passivation_keeps_state(backend: Backend) {
 async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.mailbox_capacity = 1;
-        s.commerce_timeout_ms = 1_500;
+        s.commerce_timeout_ms = 3_000;
     })
     .await;
     let (key, device) = app.seeded_tenant("acme").await;
@@ -76,7 +76,7 @@ async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
     let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
 
     let (slow, busy) = tokio::join!(app.decide(&device, &intent, true, "VOICE"), async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
         app.detect(&device, "m-2", "water_bottle", "EMPTY", "HIGH").await
     });
     busy.assert_problem(503, "overloaded");
