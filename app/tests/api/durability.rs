@@ -88,8 +88,64 @@ async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
     assert_eq!(metric(&app, r#"replenish_mailbox_full_total{kind="device"}"#).await, Some(1.0));
 }
 
+async fn an_interrupted_placement_is_finished_by_the_sweeper(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.sweep_interval_secs = 1;
+        s.commerce_timeout_ms = 100;
+    })
+    .await;
+    let (key, device) = app.seeded_tenant("acme").await;
+    let prompt = app.detect(&device, "s-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
+    let order = decided["order"]["order_id"].as_str().expect("order").to_owned();
+
+    // Put the rows back the way a replica that died right after accepting leaves them.
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    use replenish_app::intents::entity::intent as intents;
+    use replenish_app::orders::entity::order as orders;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let order_id: uuid::Uuid = order.parse().expect("uuid");
+    let intent_id: uuid::Uuid = intent.parse().expect("uuid");
+    let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    orders::Entity::update_many()
+        .col_expr(orders::Column::Status, Expr::value("PENDING"))
+        .col_expr(orders::Column::ProviderRef, Expr::value(Option::<String>::None))
+        .col_expr(orders::Column::Eta, Expr::value(Option::<String>::None))
+        .col_expr(orders::Column::UpdatedAt, Expr::value(long_ago))
+        .filter(orders::Column::Id.eq(order_id))
+        .exec(&db)
+        .await
+        .expect("rewind order");
+    intents::Entity::update_many()
+        .col_expr(intents::Column::Status, Expr::value("ACCEPTED"))
+        .filter(intents::Column::Id.eq(intent_id))
+        .exec(&db)
+        .await
+        .expect("rewind intent");
+    let rewound = app.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&key), None).await;
+    assert_eq!(rewound.assert_status(200)["status"], "PENDING");
+
+    let mut status = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let shown = app.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&key), None).await;
+        status = shown.body["status"].as_str().unwrap_or_default().to_owned();
+        if status == "CONFIRMED" {
+            break;
+        }
+    }
+    assert_eq!(status, "CONFIRMED", "the sweeper resubmitted the order under its own id");
+    let intent_now = app.call(Method::GET, &format!("/api/v1/intents/{intent}"), Some(&device), None).await;
+    assert_eq!(intent_now.assert_status(200)["status"], "CONFIRMED");
+    let orders = app.call(Method::GET, "/api/v1/orders", Some(&key), None).await;
+    assert_eq!(orders.assert_status(200)["items"].as_array().map(Vec::len), Some(1), "still one order");
+}
+
 on_both_backends!(
     loop_state_survives_a_restart,
     passivation_keeps_state,
-    a_full_mailbox_answers_503_instead_of_waiting
+    a_full_mailbox_answers_503_instead_of_waiting,
+    an_interrupted_placement_is_finished_by_the_sweeper,
 );
