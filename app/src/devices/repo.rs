@@ -260,6 +260,9 @@ pub async fn revoke_all(txn: &impl ConnectionTrait, tenant: &str, now: DateTime<
 }
 
 /// The (tenant, device) of the active device token with this hash, if its tenant is active.
+///
+/// One round trip: the tenant check is a subquery, so deactivation is instant
+/// even for a request racing the deactivating transaction.
 pub async fn authenticate_token(
     db: &DatabaseConnection,
     token_hash: &str,
@@ -267,19 +270,13 @@ pub async fn authenticate_token(
     let found = entity::Entity::find()
         .filter(entity::Column::TokenHash.eq(token_hash))
         .filter(entity::Column::Active.eq(true))
+        .filter(entity::Column::TenantId.in_subquery(tenants::repo::active_tenant_ids()))
         .one(db)
         .await?;
-    let Some(device) = found else { return Ok(None) };
-    if !hashes_match(&device.token_hash, token_hash) {
-        return Ok(None);
+    match found {
+        Some(device) if hashes_match(&device.token_hash, token_hash) => {
+            Ok(Some((ResourceId::parse(&device.tenant_id)?, ResourceId::parse(&device.id)?)))
+        }
+        _ => Ok(None),
     }
-    let tenant_active = tenants::entity::tenant::Entity::find_by_id(device.tenant_id.as_str())
-        .filter(tenants::entity::tenant::Column::Active.eq(true))
-        .one(db)
-        .await?
-        .is_some();
-    if !tenant_active {
-        return Ok(None);
-    }
-    Ok(Some((ResourceId::parse(&device.tenant_id)?, ResourceId::parse(&device.id)?)))
 }

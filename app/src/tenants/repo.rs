@@ -1,7 +1,7 @@
 //! Tenant and API-key queries. Only this module writes SQL for them.
 
 use chrono::Duration;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -206,22 +206,33 @@ pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<(), 
     Ok(())
 }
 
+/// `SELECT id FROM tenants WHERE active`, for credential lookups.
+pub fn active_tenant_ids() -> SelectStatement {
+    Query::select()
+        .column(tenant::Column::Id)
+        .from(tenant::Entity)
+        .and_where(tenant::Column::Active.eq(true))
+        .to_owned()
+}
+
 /// The tenant owning the live API key with this hash, if any.
 ///
 /// A key is live when it is neither revoked nor past its grace period and its
-/// tenant is active; the tenant check makes deactivation instant even for a
-/// request that races the deactivating transaction.
+/// tenant is active; the tenant check is a subquery of the same statement, so
+/// deactivation is instant even for a request racing the deactivating transaction.
 pub async fn authenticate_api_key(db: &DatabaseConnection, token_hash: &str) -> Result<Option<ResourceId>, Error> {
     let found = api_key::Entity::find()
         .filter(api_key::Column::TokenHash.eq(token_hash))
         .filter(api_key::Column::RevokedAt.is_null())
+        .filter(api_key::Column::TenantId.in_subquery(active_tenant_ids()))
         .one(db)
         .await?;
-    let Some(key) = found else { return Ok(None) };
-    if key.expires_at.is_some_and(|at| at <= now()) || !crate::auth::hashes_match(&key.token_hash, token_hash) {
-        return Ok(None);
+    match found {
+        Some(key)
+            if key.expires_at.is_none_or(|at| at > now()) && crate::auth::hashes_match(&key.token_hash, token_hash) =>
+        {
+            Ok(Some(ResourceId::parse(&key.tenant_id)?))
+        }
+        _ => Ok(None),
     }
-    let active =
-        tenant::Entity::find_by_id(key.tenant_id.as_str()).filter(tenant::Column::Active.eq(true)).one(db).await?;
-    active.map(|t| ResourceId::parse(&t.id)).transpose()
 }
