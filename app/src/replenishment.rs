@@ -17,6 +17,7 @@ use crate::intents::decision::{DecisionRequest, DecisionResponse};
 use crate::intents::entity::intent;
 use crate::intents::model::DetectionRequest;
 use crate::intents::repo::{self, DeviceContext};
+use crate::intents::writer::DetectionWriter;
 use crate::orders::actor::{PlaceOrder, StoreActor};
 use crate::orders::commerce::{OrderRequest, provider_for, submit_with_timeout};
 use crate::orders::entity::order;
@@ -48,6 +49,8 @@ pub struct Services {
     pub db: DatabaseConnection,
     /// Tenant limits and catalogs.
     pub tenants: TenantCache,
+    /// Group commit for settled detections.
+    pub writer: DetectionWriter,
     /// Live device actors.
     pub devices: Registry<Key, DeviceActor>,
     /// Live store actors.
@@ -69,6 +72,7 @@ impl Services {
     /// Builds the services; actors start lazily on first use.
     pub fn new(db: DatabaseConnection, settings: LoopSettings, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
+            writer: DetectionWriter::spawn(db.clone()),
             db,
             tenants: TenantCache::new(Duration::from_secs(2)),
             devices: Registry::default(),

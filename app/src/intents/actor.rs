@@ -230,7 +230,7 @@ impl Handler<Detect> for DeviceActor {
                 let (plan, settings, ttl) = planned?;
                 let response = match plan {
                     Plan::Settled(response) => {
-                        repo::record_settled(&services.db, &device, &event_id, response, now).await?
+                        repo::record_settled(&services.db, &services.writer, &device, &event_id, response, now).await?
                     }
                     Plan::Candidate(prompt_response, unit_price_cents) => {
                         let candidate = Candidate {

@@ -7,3 +7,4 @@ pub mod listing;
 pub mod model;
 pub mod repo;
 pub mod routes;
+pub mod writer;

@@ -13,10 +13,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::db::{is_transient, is_unique_violation};
+use crate::db::is_transient;
 use crate::error::Error;
 use crate::intents::entity::{detection, intent};
 use crate::intents::model::{DetectionResponse, ProductMemory, Reason, cooldown_remaining};
+use crate::intents::writer::{DetectionWriter, Written};
 use crate::orders::entity::order;
 use crate::orders::model::{IntentStatus, OrderStatus};
 
@@ -87,21 +88,32 @@ fn detection_row(
     })
 }
 
-/// Records a detection whose outcome memory settled. If the event id was seen
-/// before (by this or another replica), the stored answer is returned instead.
+/// Records a detection whose outcome memory settled, through the group-commit
+/// writer. If the event id was seen before (by this or another replica), the
+/// stored answer is returned instead.
 pub async fn record_settled(
     db: &DatabaseConnection,
+    writer: &DetectionWriter,
     device: &DeviceContext,
     event_id: &str,
     response: DetectionResponse,
     now: DateTime<Utc>,
 ) -> Result<DetectionResponse, Error> {
-    match detection_row(device, event_id, &response, now)?.insert(db).await {
-        Ok(_) => Ok(response),
-        Err(err) if is_unique_violation(&err) => stored_response(db, device, event_id)
+    let row = detection::Model {
+        tenant_id: device.tenant_id.clone(),
+        device_id: device.device_id.clone(),
+        event_id: event_id.to_owned(),
+        product_id: Some(response.product.product_id.clone()),
+        reason: response.reason.as_str().to_owned(),
+        intent_id: response.intent_id,
+        response: serde_json::to_string(&response).map_err(|e| Error::Internal(e.to_string()))?,
+        created_at: now,
+    };
+    match writer.write(row).await? {
+        Written::Inserted => Ok(response),
+        Written::Duplicate => stored_response(db, device, event_id)
             .await?
             .ok_or_else(|| Error::Internal("detection vanished after a conflict".into())),
-        Err(err) => Err(err.into()),
     }
 }
 
