@@ -1,0 +1,197 @@
+//! The controllers: thin reconcilers around [`crate::desired`], run by kube-runtime.
+
+mod device;
+mod status;
+mod tenant;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use device::reconcile as reconcile_device;
+pub use tenant::reconcile as reconcile_tenant;
+
+use crate::FIELD_MANAGER;
+use crate::app_client::AppClient;
+use crate::config::PlanDefaults;
+use crate::crd::{Device, Tenant};
+use crate::desired::MANAGED_BY;
+use crate::desired::tenant::tenant_of_namespace;
+use crate::error::{Backoff, Error, Result};
+use crate::metrics::Metrics;
+
+/// Finalizer on Tenants: deactivate in the app before the Tenant goes.
+pub const TENANT_FINALIZER: &str = "replenish.dev/tenant-deactivation";
+/// Finalizer on Devices: revoke in the app before the Device goes.
+pub const DEVICE_FINALIZER: &str = "replenish.dev/device-revocation";
+/// How often a healthy resource is reconciled anyway, to catch drift inside the app.
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// What the reconcilers need from the operator's configuration.
+#[derive(Debug, Clone)]
+pub struct OperatorConfig {
+    /// Plan defaults (scaling and limits).
+    pub plan_defaults: PlanDefaults,
+    /// App image for dedicated tenants.
+    pub app_image: String,
+    /// Name of the app env Secret, in [`OperatorConfig::namespace`] and copied to dedicated tenants.
+    pub app_env_secret: String,
+    /// The operator's own namespace.
+    pub namespace: String,
+    /// Endpoint reported for shared tenants.
+    pub shared_endpoint: Option<String>,
+}
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Client of the app's admin API.
+    pub app: AppClient,
+    /// Configuration.
+    pub config: OperatorConfig,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Publishes Kubernetes Events.
+    pub recorder: Recorder,
+    /// Retry delays after failures.
+    pub backoff: Backoff,
+    failures: Mutex<HashMap<(&'static str, Option<String>, String), u32>>,
+}
+
+impl Context {
+    /// A context; events are reported as `replenish-operator` from `instance`.
+    pub fn new(client: Client, app: AppClient, config: OperatorConfig, metrics: Metrics, instance: String) -> Self {
+        let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(instance) };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Self { client, app, config, metrics, recorder, backoff: Backoff::default(), failures: Mutex::default() }
+    }
+
+    /// The same context with other retry delays (tests use short ones).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    fn failure_count(&self, kind: &'static str, obj: &impl ResourceExt, change: Option<u32>) -> u32 {
+        let key = (kind, obj.namespace(), obj.name_any());
+        let Ok(mut failures) = self.failures.lock() else { return 1 };
+        match change {
+            None => {
+                failures.remove(&key);
+                0
+            }
+            Some(_) => {
+                let n = failures.entry(key).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            }
+        }
+    }
+
+    /// Publishes an event about `obj`; a failure to publish is logged, never fatal.
+    async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, note: String) {
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "cannot publish event");
+        }
+    }
+}
+
+/// Server-side applies `obj` (create or update) as the operator's field manager.
+async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    Ok(api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?)
+}
+
+/// Deletes `name` if it exists.
+async fn delete_if_exists<K>(api: &Api<K>, name: &str) -> Result<bool>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn error_policy(kind: &'static str, obj: &impl ResourceExt, error: &Error, ctx: &Context) -> Action {
+    ctx.metrics.failure(kind, error);
+    let failures = ctx.failure_count(kind, obj, Some(1));
+    let delay = ctx.backoff.delay(failures);
+    tracing::warn!(kind, name = %obj.name_any(), %error, failures, ?delay, "reconcile failed; retrying");
+    Action::requeue(delay)
+}
+
+fn owned_config() -> watcher::Config {
+    watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1))
+}
+
+/// Runs the Tenant controller until `shutdown` resolves.
+pub async fn run_tenants(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let (reader, writer) = reflector::store();
+    // Status writes change neither generation nor finalizers, so they do not wake the controller.
+    let tenants = watcher(Api::<Tenant>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
+    Controller::for_stream(tenants, reader)
+        .owns(Api::<Namespace>::all(client.clone()), owned_config())
+        .owns(Api::<Secret>::all(client.clone()), owned_config())
+        .owns(Api::<Deployment>::all(client.clone()), owned_config())
+        .owns(Api::<Service>::all(client.clone()), owned_config())
+        .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), owned_config())
+        // A Device appearing or going changes its tenant's device count.
+        .watches(Api::<Device>::all(client), watcher::Config::default(), |device| {
+            device.namespace().and_then(|ns| tenant_of_namespace(&ns).map(|t| ObjectRef::new(t)))
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_tenant, |obj, error, ctx| error_policy("tenant", obj.as_ref(), error, &ctx), ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "tenant controller");
+            }
+        })
+        .await;
+}
+
+/// Runs the Device controller until `shutdown` resolves.
+pub async fn run_devices(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let (reader, writer) = reflector::store();
+    let devices = watcher(Api::<Device>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
+    Controller::for_stream(devices, reader)
+        .owns(Api::<Secret>::all(client), owned_config())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_device, |obj, error, ctx| error_policy("device", obj.as_ref(), error, &ctx), ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "device controller");
+            }
+        })
+        .await;
+}
