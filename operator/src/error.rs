@@ -63,6 +63,19 @@ impl Error {
         }
     }
 
+    /// The error itself, looking through the finalizer helper's wrapping.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
+                    e.root()
+                }
+                _ => self,
+            },
+            other => other,
+        }
+    }
+
     /// The CamelCase reason a `Ready=False` condition and a Warning event carry.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -46,7 +46,7 @@ pub(super) fn unpaused(conditions: &mut Vec<Condition>) {
 /// too when the app itself failed or refused.
 pub(super) fn failed(conditions: &mut Vec<Condition>, generation: i64, error: &Error) {
     let message = error.to_string();
-    let app_side = matches!(error, Error::AppUnavailable(_) | Error::AppRejected { .. } | Error::AppProtocol(_));
+    let app_side = matches!(error.root(), Error::AppUnavailable(_) | Error::AppRejected { .. } | Error::AppProtocol(_));
     if app_side {
         set_condition(
             conditions,
