@@ -28,9 +28,7 @@ pub async fn reconcile(device: Arc<Device>, ctx: Arc<Context>) -> Result<Action>
     .await
     .map_err(Error::from);
     match &result {
-        Ok(_) => {
-            ctx.failure_count("device", device.as_ref(), None);
-        }
+        Ok(_) => ctx.reset_failures("device", device.as_ref()),
         Err(error) => {
             let old = device.status.clone().unwrap_or_default();
             let mut new = old.clone();

@@ -70,8 +70,11 @@ pub struct Context {
     pub recorder: Recorder,
     /// Retry delays after failures.
     pub backoff: Backoff,
-    failures: Mutex<HashMap<(&'static str, Option<String>, String), u32>>,
+    failures: Mutex<HashMap<ObjectKey, u32>>,
 }
+
+/// (kind, namespace, name) of a reconciled object, for its failure count.
+type ObjectKey = (&'static str, Option<String>, String);
 
 impl Context {
     /// A context; events are reported as `replenish-operator` from `instance`.
@@ -87,19 +90,18 @@ impl Context {
         self
     }
 
-    fn failure_count(&self, kind: &'static str, obj: &impl ResourceExt, change: Option<u32>) -> u32 {
-        let key = (kind, obj.namespace(), obj.name_any());
+    /// Counts one more consecutive failure of `obj` and returns the count.
+    fn record_failure(&self, kind: &'static str, obj: &impl ResourceExt) -> u32 {
         let Ok(mut failures) = self.failures.lock() else { return 1 };
-        match change {
-            None => {
-                failures.remove(&key);
-                0
-            }
-            Some(_) => {
-                let n = failures.entry(key).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            }
+        let n = failures.entry((kind, obj.namespace(), obj.name_any())).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// Forgets `obj`'s failures after a success, so the next failure starts the backoff over.
+    fn reset_failures(&self, kind: &'static str, obj: &impl ResourceExt) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&(kind, obj.namespace(), obj.name_any()));
         }
     }
 
@@ -135,7 +137,7 @@ where
 
 fn error_policy(kind: &'static str, obj: &impl ResourceExt, error: &Error, ctx: &Context) -> Action {
     ctx.metrics.failure(kind, error);
-    let failures = ctx.failure_count(kind, obj, Some(1));
+    let failures = ctx.record_failure(kind, obj);
     let delay = ctx.backoff.delay(failures);
     tracing::warn!(kind, name = %obj.name_any(), %error, failures, ?delay, "reconcile failed; retrying");
     Action::requeue(delay)
@@ -163,7 +165,7 @@ pub async fn run_tenants(ctx: Arc<Context>, shutdown: impl Future<Output = ()> +
         .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), owned_config())
         // A Device appearing or going changes its tenant's device count.
         .watches(Api::<Device>::all(client), watcher::Config::default(), |device| {
-            device.namespace().and_then(|ns| tenant_of_namespace(&ns).map(|t| ObjectRef::new(t)))
+            device.namespace().and_then(|ns| tenant_of_namespace(&ns).map(ObjectRef::new))
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile_tenant, |obj, error, ctx| error_policy("tenant", obj.as_ref(), error, &ctx), ctx)

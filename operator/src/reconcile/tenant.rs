@@ -29,9 +29,7 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action>
     .await
     .map_err(Error::from);
     match &result {
-        Ok(_) => {
-            ctx.failure_count("tenant", tenant.as_ref(), None);
-        }
+        Ok(_) => ctx.reset_failures("tenant", tenant.as_ref()),
         Err(error) => report_failure(&api, &tenant, error, &ctx).await,
     }
     result

@@ -145,7 +145,8 @@ fn schema_violations(value: &Value, schema: &Value, at: &str, out: &mut Vec<Stri
         Some("array") => value.is_array(),
         _ => true,
     };
-    if !ok && !(value.is_null() && schema["nullable"] == true) {
+    let null_allowed = value.is_null() && schema["nullable"] == true;
+    if !(ok || null_allowed) {
         out.push(format!("{at}: wrong type"));
         return;
     }

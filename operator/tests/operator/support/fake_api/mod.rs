@@ -28,6 +28,9 @@
 //! field selectors; namespace phases (a Namespace is removed at once); controllers such as
 //! the Deployment or HPA controllers (no Pods, no status written by anyone but clients).
 
+mod store;
+mod wire;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,36 +39,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame};
 use serde_json::{Value, json};
 
-/// (group/version/resource, namespace or "", name)
-pub type Key = (String, String, String);
-
-type Body = UnsyncBoxBody<Bytes, Infallible>;
-
-/// Kinds whose status is a subresource.
-const STATUS_SUBRESOURCE: &[&str] =
-    &["tenants", "devices", "deployments", "services", "horizontalpodautoscalers", "namespaces"];
-
-#[derive(Debug, Clone)]
-struct Change {
-    rv: u64,
-    key: Key,
-    kind: &'static str,
-    object: Value,
-}
-
-#[derive(Default)]
-struct State {
-    rv: u64,
-    uids: u64,
-    objects: BTreeMap<Key, Value>,
-    log: Vec<Change>,
-    requests: Vec<String>,
-}
+use store::{State, merge, stale};
+use wire::{Body, Target, not_found, parse_path, query, respond, selector_matches, status};
 
 /// The fake API server; clones share state.
 #[derive(Clone)]
@@ -79,190 +58,6 @@ impl Default for FakeApi {
     fn default() -> Self {
         Self { state: Arc::default(), changed: Arc::new(tokio::sync::watch::channel(0).0), agent: "client" }
     }
-}
-
-struct Target {
-    gvr: String,
-    namespace: Option<String>,
-    name: Option<String>,
-    status: bool,
-}
-
-fn parse_path(path: &str) -> Option<Target> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (gv, rest) = match segs.first()? {
-        &"api" => (segs.get(1)?.to_string(), &segs[2..]),
-        &"apis" => (format!("{}/{}", segs.get(1)?, segs.get(2)?), &segs[3..]),
-        _ => return None,
-    };
-    let (namespace, rest) = if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
-        (Some(rest[1].to_owned()), &rest[2..])
-    } else {
-        (None, rest)
-    };
-    Some(Target {
-        gvr: format!("{gv}/{}", rest.first()?),
-        namespace,
-        name: rest.get(1).map(|s| (*s).to_owned()),
-        status: rest.get(2) == Some(&"status"),
-    })
-}
-
-fn query(uri: &http::Uri) -> BTreeMap<String, String> {
-    uri.query()
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), percent_decode(v)))
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn selector_matches(selector: Option<&String>, object: &Value) -> bool {
-    let Some(selector) = selector.filter(|s| !s.is_empty()) else { return true };
-    selector.split(',').all(|term| match term.split_once('=') {
-        Some((k, v)) => object["metadata"]["labels"][k].as_str() == Some(v.trim_start_matches('=')),
-        None => true,
-    })
-}
-
-fn status(code: u16, reason: &str, message: String) -> (StatusCode, Value) {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code});
-    (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
-}
-
-fn not_found(key: &Key) -> (StatusCode, Value) {
-    status(404, "NotFound", format!("{} {:?} not found", key.0, key.2))
-}
-
-/// Recursive JSON merge: objects merge key by key, anything else replaces; null deletes.
-fn merge(target: &mut Value, patch: &Value) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        _ => *target = patch.clone(),
-    }
-}
-
-/// Everything outside metadata and status: a change here bumps the generation.
-fn spec_part(object: &Value) -> Value {
-    let mut v = object.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("metadata");
-        o.remove("status");
-    }
-    v
-}
-
-/// The object without the fields the server maintains, for "did anything change".
-fn comparable(object: &Value) -> Value {
-    let mut v = object.clone();
-    if let Some(m) = v["metadata"].as_object_mut() {
-        m.remove("resourceVersion");
-        m.remove("managedFields");
-    }
-    v
-}
-
-impl State {
-    fn next_rv(&mut self) -> u64 {
-        self.rv += 1;
-        self.rv
-    }
-
-    /// Stores `object` under `key` unless nothing changed; returns the stored object.
-    fn commit(&mut self, key: &Key, mut object: Value, changed: &tokio::sync::watch::Sender<u64>) -> Value {
-        let old = self.objects.get(key).cloned();
-        if let Some(old) = &old
-            && comparable(old) == comparable(&object)
-        {
-            return old.clone();
-        }
-        let rv = self.next_rv();
-        object["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
-        self.log.push(Change { rv, key: key.clone(), kind, object: object.clone() });
-        self.objects.insert(key.clone(), object.clone());
-        changed.send_replace(rv);
-        // The last finalizer gone from an object being deleted: it goes now.
-        let deleting = !object["metadata"]["deletionTimestamp"].is_null();
-        let finalizers = object["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
-        if deleting && !finalizers {
-            self.remove(key, changed);
-        }
-        object
-    }
-
-    fn remove(&mut self, key: &Key, changed: &tokio::sync::watch::Sender<u64>) {
-        let Some(mut object) = self.objects.remove(key) else { return };
-        let rv = self.next_rv();
-        object["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let uid = object["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
-        self.log.push(Change { rv, key: key.clone(), kind: "DELETED", object });
-        changed.send_replace(rv);
-        // Garbage collection: dependents by owner uid, and a namespace's contents.
-        let dependents: Vec<Key> = self
-            .objects
-            .iter()
-            .filter(|(k, o)| {
-                let owned = o["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str())));
-                owned || (key.0 == "v1/namespaces" && k.1 == key.2)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for dependent in dependents {
-            self.delete(&dependent, changed);
-        }
-    }
-
-    /// Starts deletion: with finalizers the object only gets a deletionTimestamp.
-    fn delete(&mut self, key: &Key, changed: &tokio::sync::watch::Sender<u64>) -> Option<Value> {
-        let mut object = self.objects.get(key)?.clone();
-        let finalizers = object["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
-        if !finalizers {
-            self.remove(key, changed);
-            return None;
-        }
-        if object["metadata"]["deletionTimestamp"].is_null() {
-            object["metadata"]["deletionTimestamp"] = json!(now());
-            let generation = object["metadata"]["generation"].as_i64().unwrap_or(0);
-            object["metadata"]["generation"] = json!(generation + 1);
-            return Some(self.commit(key, object, changed));
-        }
-        Some(object)
-    }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl FakeApi {
@@ -365,7 +160,7 @@ impl FakeApi {
                     if state.objects.contains_key(&key) {
                         return status(409, "AlreadyExists", format!("{} {:?} already exists", key.0, key.2));
                     }
-                    let object = self.created(&mut state, &key, body);
+                    let object = state.created(&key, body);
                     (StatusCode::CREATED, state.commit(&key, object, &self.changed))
                 }
                 _ => status(405, "MethodNotAllowed", format!("{method} on a collection")),
@@ -386,14 +181,14 @@ impl FakeApi {
                 if let Some(conflict) = stale(&old, &body) {
                     return conflict;
                 }
-                let new = self.updated(&old, body, target.status);
+                let new = State::updated(&key, &old, body, target.status);
                 (StatusCode::OK, state.commit(&key, new, &self.changed))
             }
             (Method::PATCH, existing) => {
                 let apply = content_type.starts_with("application/apply-patch");
                 let Some(old) = existing else {
                     if apply && !target.status {
-                        let object = self.created(&mut state, &key, body);
+                        let object = state.created(&key, body);
                         return (StatusCode::CREATED, state.commit(&key, object, &self.changed));
                     }
                     return not_found(&key);
@@ -422,70 +217,12 @@ impl FakeApi {
                     // Server-side apply and merge patch alike: see the module doc.
                     merge(&mut patched, &body);
                 }
-                let new = self.updated(&old, patched, target.status);
+                let new = State::updated(&key, &old, patched, target.status);
                 (StatusCode::OK, state.commit(&key, new, &self.changed))
             }
             (_, None) => not_found(&key),
             (method, Some(_)) => status(405, "MethodNotAllowed", format!("{method} on an object")),
         }
-    }
-
-    /// A new object: server-maintained metadata filled in.
-    fn created(&self, state: &mut State, key: &Key, mut object: Value) -> Value {
-        state.uids += 1;
-        let meta = &mut object["metadata"];
-        meta["name"] = json!(key.2);
-        if !key.1.is_empty() {
-            meta["namespace"] = json!(key.1);
-        }
-        meta["uid"] = json!(format!("uid-{}", state.uids));
-        meta["creationTimestamp"] = json!(now());
-        meta["generation"] = json!(1);
-        if let Some(m) = meta.as_object_mut() {
-            m.remove("resourceVersion");
-            m.remove("deletionTimestamp");
-        }
-        if has_status_subresource(&key.0)
-            && let Some(o) = object.as_object_mut()
-        {
-            o.remove("status");
-        }
-        object
-    }
-
-    /// `new` as the next version of `old`: status and spec kept apart, server metadata kept, generation counted.
-    fn updated(&self, old: &Value, mut new: Value, status_write: bool) -> Value {
-        let gvr_has_status = old["apiVersion"].is_string() && self.kind_has_status(old);
-        if status_write {
-            let status = new["status"].clone();
-            new = old.clone();
-            new["status"] = status;
-        } else if gvr_has_status {
-            new["status"] = old["status"].clone();
-            if new["status"].is_null()
-                && let Some(o) = new.as_object_mut()
-            {
-                o.remove("status");
-            }
-        }
-        for field in ["uid", "creationTimestamp", "deletionTimestamp", "generation", "name", "namespace"] {
-            if old["metadata"][field].is_null() {
-                if let Some(m) = new["metadata"].as_object_mut() {
-                    m.remove(field);
-                }
-            } else {
-                new["metadata"][field] = old["metadata"][field].clone();
-            }
-        }
-        if spec_part(&new) != spec_part(old) {
-            new["metadata"]["generation"] = json!(old["metadata"]["generation"].as_i64().unwrap_or(0) + 1);
-        }
-        new
-    }
-
-    fn kind_has_status(&self, object: &Value) -> bool {
-        let kind = object["kind"].as_str().unwrap_or_default();
-        ["Tenant", "Device", "Deployment", "Service", "HorizontalPodAutoscaler", "Namespace"].contains(&kind)
     }
 
     fn watch(&self, target: Target, params: BTreeMap<String, String>) -> Response<Body> {
@@ -525,26 +262,6 @@ impl FakeApi {
         response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         response
     }
-}
-
-fn has_status_subresource(gvr: &str) -> bool {
-    STATUS_SUBRESOURCE.iter().any(|r| gvr.ends_with(&format!("/{r}")))
-}
-
-/// 409 when the body names a resourceVersion other than the stored one.
-fn stale(old: &Value, body: &Value) -> Option<(StatusCode, Value)> {
-    let sent = body["metadata"]["resourceVersion"].as_str()?;
-    let stored = old["metadata"]["resourceVersion"].as_str().unwrap_or_default();
-    (sent != stored).then(|| {
-        status(409, "Conflict", format!("the object has been modified (resourceVersion {sent} is not {stored})"))
-    })
-}
-
-fn respond((code, body): (StatusCode, Value)) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed_unsync());
-    *response.status_mut() = code;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    response
 }
 
 impl tower::Service<Request<kube::client::Body>> for FakeApi {
