@@ -148,4 +148,15 @@ mod tests {
         assert_eq!(e.metric_label(), "app_rejected_validation_failed");
         assert_eq!(Error::AppUnavailable("x".into()).reason(), "AppUnavailable");
     }
+
+    #[test]
+    fn finalizer_wrapping_is_seen_through() {
+        let wrapped: Error = kube::runtime::finalizer::Error::ApplyFailed(Error::AppUnavailable("down".into())).into();
+        assert!(matches!(wrapped.root(), Error::AppUnavailable(_)));
+        assert_eq!(wrapped.reason(), "AppUnavailable");
+        assert_eq!(wrapped.metric_label(), "app_unavailable");
+        let own: Error = kube::runtime::finalizer::Error::<Error>::UnnamedObject.into();
+        assert_eq!(own.metric_label(), "finalizer");
+        assert!(matches!(own.root(), Error::Finalizer(_)));
+    }
 }

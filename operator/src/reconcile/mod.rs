@@ -98,6 +98,12 @@ impl Context {
         *n
     }
 
+    /// Consecutive failed reconciles of an object so far (0 after a success).
+    pub fn consecutive_failures(&self, kind: &'static str, namespace: Option<&str>, name: &str) -> u32 {
+        let key = (kind, namespace.map(str::to_owned), name.to_owned());
+        self.failures.lock().map(|f| f.get(&key).copied().unwrap_or(0)).unwrap_or(0)
+    }
+
     /// Forgets `obj`'s failures after a success, so the next failure starts the backoff over.
     fn reset_failures(&self, kind: &'static str, obj: &impl ResourceExt) {
         if let Ok(mut failures) = self.failures.lock() {

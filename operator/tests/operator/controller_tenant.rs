@@ -94,6 +94,35 @@ async fn a_second_reconcile_writes_nothing() {
     assert_eq!(h.app.tenant("acme").await.1["updated_at"], updated_before, "nor change anything in the app");
 }
 
+fn reconciles(h: &Harness, kind: &str) -> u64 {
+    let text = h.ctx.metrics.encode();
+    let prefix = format!("replenish_operator_reconciles_total{{kind=\"{kind}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_operators_own_status_writes_do_not_wake_it_again() {
+    let h = Harness::start(true).await;
+    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter"})).await;
+    wait_ready(&h, "acme", "True").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let settled = reconciles(&h, "tenant");
+    // Adding the finalizer, provisioning, the owned objects appearing: a handful, not a loop.
+    assert!((2..=10).contains(&settled), "{settled} reconciles to settle");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(reconciles(&h, "tenant"), settled, "no reconcile without a change");
+    // A status write by someone else (no generation change) does not wake it either...
+    let api = Api::<Tenant>::all(h.client.clone());
+    api.patch_status("acme", &PatchParams::default(), &Patch::Merge(json!({"status": {"devices": 42}}))).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(reconciles(&h, "tenant"), settled);
+    // ...while a spec change does.
+    patch_spec(&h, "acme", json!({"plan": "growth"})).await;
+    let t = wait_ready(&h, "acme", "True").await;
+    assert!(reconciles(&h, "tenant") > settled);
+    assert_eq!(t["status"]["devices"], 0, "and the next reconcile puts status right");
+}
+
 #[tokio::test]
 async fn plan_and_limit_changes_reach_the_app() {
     let h = Harness::start(true).await;
@@ -278,11 +307,16 @@ async fn app_down_means_ready_false_with_a_reason_then_a_retry_succeeds() {
     assert!(!h.events("ReconcileFailed").is_empty());
     assert!(h.ctx.metrics.encode().contains("error=\"app_unavailable\""));
 
+    // Retries keep coming (and failing) while the app is down; the backoff grows per failure.
+    eventually("several failed attempts", || (h.ctx.consecutive_failures("tenant", None, "acme") >= 3).then_some(()))
+        .await;
+
     h.proxy.set_up(true);
     // No spec change: only the error policy's requeue brings it back.
     let t = wait_ready(&h, "acme", "True").await;
     assert_eq!(condition(&t, "Provisioned").unwrap()["status"], "True");
     assert!(api_key(&h, "acme").is_some());
+    assert_eq!(h.ctx.consecutive_failures("tenant", None, "acme"), 0, "a success resets the backoff");
 }
 
 /// Drives every path of both controllers and leader election; returns the

@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod app_client;
+mod binary;
 mod controller_device;
 mod controller_tenant;
 mod leader;
