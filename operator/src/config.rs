@@ -179,6 +179,16 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```yaml\n").map(|i| i + 8).unwrap();
+        let end = start + readme[start..].find("```").unwrap();
+        let defaults = PlanDefaults::parse(&readme[start..end]).unwrap();
+        assert_eq!(defaults.profile(Plan::Enterprise).limits.tenant_per_second, Some(5000));
+        assert_eq!(defaults.profile(Plan::Growth).max_replicas, 5);
+    }
+
+    #[test]
     fn rejects_typos_missing_plans_and_inverted_bounds() {
         let ok = "{minReplicas: 1, maxReplicas: 2, targetCPUUtilizationPercentage: 80}";
         let typo = format!(

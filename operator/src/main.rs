@@ -93,12 +93,17 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let tenants = tokio::spawn(reconcile::run_tenants(ctx.clone(), stopped(stop_rx.clone())));
     let devices = tokio::spawn(reconcile::run_devices(ctx, stopped(stop_rx)));
-    tokio::select! {
-        () = elector.hold() => tracing::error!("leadership lost; stopping so a restart competes again"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
-    }
+    let lost = tokio::select! {
+        () = elector.hold() => true,
+        _ = tokio::signal::ctrl_c() => false,
+    };
     let _ = stop_tx.send(true);
     let _ = tokio::join!(tenants, devices);
+    if lost {
+        // Exit non-zero: the pod restarts and competes for the Lease again.
+        anyhow::bail!("leadership lost");
+    }
+    tracing::info!("shutting down");
     elector.release().await?;
     Ok(())
 }
