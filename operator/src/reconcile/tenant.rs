@@ -87,7 +87,8 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
                 // The key is shown only once; with the Secret gone the only way back is a new one.
                 let key = ctx.app.rotate_api_key(&name).await?;
                 let note = format!(
-                    "Secret {namespace}/{API_KEY_SECRET} was missing: rotated the API key (previous keys stopped working) and stored the new one"
+                    "Secret {namespace}/{API_KEY_SECRET} was missing: rotated the API key \
+                     (previous keys stopped working) and stored the new one"
                 );
                 ctx.event(tenant, EventType::Warning, "ApiKeyRotated", note).await;
                 key

@@ -129,7 +129,8 @@ async fn plan_and_limit_changes_reach_the_app() {
     create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter"})).await;
     wait_ready(&h, "acme", "True").await;
     let key = api_key(&h, "acme").unwrap();
-    patch_spec(&h, "acme", json!({"plan": "enterprise", "displayName": "Acme Inc", "limits": {"devicePerMinute": 7, "cooldownSeconds": 30, "dailyOrderBudgetUsd": 12.5}})).await;
+    let limits = json!({"devicePerMinute": 7, "cooldownSeconds": 30, "dailyOrderBudgetUsd": 12.5});
+    patch_spec(&h, "acme", json!({"plan": "enterprise", "displayName": "Acme Inc", "limits": limits})).await;
     wait_ready(&h, "acme", "True").await;
     let (_, view) = h.app.tenant("acme").await;
     assert_eq!(view["plan"], "enterprise");
