@@ -167,7 +167,7 @@ pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicat
             selector: LabelSelector { match_labels: Some(selector.clone()), ..LabelSelector::default() },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta { labels: Some(selector.clone()), ..ObjectMeta::default() }),
-                spec: Some(pod_spec(&name, inputs)),
+                spec: Some(pod_spec(inputs)),
             },
             ..DeploymentSpec::default()
         }),
@@ -217,7 +217,7 @@ pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicat
     Some(Dedicated { env_secret, deployment, service, hpa })
 }
 
-fn pod_spec(tenant: &str, inputs: DedicatedInputs<'_>) -> PodSpec {
+fn pod_spec(inputs: DedicatedInputs<'_>) -> PodSpec {
     let env = |name: &str, value: &str| EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() };
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
@@ -245,7 +245,6 @@ fn pod_spec(tenant: &str, inputs: DedicatedInputs<'_>) -> PodSpec {
                 // The chart's migration Job owns the schema; replicas never migrate.
                 env("REPLENISH_RUN_MIGRATIONS", "false"),
                 env("REPLENISH_LOG_FORMAT", "json"),
-                env("REPLENISH_DEDICATED_TENANT", tenant),
             ]),
             env_from: Some(vec![EnvFromSource {
                 secret_ref: Some(SecretEnvSource { name: inputs.env_secret_name.into(), optional: Some(false) }),
