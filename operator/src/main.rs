@@ -84,26 +84,14 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%addr, "serving /metrics and /healthz");
 
     let elector = LeaderElector::new(client.clone(), &settings.namespace, &settings.lease_name, &identity);
-    elector.acquire().await;
     let ctx = Arc::new(Context::new(client, app, config, metrics, identity));
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
     };
-    let tenants = tokio::spawn(reconcile::run_tenants(ctx.clone(), stopped(stop_rx.clone())));
-    let devices = tokio::spawn(reconcile::run_devices(ctx, stopped(stop_rx)));
-    let lost = tokio::select! {
-        () = elector.hold() => true,
-        _ = tokio::signal::ctrl_c() => false,
-    };
-    let _ = stop_tx.send(true);
-    let _ = tokio::join!(tenants, devices);
-    if lost {
+    if reconcile::run_as_leader(&elector, ctx, shutdown).await {
         // Exit non-zero: the pod restarts and competes for the Lease again.
         anyhow::bail!("leadership lost");
     }
-    tracing::info!("shutting down");
-    elector.release().await?;
     Ok(())
 }

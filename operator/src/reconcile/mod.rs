@@ -1,36 +1,28 @@
 //! The controllers: thin reconcilers around [`crate::desired`], run by kube-runtime.
 
+mod controllers;
 mod device;
 mod status;
 mod tenant;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use controllers::{run_as_leader, run_devices, run_tenants};
 pub use device::reconcile as reconcile_device;
 pub use tenant::reconcile as reconcile_tenant;
 
 use crate::FIELD_MANAGER;
 use crate::app_client::AppClient;
 use crate::config::PlanDefaults;
-use crate::crd::{Device, Tenant};
-use crate::desired::MANAGED_BY;
-use crate::desired::tenant::tenant_of_namespace;
 use crate::error::{Backoff, Error, Result};
 use crate::metrics::Metrics;
 
@@ -147,59 +139,4 @@ fn error_policy(kind: &'static str, obj: &impl ResourceExt, error: &Error, ctx: 
     let delay = ctx.backoff.delay(failures);
     tracing::warn!(kind, name = %obj.name_any(), %error, failures, ?delay, "reconcile failed; retrying");
     Action::requeue(delay)
-}
-
-fn owned_config() -> watcher::Config {
-    watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1))
-}
-
-/// Runs the Tenant controller until `shutdown` resolves.
-pub async fn run_tenants(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let client = ctx.client.clone();
-    let (reader, writer) = reflector::store();
-    // Status writes change neither generation nor finalizers, so they do not wake the controller.
-    let tenants = watcher(Api::<Tenant>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
-    Controller::for_stream(tenants, reader)
-        .owns(Api::<Namespace>::all(client.clone()), owned_config())
-        .owns(Api::<Secret>::all(client.clone()), owned_config())
-        .owns(Api::<Deployment>::all(client.clone()), owned_config())
-        .owns(Api::<Service>::all(client.clone()), owned_config())
-        .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), owned_config())
-        // A Device appearing or going changes its tenant's device count.
-        .watches(Api::<Device>::all(client), watcher::Config::default(), |device| {
-            device.namespace().and_then(|ns| tenant_of_namespace(&ns).map(ObjectRef::new))
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_tenant, |obj, error, ctx| error_policy("tenant", obj.as_ref(), error, &ctx), ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "tenant controller");
-            }
-        })
-        .await;
-}
-
-/// Runs the Device controller until `shutdown` resolves.
-pub async fn run_devices(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let client = ctx.client.clone();
-    let (reader, writer) = reflector::store();
-    let devices = watcher(Api::<Device>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
-    Controller::for_stream(devices, reader)
-        .owns(Api::<Secret>::all(client), owned_config())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_device, |obj, error, ctx| error_policy("device", obj.as_ref(), error, &ctx), ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "device controller");
-            }
-        })
-        .await;
 }

@@ -7,7 +7,7 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use replenish_operator::leader::LeaderElector;
 
-use crate::support::FakeApi;
+use crate::support::{FakeApi, context, spawn_app};
 
 fn elector(client: &Client, identity: &str) -> LeaderElector {
     LeaderElector::new(client.clone(), "replenish-system", "replenish-operator", identity)
@@ -74,4 +74,57 @@ async fn concurrent_lease_writes_conflict() {
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(holder(&fake).as_deref(), Some("x"));
+}
+
+fn reconciles(metrics: &replenish_operator::metrics::Metrics) -> u64 {
+    let prefix = "replenish_operator_reconciles_total{kind=\"tenant\"} ";
+    metrics.encode().lines().find_map(|l| l.strip_prefix(prefix)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn of_two_operator_replicas_only_the_leader_reconciles_until_it_dies() {
+    let app = spawn_app().await;
+    let fake = FakeApi::default();
+    let user = Client::new(fake.as_agent("user"), "default");
+    let replica = |name: &'static str| {
+        let client = Client::new(fake.as_agent(name), "default");
+        let metrics = replenish_operator::metrics::Metrics::default();
+        let ctx = context(client.clone(), app.client(&app.url), metrics.clone());
+        let elector = elector(&client, name);
+        let task = tokio::spawn(async move {
+            replenish_operator::reconcile::run_as_leader(&elector, ctx, std::future::pending()).await
+        });
+        (metrics, task)
+    };
+    let (metrics_a, task_a) = replica("a");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (metrics_b, task_b) = replica("b");
+
+    let tenants: Api<replenish_operator::crd::Tenant> = Api::all(user);
+    let spec = serde_json::json!({"displayName": "Acme", "plan": "starter"});
+    tenants.create(&PostParams::default(), &crate::controller_tenant::tenant("acme", spec)).await.unwrap();
+    crate::support::eventually("provisioned", || {
+        let t = fake.get("replenish.dev/v1alpha1/tenants", "", "acme")?;
+        (crate::support::condition(&t, "Ready")?["status"] == "True").then_some(())
+    })
+    .await;
+    assert!(reconciles(&metrics_a) > 0, "the leader works");
+    assert_eq!(reconciles(&metrics_b), 0, "the standby does nothing");
+    assert!(fake.requests("b").iter().all(|r| r.contains("/leases/")), "the standby only looks at the Lease");
+
+    // The leader dies without releasing the Lease; the standby takes over once it expires.
+    task_a.abort();
+    let _ = task_a.await;
+    let patch = serde_json::json!({"spec": {"plan": "growth"}});
+    tenants.patch("acme", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.unwrap();
+    crate::support::eventually("the new leader applies the change", || {
+        let t = fake.get("replenish.dev/v1alpha1/tenants", "", "acme")?;
+        let ready = crate::support::condition(&t, "Ready")?;
+        (ready["observedGeneration"] == t["metadata"]["generation"] && ready["status"] == "True").then_some(())
+    })
+    .await;
+    assert!(reconciles(&metrics_b) > 0);
+    assert_eq!(holder(&fake).as_deref(), Some("b"));
+    assert_eq!(app.tenant("acme").await.1["plan"], "growth");
+    task_b.abort();
 }

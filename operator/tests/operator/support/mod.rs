@@ -95,6 +95,19 @@ pub const OPERATOR_NAMESPACE: &str = "replenish-system";
 /// Endpoint reported for shared tenants during tests.
 pub const SHARED_ENDPOINT: &str = "http://replenish.replenish-system.svc:8080";
 
+/// A reconcile context as the tests configure it, with short retry delays.
+pub fn context(client: Client, app: AppClient, metrics: Metrics) -> Arc<Context> {
+    let config = OperatorConfig {
+        plan_defaults: PlanDefaults::default(),
+        app_image: "registry.example/replenish:test".into(),
+        app_env_secret: "replenish-app-env".into(),
+        namespace: OPERATOR_NAMESPACE.into(),
+        shared_endpoint: Some(SHARED_ENDPOINT.into()),
+    };
+    let backoff = Backoff { base: Duration::from_millis(100), max: Duration::from_millis(800) };
+    Arc::new(Context::new(client, app, config, metrics, "test".into()).with_backoff(backoff))
+}
+
 /// Both controllers running against the fake API server and the real app (through a proxy).
 pub struct Harness {
     pub fake: FakeApi,
@@ -121,16 +134,7 @@ impl Harness {
         // Tests act as a user through `client`; the operator has a client of its own.
         let client = Client::new(fake.as_agent("user"), "default");
         let operator = Client::new(fake.as_agent("operator"), "default");
-        let config = OperatorConfig {
-            plan_defaults: PlanDefaults::default(),
-            app_image: "registry.example/replenish:test".into(),
-            app_env_secret: "replenish-app-env".into(),
-            namespace: OPERATOR_NAMESPACE.into(),
-            shared_endpoint: Some(SHARED_ENDPOINT.into()),
-        };
-        let ctx = Context::new(operator, app.client(&proxy.url), config, Metrics::default(), "test".into())
-            .with_backoff(Backoff { base: Duration::from_millis(100), max: Duration::from_millis(800) });
-        let ctx = Arc::new(ctx);
+        let ctx = context(operator, app.client(&proxy.url), Metrics::default());
         let (stop, rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
