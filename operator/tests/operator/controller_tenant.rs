@@ -85,7 +85,7 @@ async fn a_second_reconcile_writes_nothing() {
     create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "isolation": "dedicated"})).await;
     wait_ready(&h, "acme", "True").await;
     // Let the watches settle, then reconcile the stored object once more by hand.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    h.settle().await;
     let before = h.fake.writes();
     let updated_before = h.app.tenant("acme").await.1["updated_at"].clone();
     let stored = Api::<Tenant>::all(h.client.clone()).get("acme").await.unwrap();
@@ -105,7 +105,7 @@ async fn the_operators_own_status_writes_do_not_wake_it_again() {
     let h = Harness::start(true).await;
     create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter"})).await;
     wait_ready(&h, "acme", "True").await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    h.settle().await;
     let settled = reconciles(&h, "tenant");
     // Adding the finalizer, provisioning, the owned objects appearing: a handful, not a loop.
     assert!((2..=10).contains(&settled), "{settled} reconciles to settle");

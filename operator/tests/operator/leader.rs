@@ -9,9 +9,10 @@ use replenish_operator::leader::LeaderElector;
 
 use crate::support::{FakeApi, context, spawn_app};
 
+/// Leases of 3 s: long enough that a slow machine does not lose one between two renewals.
 fn elector(client: &Client, identity: &str) -> LeaderElector {
     LeaderElector::new(client.clone(), "replenish-system", "replenish-operator", identity)
-        .with_timing(Duration::from_secs(1), Duration::from_millis(100))
+        .with_timing(Duration::from_secs(3), Duration::from_millis(100))
 }
 
 fn holder(fake: &FakeApi) -> Option<String> {
@@ -36,11 +37,11 @@ async fn a_lease_nobody_renews_is_taken_over_and_the_old_leader_steps_down() {
     let client = Client::new(fake.clone(), "default");
     let (a, b) = (elector(&client, "a"), elector(&client, "b"));
     assert!(a.try_acquire_or_renew().await.unwrap());
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     assert!(b.try_acquire_or_renew().await.unwrap(), "the lease expired");
     assert!(!a.try_acquire_or_renew().await.unwrap(), "a sees b's fresh lease");
     // `hold` returns once leadership is gone.
-    tokio::time::timeout(Duration::from_secs(3), a.hold()).await.expect("a notices it lost the lease");
+    tokio::time::timeout(Duration::from_secs(5), a.hold()).await.expect("a notices it lost the lease");
     let lease = fake.get("coordination.k8s.io/v1/leases", "replenish-system", "replenish-operator").unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], "b");
     assert_eq!(lease["spec"]["leaseTransitions"], 1);

@@ -149,6 +149,18 @@ impl Harness {
         self.fake.get(gvr, namespace, name)
     }
 
+    /// Waits until nothing has been written for half a second (up to 20 s).
+    pub async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let writes = self.fake.writes();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if self.fake.writes() == writes || tokio::time::Instant::now() > deadline {
+                return;
+            }
+        }
+    }
+
     /// Events whose reason is `reason`.
     pub fn events(&self, reason: &str) -> Vec<Value> {
         self.fake.list("events.k8s.io/v1/events").into_iter().filter(|e| e["reason"] == reason).collect()
