@@ -10,6 +10,8 @@
 //!   talk to the app through [`app_client`], and write status.
 //! - [`leader`], [`metrics`], [`server`], [`config`], [`error`]: the operations around them.
 
+#![warn(missing_docs)]
+
 pub mod app_client;
 pub mod config;
 pub mod crd;
