@@ -9,7 +9,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::controller::Controller;
+use kube::runtime::controller::{Controller, Error as ControllerError};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 
@@ -45,11 +45,7 @@ pub async fn run_tenants(ctx: Arc<Context>, shutdown: impl Future<Output = ()> +
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile_tenant, |obj, error, ctx| error_policy("tenant", obj.as_ref(), error, &ctx), ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "tenant controller");
-            }
-        })
+        .for_each(|result| async move { log_outcome("tenant", result) })
         .await;
 }
 
@@ -66,12 +62,26 @@ pub async fn run_devices(ctx: Arc<Context>, shutdown: impl Future<Output = ()> +
         .owns(Api::<Secret>::all(client), owned_config())
         .graceful_shutdown_on(shutdown)
         .run(reconcile_device, |obj, error, ctx| error_policy("device", obj.as_ref(), error, &ctx), ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "device controller");
-            }
-        })
+        .for_each(|result| async move { log_outcome("device", result) })
         .await;
+}
+
+/// Logs what the controller reports; failed reconciles were already logged by the error policy.
+fn log_outcome<K, A, Q>(kind: &str, result: Result<(ObjectRef<K>, A), ControllerError<crate::Error, Q>>)
+where
+    K: kube::Resource,
+    Q: std::fmt::Display,
+{
+    match result {
+        Ok((object, _)) => tracing::debug!(kind, name = %object.name, "reconciled"),
+        Err(ControllerError::ReconcilerFailed(_, object)) => {
+            tracing::debug!(kind, name = %object.name, "reconcile failed")
+        }
+        Err(ControllerError::ObjectNotFound(object)) => {
+            tracing::debug!(kind, name = %object.name, "object already gone")
+        }
+        Err(e) => tracing::warn!(kind, error = %e, "controller error"),
+    }
 }
 
 /// Waits for leadership, then runs both controllers while it lasts.

@@ -241,6 +241,21 @@ fn examples_produce_the_objects_they_describe() {
     assert_eq!(request.serial.as_deref(), Some("SN-000123"));
 }
 
+#[test]
+fn example_plan_defaults_load_and_drive_the_dedicated_app() {
+    let defaults = PlanDefaults::from_file(&repo_file("examples/plan-defaults.yaml")).unwrap();
+    assert_eq!(defaults.profile(replenish_operator::crd::Plan::Enterprise).max_replicas, 10);
+    let mut tenant: Tenant =
+        serde_yaml::from_value(serde_yaml::to_value(read_yaml("examples/tenant.yaml")).unwrap()).unwrap();
+    tenant.spec.scaling = None;
+    tenant.spec.limits = None;
+    let inputs =
+        tenant::DedicatedInputs { defaults: &defaults, image: "img", env_secret_name: "env", env_secret_source: None };
+    let hpa = tenant::dedicated(&tenant, inputs).unwrap().hpa.spec.unwrap();
+    assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 5), "growth's bounds from the file");
+    assert_eq!(tenant::app_request(&tenant, &defaults).limits.tenant_per_second, Some(500));
+}
+
 /// (apiGroup, resource, verb) triples a ClusterRole grants.
 fn granted(role: &Value) -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
