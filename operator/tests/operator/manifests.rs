@@ -206,6 +206,33 @@ fn examples_are_valid_against_the_crds() {
     assert_eq!(violations.len(), 3, "{violations:#?}");
 }
 
+/// The CRDs' CEL rules (`x-kubernetes-validations`), evaluated client-side as the API server would.
+fn cel_errors(crd: &str, object: &Value) -> Vec<String> {
+    match kube::core::cel::Validator::new().validate(schema_of(&read_yaml(crd)), object, None) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    }
+}
+
+#[test]
+fn cel_rules_accept_the_examples_and_reject_what_they_should() {
+    let tenants = "crds/tenants.replenish.dev.yaml";
+    let devices = "crds/devices.replenish.dev.yaml";
+    let tenant = read_yaml("examples/tenant.yaml");
+    assert_eq!(cel_errors(tenants, &tenant), Vec::<String>::new());
+    assert_eq!(cel_errors(devices, &read_yaml("examples/device.yaml")), Vec::<String>::new());
+
+    let mut inverted = tenant.clone();
+    inverted["spec"]["scaling"]["minReplicas"] = 7.into();
+    assert_eq!(cel_errors(tenants, &inverted), ["maxReplicas must be at least minReplicas"]);
+    let mut long = tenant.clone();
+    long["metadata"]["name"] = "a".repeat(57).into();
+    assert_eq!(cel_errors(tenants, &long), ["a tenant name is a DNS label of at most 56 characters"]);
+    let mut dotted = read_yaml("examples/device.yaml");
+    dotted["metadata"]["name"] = "kitchen.glasses".into();
+    assert_eq!(cel_errors(devices, &dotted), ["a device name is a DNS label"]);
+}
+
 #[test]
 fn examples_produce_the_objects_they_describe() {
     let mut tenant: Tenant =
