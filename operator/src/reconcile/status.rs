@@ -56,11 +56,13 @@ pub(super) fn failed(conditions: &mut Vec<Condition>, generation: i64, error: &E
     set_condition(conditions, Condition::new(READY, ConditionStatus::False, generation, error.reason(), message));
 }
 
+/// Marks the app side done: `Provisioned=True`.
+pub(super) fn provisioned(conditions: &mut Vec<Condition>, generation: i64, message: &str) {
+    set_condition(conditions, Condition::new(PROVISIONED, ConditionStatus::True, generation, "Provisioned", message));
+}
+
 /// Marks conditions after a successful reconcile.
-pub(super) fn succeeded(conditions: &mut Vec<Condition>, generation: i64, provisioned: &str, ready: &str) {
-    set_condition(
-        conditions,
-        Condition::new(PROVISIONED, ConditionStatus::True, generation, "Provisioned", provisioned),
-    );
+pub(super) fn succeeded(conditions: &mut Vec<Condition>, generation: i64, provisioned_message: &str, ready: &str) {
+    provisioned(conditions, generation, provisioned_message);
     set_condition(conditions, Condition::new(READY, ConditionStatus::True, generation, "Reconciled", ready));
 }

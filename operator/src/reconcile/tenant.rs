@@ -36,10 +36,13 @@ pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action>
 }
 
 async fn report_failure(api: &Api<Tenant>, tenant: &Tenant, error: &Error, ctx: &Context) {
-    let old = tenant.status.clone().unwrap_or_default();
+    // Build on the stored status: this reconcile may have written part of it (e.g. Provisioned).
+    let current = api.get_opt(&tenant.name_any()).await.ok().flatten();
+    let base = current.as_ref().unwrap_or(tenant);
+    let old = base.status.clone().unwrap_or_default();
     let mut new = old.clone();
     status::failed(&mut new.conditions, tenant.metadata.generation.unwrap_or(0), error);
-    if let Err(e) = status::write(api, tenant, Some(&old), &new).await {
+    if let Err(e) = status::write(api, base, Some(&old), &new).await {
         tracing::warn!(error = %e, "cannot write failure status");
     }
     ctx.event(tenant, EventType::Warning, "ReconcileFailed", error.to_string()).await;
@@ -68,9 +71,50 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
     let request = desired::app_request(tenant, &ctx.config.plan_defaults);
     let view = ctx.app.put_tenant(&name, &request).await?;
 
+    let provisioned = format!("tenant is {} in the app on plan {}", view.status, view.plan);
+    status::provisioned(&mut new.conditions, generation, &provisioned);
+    let (endpoint, devices) = match serve(tenant, ctx, &namespace, view.api_key).await {
+        Ok(served) => served,
+        Err(error) => {
+            // Record what did succeed; the caller then marks Ready=False on top of it.
+            status::write(&api, tenant, Some(&old), &new).await?;
+            return Err(error);
+        }
+    };
+    if old.endpoint.is_some() && old.endpoint != endpoint {
+        let note = format!("now served at {}", endpoint.as_deref().unwrap_or("the shared app"));
+        ctx.event(tenant, EventType::Normal, "IsolationChanged", note).await;
+    }
+    new = TenantStatus {
+        namespace: Some(namespace),
+        api_key_secret: Some(API_KEY_SECRET.into()),
+        endpoint,
+        devices,
+        observed_generation: Some(generation),
+        ..new
+    };
+    status::succeeded(
+        &mut new.conditions,
+        generation,
+        &provisioned,
+        "namespace, API key and serving objects are in place",
+    );
+    status::write(&api, tenant, Some(&old), &new).await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Everything after the app knows the tenant: API key Secret, dedicated app, device count.
+/// Returns the endpoint and the number of Devices.
+async fn serve(
+    tenant: &Tenant,
+    ctx: &Context,
+    namespace: &str,
+    issued_key: Option<String>,
+) -> Result<(Option<String>, i32)> {
+    let name = tenant.name_any();
     let endpoint = desired::endpoint(tenant, ctx.config.shared_endpoint.as_deref());
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let api_key = match view.api_key {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let api_key = match issued_key {
         Some(key) => {
             ctx.event(
                 tenant,
@@ -97,29 +141,10 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
     };
     apply(&secrets, &desired::api_key_secret(tenant, &api_key, endpoint.as_deref())).await?;
 
-    reconcile_dedicated(tenant, ctx, &namespace).await?;
+    reconcile_dedicated(tenant, ctx, namespace).await?;
 
-    let devices = Api::<Device>::namespaced(ctx.client.clone(), &namespace).list(&ListParams::default()).await?;
-    if old.endpoint.is_some() && old.endpoint != endpoint {
-        let note = format!("now served at {}", endpoint.as_deref().unwrap_or("the shared app"));
-        ctx.event(tenant, EventType::Normal, "IsolationChanged", note).await;
-    }
-    new = TenantStatus {
-        namespace: Some(namespace),
-        api_key_secret: Some(API_KEY_SECRET.into()),
-        endpoint,
-        devices: i32::try_from(devices.items.len()).unwrap_or(i32::MAX),
-        observed_generation: Some(generation),
-        ..new
-    };
-    status::succeeded(
-        &mut new.conditions,
-        generation,
-        &format!("tenant is {} in the app on plan {}", view.status, view.plan),
-        "namespace, API key and serving objects are in place",
-    );
-    status::write(&api, tenant, Some(&old), &new).await?;
-    Ok(Action::requeue(RESYNC))
+    let devices = Api::<Device>::namespaced(ctx.client.clone(), namespace).list(&ListParams::default()).await?;
+    Ok((endpoint, i32::try_from(devices.items.len()).unwrap_or(i32::MAX)))
 }
 
 async fn existing_key(secrets: &Api<Secret>) -> Result<Option<String>> {
@@ -147,12 +172,18 @@ async fn reconcile_dedicated(tenant: &Tenant, ctx: &Context, namespace: &str) ->
         }
         return Ok(());
     }
-    let source = Api::<Secret>::namespaced(client, &ctx.config.namespace).get_opt(env_name).await?;
+    let Some(source) = Api::<Secret>::namespaced(client, &ctx.config.namespace).get_opt(env_name).await? else {
+        // Without it the pods could not start; say so on the Tenant instead of deploying them broken.
+        return Err(Error::Config(format!(
+            "Secret {}/{env_name}, the dedicated app's environment, does not exist",
+            ctx.config.namespace
+        )));
+    };
     let inputs = DedicatedInputs {
         defaults: &ctx.config.plan_defaults,
         image: &ctx.config.app_image,
         env_secret_name: env_name,
-        env_secret_source: source.as_ref(),
+        env_secret_source: Some(&source),
     };
     let Some(objects) = desired::dedicated(tenant, inputs) else { return Ok(()) };
     if let Some(env_secret) = &objects.env_secret {

@@ -145,13 +145,7 @@ async fn plan_and_limit_changes_reach_the_app() {
 #[tokio::test]
 async fn dedicated_creates_the_app_and_shared_removes_it() {
     let h = Harness::start(true).await;
-    // The app env Secret in the operator's namespace is copied for the dedicated app.
-    let env = Secret {
-        metadata: kube::api::ObjectMeta { name: Some("replenish-app-env".into()), ..Default::default() },
-        string_data: Some([("DATABASE_URL".to_owned(), "postgres://db".to_owned())].into()),
-        ..Secret::default()
-    };
-    Api::<Secret>::namespaced(h.client.clone(), OPERATOR_NAMESPACE).create(&PostParams::default(), &env).await.unwrap();
+    // The app env Secret in the operator's namespace (seeded by the harness) is copied for the dedicated app.
     create_tenant(
         &h,
         "acme",
@@ -195,6 +189,30 @@ async fn dedicated_creates_the_app_and_shared_removes_it() {
     patch_spec(&h, "acme", json!({"isolation": "dedicated"})).await;
     wait_ready(&h, "acme", "True").await;
     assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_some(), "and back again");
+}
+
+#[tokio::test]
+async fn a_dedicated_tenant_without_the_app_env_secret_is_not_ready_until_it_appears() {
+    let h = Harness::start(true).await;
+    let env = Api::<Secret>::namespaced(h.client.clone(), OPERATOR_NAMESPACE);
+    let seeded = env.get("replenish-app-env").await.unwrap();
+    env.delete("replenish-app-env", &DeleteParams::default()).await.unwrap();
+    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "isolation": "dedicated"})).await;
+    let t = wait_ready(&h, "acme", "False").await;
+    let ready = condition(&t, "Ready").unwrap();
+    assert_eq!(ready["reason"], "ConfigError");
+    assert!(ready["message"].as_str().unwrap().contains("replenish-system/replenish-app-env"), "{ready}");
+    assert_eq!(condition(&t, "Provisioned").unwrap()["status"], "True", "the app side is fine");
+    assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_none(), "no Deployment that cannot start");
+
+    let recreated = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("replenish-app-env".into()), ..Default::default() },
+        data: seeded.data.clone(),
+        ..Secret::default()
+    };
+    env.create(&PostParams::default(), &recreated).await.unwrap();
+    wait_ready(&h, "acme", "True").await;
+    assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_some());
 }
 
 #[tokio::test]
@@ -324,12 +342,18 @@ async fn app_down_means_ready_false_with_a_reason_then_a_retry_succeeds() {
 /// (apiGroup, resource, verb) the operator needed, for the RBAC test.
 pub async fn exercise_everything() -> BTreeSet<(String, String, String)> {
     let h = Harness::start(true).await;
-    let env = Secret {
+    // Start without the app env Secret, so the failure path runs too.
+    let env = Api::<Secret>::namespaced(h.client.clone(), OPERATOR_NAMESPACE);
+    let seeded = env.get("replenish-app-env").await.unwrap();
+    env.delete("replenish-app-env", &DeleteParams::default()).await.unwrap();
+    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "isolation": "dedicated"})).await;
+    wait_ready(&h, "acme", "False").await;
+    let recreated = Secret {
         metadata: kube::api::ObjectMeta { name: Some("replenish-app-env".into()), ..Default::default() },
+        data: seeded.data,
         ..Secret::default()
     };
-    Api::<Secret>::namespaced(h.client.clone(), OPERATOR_NAMESPACE).create(&PostParams::default(), &env).await.unwrap();
-    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "isolation": "dedicated"})).await;
+    env.create(&PostParams::default(), &recreated).await.unwrap();
     wait_ready(&h, "acme", "True").await;
     let key = api_key(&h, "acme").unwrap();
     assert_eq!(h.app.put_store(&key, "main").await, 201);

@@ -7,7 +7,9 @@ pub mod proxy;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
+use kube::api::{Api, PostParams};
 use replenish_operator::app_client::AppClient;
 use replenish_operator::config::PlanDefaults;
 use replenish_operator::error::Backoff;
@@ -134,6 +136,16 @@ impl Harness {
         // Tests act as a user through `client`; the operator has a client of its own.
         let client = Client::new(fake.as_agent("user"), "default");
         let operator = Client::new(fake.as_agent("operator"), "default");
+        // The chart provides the dedicated apps' environment in the operator's namespace.
+        let env = Secret {
+            metadata: kube::api::ObjectMeta { name: Some("replenish-app-env".into()), ..Default::default() },
+            string_data: Some([("DATABASE_URL".to_owned(), "postgres://db".to_owned())].into()),
+            ..Secret::default()
+        };
+        Api::<Secret>::namespaced(client.clone(), OPERATOR_NAMESPACE)
+            .create(&PostParams::default(), &env)
+            .await
+            .unwrap();
         let ctx = context(operator, app.client(&proxy.url), Metrics::default());
         let (stop, rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
