@@ -1,7 +1,6 @@
 //! The Tenant controller end to end: kube-runtime's Controller against the fake API
 //! server, provisioning in the real app.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -46,7 +45,7 @@ pub async fn wait_ready(h: &Harness, name: &str, status: &str) -> Value {
     .await
 }
 
-fn api_key(h: &Harness, name: &str) -> Option<String> {
+pub fn api_key(h: &Harness, name: &str) -> Option<String> {
     secret_field(&h.get(SECRETS, &format!("tenant-{name}"), "replenish-api-key")?, "api-key")
 }
 
@@ -336,62 +335,4 @@ async fn app_down_means_ready_false_with_a_reason_then_a_retry_succeeds() {
     assert_eq!(condition(&t, "Provisioned").unwrap()["status"], "True");
     assert!(api_key(&h, "acme").is_some());
     assert_eq!(h.ctx.consecutive_failures("tenant", None, "acme"), 0, "a success resets the backoff");
-}
-
-/// Drives every path of both controllers and leader election; returns the
-/// (apiGroup, resource, verb) the operator needed, for the RBAC test.
-pub async fn exercise_everything() -> BTreeSet<(String, String, String)> {
-    let h = Harness::start(true).await;
-    // Start without the app env Secret, so the failure path runs too.
-    let env = Api::<Secret>::namespaced(h.client.clone(), OPERATOR_NAMESPACE);
-    let seeded = env.get("replenish-app-env").await.unwrap();
-    env.delete("replenish-app-env", &DeleteParams::default()).await.unwrap();
-    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "isolation": "dedicated"})).await;
-    wait_ready(&h, "acme", "False").await;
-    let recreated = Secret {
-        metadata: kube::api::ObjectMeta { name: Some("replenish-app-env".into()), ..Default::default() },
-        data: seeded.data,
-        ..Secret::default()
-    };
-    env.create(&PostParams::default(), &recreated).await.unwrap();
-    wait_ready(&h, "acme", "True").await;
-    let key = api_key(&h, "acme").unwrap();
-    assert_eq!(h.app.put_store(&key, "main").await, 201);
-    crate::controller_device::create_device(&h, "glasses", "main").await;
-    crate::controller_device::wait_device_ready(&h, "glasses", "True").await;
-    Api::<Secret>::namespaced(h.client.clone(), "tenant-acme")
-        .delete("replenish-api-key", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("rotated", || api_key(&h, "acme").filter(|k| *k != key)).await;
-    patch_spec(&h, "acme", json!({"isolation": "shared"})).await;
-    eventually("shared", || h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_none().then_some(())).await;
-    Api::<Tenant>::all(h.client.clone()).delete("acme", &DeleteParams::default()).await.unwrap();
-    eventually("tenant gone", || h.get(TENANTS, "", "acme").is_none().then_some(())).await;
-    eventually("device gone", || {
-        h.get(crate::controller_device::DEVICES, "tenant-acme", "glasses").is_none().then_some(())
-    })
-    .await;
-    let elector = replenish_operator::leader::LeaderElector::new(
-        kube::Client::new(h.fake.as_agent("operator"), "default"),
-        OPERATOR_NAMESPACE,
-        "lease",
-        "a",
-    );
-    assert!(elector.try_acquire_or_renew().await.unwrap());
-    assert!(elector.try_acquire_or_renew().await.unwrap());
-    elector.release().await.unwrap();
-
-    let mut used: BTreeSet<_> = h.fake.requests("operator").iter().flat_map(|r| crate::manifests::needed(r)).collect();
-    // An ownerReference with blockOwnerDeletion needs `update` on the owner's finalizers subresource.
-    for object in h.fake.history() {
-        for owner in object["metadata"]["ownerReferences"].as_array().into_iter().flatten() {
-            if owner["blockOwnerDeletion"] == true {
-                let (group, _) = owner["apiVersion"].as_str().unwrap().split_once('/').unwrap_or(("", ""));
-                let resource = format!("{}s/finalizers", owner["kind"].as_str().unwrap().to_lowercase());
-                used.insert((group.to_owned(), resource, "update".to_owned()));
-            }
-        }
-    }
-    used
 }

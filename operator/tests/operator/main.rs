@@ -11,4 +11,5 @@ mod controller_tenant;
 mod fake_api_behaviour;
 mod leader;
 mod manifests;
+mod rbac;
 mod support;

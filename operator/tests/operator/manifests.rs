@@ -1,7 +1,5 @@
-//! The committed YAML: CRDs in sync with the code and structural, examples valid and
-//! meaningful, and the ClusterRole equal to what the operator actually requests.
+//! The committed YAML: CRDs in sync with the code and structural, examples valid and meaningful.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use replenish_operator::config::PlanDefaults;
@@ -281,68 +279,4 @@ fn example_plan_defaults_load_and_drive_the_dedicated_app() {
     let hpa = tenant::dedicated(&tenant, inputs).unwrap().hpa.spec.unwrap();
     assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 5), "growth's bounds from the file");
     assert_eq!(tenant::app_request(&tenant, &defaults).limits.tenant_per_second, Some(500));
-}
-
-/// (apiGroup, resource, verb) triples a ClusterRole grants.
-fn granted(role: &Value) -> BTreeSet<(String, String, String)> {
-    let mut out = BTreeSet::new();
-    for rule in role["rules"].as_array().unwrap() {
-        for group in rule["apiGroups"].as_array().unwrap() {
-            for resource in rule["resources"].as_array().unwrap() {
-                for verb in rule["verbs"].as_array().unwrap() {
-                    let s = |v: &Value| v.as_str().unwrap().to_owned();
-                    out.insert((s(group), s(resource), s(verb)));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The (apiGroup, resource, verb) a logged request ("METHOD uri STATUS") needs.
-pub fn needed(request: &str) -> Vec<(String, String, String)> {
-    let mut parts = request.split(' ');
-    let (method, uri, code) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (group, rest) = if segs[0] == "api" { ("", &segs[2..]) } else { (segs[1], &segs[3..]) };
-    let rest = if rest.first() == Some(&"namespaces") && rest.len() >= 3 { &rest[2..] } else { rest };
-    let resource = match rest.get(2) {
-        Some(sub) => format!("{}/{sub}", rest[0]),
-        None => rest[0].to_owned(),
-    };
-    let named = rest.len() >= 2;
-    let verb = match method {
-        "GET" if named => "get",
-        "GET" if query.contains("watch=true") => "watch",
-        "GET" => "list",
-        "POST" => "create",
-        "PUT" => "update",
-        "PATCH" => "patch",
-        "DELETE" => "delete",
-        other => panic!("unexpected method {other}"),
-    };
-    let mut out = vec![(group.to_owned(), resource.clone(), verb.to_owned())];
-    // Server-side apply that creates the object is authorised as a create as well.
-    if method == "PATCH" && code == "201" {
-        out.push((group.to_owned(), resource, "create".to_owned()));
-    }
-    out
-}
-
-#[tokio::test]
-async fn cluster_role_grants_exactly_what_the_operator_requests() {
-    let used = crate::controller_tenant::exercise_everything().await;
-    let role = read_yaml("operator/rbac/clusterrole.yaml");
-    let granted = granted(&role);
-    let missing: Vec<_> = used.difference(&granted).collect();
-    assert!(missing.is_empty(), "the operator needs rules the ClusterRole lacks: {missing:#?}");
-    // Granted but not seen in the run: only what the run cannot provoke.
-    let not_seen: BTreeSet<_> = granted.difference(&used).cloned().collect();
-    let explained = BTreeSet::from([
-        // A repeated event within minutes is patched into a series; the run raises none twice.
-        ("events.k8s.io".to_owned(), "events".to_owned(), "patch".to_owned()),
-    ]);
-    let unexplained: Vec<_> = not_seen.difference(&explained).collect();
-    assert!(unexplained.is_empty(), "the ClusterRole grants more than the operator uses: {unexplained:#?}");
 }
