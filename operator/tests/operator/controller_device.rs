@@ -6,7 +6,7 @@ use replenish_operator::crd::Device;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::controller_tenant::{SECRETS, TENANTS, create_tenant, patch_spec, wait_ready};
+use crate::controller_tenant::{SECRETS, TENANTS, create_tenant, wait_ready};
 use crate::support::{Harness, condition, eventually, secret_field};
 
 pub const DEVICES: &str = "replenish.dev/v1alpha1/devices";
@@ -132,8 +132,14 @@ async fn a_paused_device_is_left_alone() {
     let (_, listed) = h.app.call(Method::GET, "/api/v1/devices", &key, None).await;
     assert_eq!(listed["items"], json!([]), "not registered while paused");
     assert!(token(&h, "glasses").is_none());
-    // Pausing the tenant does not stop its devices: each resource has its own switch.
-    patch_spec(&h, "acme", json!({"paused": true})).await;
+    // Deleting it while paused releases it without touching the app.
+    Api::<Device>::namespaced(h.client.clone(), "tenant-acme")
+        .delete("glasses", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("paused device gone", || h.get(DEVICES, "tenant-acme", "glasses").is_none().then_some(())).await;
+    assert_eq!(h.events("DeletedWhilePaused").len(), 1);
+    assert!(h.events("Revoked").is_empty());
 }
 
 #[tokio::test]

@@ -311,6 +311,12 @@ async fn a_paused_tenant_is_left_alone_until_resumed() {
     })
     .await;
     assert_eq!(h.app.tenant("acme").await.1["plan"], "starter");
+
+    // Deleted while paused: Kubernetes lets it go, the app keeps the tenant active.
+    Api::<Tenant>::all(h.client.clone()).delete("acme", &DeleteParams::default()).await.unwrap();
+    eventually("paused tenant gone", || h.get(TENANTS, "", "acme").is_none().then_some(())).await;
+    assert_eq!(h.app.tenant("acme").await.1["status"], "active");
+    assert_eq!(h.events("DeletedWhilePaused").len(), 1);
 }
 
 #[tokio::test]
