@@ -125,7 +125,7 @@ impl PlanDefaults {
     /// Parses and checks a plan defaults document.
     pub fn parse(text: &str) -> Result<Self> {
         let defaults: Self =
-            serde_yaml::from_str(text).map_err(|e| Error::Config(format!("plan defaults do not parse: {e}")))?;
+            serde_saphyr::from_str(text).map_err(|e| Error::Config(format!("plan defaults do not parse: {e}")))?;
         for plan in [Plan::Starter, Plan::Growth, Plan::Enterprise] {
             let p = defaults.profile(plan);
             let ok = p.min_replicas >= 1

@@ -13,7 +13,7 @@ fn repo_file(path: &str) -> PathBuf {
 
 fn read_yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(repo_file(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[test]
@@ -124,6 +124,11 @@ fn crds_have_the_names_columns_and_scopes_the_issue_asks_for() {
         let conditions = &schema_of(crd)["properties"]["status"]["properties"]["conditions"];
         assert_eq!(conditions["x-kubernetes-list-type"], "map");
         assert_eq!(conditions["x-kubernetes-list-map-keys"][0], "type");
+        // YAML must keep these strings, not turn them into booleans.
+        assert_eq!(
+            conditions["items"]["properties"]["status"]["enum"],
+            serde_json::json!(["True", "False", "Unknown"])
+        );
     }
     assert_eq!(columns(&tenant), ["Plan", "Isolation", "Ready", "Devices", "Age"]);
     assert_eq!(columns(&device), ["Store", "Model", "Ready", "Age"]);
@@ -233,8 +238,7 @@ fn cel_rules_accept_the_examples_and_reject_what_they_should() {
 
 #[test]
 fn examples_produce_the_objects_they_describe() {
-    let mut tenant: Tenant =
-        serde_yaml::from_value(serde_yaml::to_value(read_yaml("examples/tenant.yaml")).unwrap()).unwrap();
+    let mut tenant: Tenant = serde_json::from_value(read_yaml("examples/tenant.yaml")).unwrap();
     tenant.metadata.uid = Some("uid-example".into());
     let defaults = PlanDefaults::default();
     let request = tenant::app_request(&tenant, &defaults);
@@ -251,8 +255,7 @@ fn examples_produce_the_objects_they_describe() {
     assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 6));
     assert_eq!(hpa.metrics.unwrap()[0].resource.as_ref().unwrap().target.average_utilization, Some(70));
 
-    let device: Device =
-        serde_yaml::from_value(serde_yaml::to_value(read_yaml("examples/device.yaml")).unwrap()).unwrap();
+    let device: Device = serde_json::from_value(read_yaml("examples/device.yaml")).unwrap();
     assert_eq!(
         device::tenant_of(&device).unwrap(),
         "acme",
@@ -270,8 +273,7 @@ fn examples_produce_the_objects_they_describe() {
 fn example_plan_defaults_load_and_drive_the_dedicated_app() {
     let defaults = PlanDefaults::from_file(&repo_file("examples/plan-defaults.yaml")).unwrap();
     assert_eq!(defaults.profile(replenish_operator::crd::Plan::Enterprise).max_replicas, 10);
-    let mut tenant: Tenant =
-        serde_yaml::from_value(serde_yaml::to_value(read_yaml("examples/tenant.yaml")).unwrap()).unwrap();
+    let mut tenant: Tenant = serde_json::from_value(read_yaml("examples/tenant.yaml")).unwrap();
     tenant.spec.scaling = None;
     tenant.spec.limits = None;
     let inputs =

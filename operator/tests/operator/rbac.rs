@@ -62,7 +62,7 @@ fn needed(request: &str) -> Vec<(String, String, String)> {
 #[tokio::test]
 async fn cluster_role_grants_exactly_what_the_operator_requests() {
     let used = exercise_everything().await;
-    let role: Value = serde_yaml::from_str(include_str!("../../rbac/clusterrole.yaml")).unwrap();
+    let role: Value = serde_saphyr::from_str(include_str!("../../rbac/clusterrole.yaml")).unwrap();
     let granted = granted(&role);
     let missing: Vec<_> = used.difference(&granted).collect();
     assert!(missing.is_empty(), "the operator needs rules the ClusterRole lacks: {missing:#?}");
