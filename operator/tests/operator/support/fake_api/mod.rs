@@ -25,8 +25,11 @@
 //! replaced, and fields a manager stops applying are not removed); strategic merge patch;
 //! schema validation, defaulting and CEL rules; admission; RBAC; `410 Gone` for old
 //! resource versions (the whole log is kept); bookmarks; pagination (`limit` is ignored);
-//! field selectors; namespace phases (a Namespace is removed at once); controllers such as
-//! the Deployment or HPA controllers (no Pods, no status written by anyone but clients).
+//! field selectors; `timeoutSeconds` (a watch stays open until the client drops it); delete
+//! options (propagation policy, preconditions); `dryRun`; namespace phases (a Namespace is
+//! removed at once, and objects cannot be refused for a missing namespace); controllers such
+//! as the Deployment or HPA controllers (no Pods, no status written by anyone but clients).
+//! What it does emulate is itself tested in `fake_api_behaviour.rs`.
 
 mod store;
 mod wire;
