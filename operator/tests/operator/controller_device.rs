@@ -65,6 +65,17 @@ async fn a_device_is_registered_counted_and_revoked_on_deletion() {
     eventually("tenant counts the device", || (h.get(TENANTS, "", "acme")?["status"]["devices"] == 1).then_some(()))
         .await;
 
+    // A spec change reaches the app and keeps the token.
+    let patch = json!({"spec": {"owner": "household-2", "model": "spectacles-6"}});
+    Api::<Device>::namespaced(h.client.clone(), "tenant-acme")
+        .patch("glasses", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
+        .await
+        .unwrap();
+    wait_device_ready(&h, "glasses", "True").await;
+    let (_, me) = h.app.call(Method::GET, "/api/v1/device", &token, None).await;
+    assert_eq!((me["owner"].as_str(), me["model"].as_str()), (Some("household-2"), Some("spectacles-6")));
+    assert_eq!(self::token(&h, "glasses").as_deref(), Some(token.as_str()));
+
     Api::<Device>::namespaced(h.client.clone(), "tenant-acme")
         .delete("glasses", &DeleteParams::default())
         .await
