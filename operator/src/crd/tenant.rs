@@ -1,0 +1,145 @@
+//! The `Tenant` resource: one merchant on the platform.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::condition::{Condition, conditions_schema};
+
+/// A merchant on Replenish. The operator provisions it in the app and gives it the
+/// namespace `tenant-<name>` holding its API key (and, when dedicated, its own app).
+#[derive(CustomResource, KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "replenish.dev",
+    version = "v1alpha1",
+    kind = "Tenant",
+    shortname = "tn",
+    category = "replenish",
+    status = "TenantStatus",
+    doc = "A merchant on Replenish, provisioned in the app by the operator.",
+    // The namespace is `tenant-<name>`: a DNS label of at most 63 characters.
+    validation = Rule::new("size(self.metadata.name) <= 56 && !self.metadata.name.contains('.')").message("a tenant name is a DNS label of at most 56 characters"),
+    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.plan"),
+    printcolumn(name = "Isolation", type_ = "string", json_path = ".spec.isolation"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Devices", type_ = "integer", json_path = ".status.devices"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantSpec {
+    /// Name shown to people (1-200 characters).
+    #[schemars(length(min = 1, max = 200))]
+    pub display_name: String,
+    /// Commercial plan; it sets default limits and, when dedicated, default scaling.
+    pub plan: Plan,
+    /// Whether the tenant is served by the shared app or by an app of its own.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// Overrides of the plan's limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<TenantLimits>,
+    /// Replica bounds of a dedicated app; the plan's defaults apply when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<Scaling>,
+    /// When true the operator leaves this tenant alone.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// A tenant's commercial plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    /// Small merchants.
+    Starter,
+    /// Growing fleets.
+    Growth,
+    /// Large fleets.
+    Enterprise,
+}
+
+impl Plan {
+    /// The name the app and the plan defaults file use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Starter => "starter",
+            Plan::Growth => "growth",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// How a tenant is served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// By the platform's shared app.
+    #[default]
+    Shared,
+    /// By a Deployment of the app in the tenant's namespace, with its own autoscaler.
+    Dedicated,
+}
+
+/// Overrides of the plan's limits; absent fields keep the plan's value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Requests per minute per device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000_000))]
+    pub device_per_minute: Option<u32>,
+    /// Requests per second for the whole tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000_000))]
+    pub tenant_per_second: Option<u32>,
+    /// Daily order budget per device owner, in USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1_000_000))]
+    pub daily_order_budget_usd: Option<f64>,
+    /// Seconds between prompts for one product on one device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 2_592_000))]
+    pub cooldown_seconds: Option<u32>,
+}
+
+/// Replica bounds and CPU target of a dedicated tenant's autoscaler.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.maxReplicas >= self.minReplicas").message("maxReplicas must be at least minReplicas"))]
+pub struct Scaling {
+    /// Fewest replicas.
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: i32,
+    /// Most replicas.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Average CPU utilisation the autoscaler aims for, in percent; the plan's when absent.
+    #[serde(default, rename = "targetCPUUtilizationPercentage", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: Option<i32>,
+}
+
+/// What the operator last observed and did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStatus {
+    /// `Ready`, `Provisioned` and, while paused, `ReconciliationPaused`.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// The tenant's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Secret (in `namespace`) holding the API key under `api-key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<String>,
+    /// Base URL of the app serving this tenant, inside the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Number of Device resources in the tenant's namespace.
+    #[serde(default)]
+    pub devices: i32,
+    /// The generation last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

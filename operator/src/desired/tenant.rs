@@ -1,0 +1,275 @@
+//! What a `Tenant` should produce.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, Namespace, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, Secret, SecretEnvSource, SecurityContext, Service, ServicePort, ServiceSpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+
+use super::tenant_labels;
+use crate::app_client::{LimitsRequest, TenantRequest};
+use crate::config::PlanDefaults;
+use crate::crd::{Isolation, Tenant};
+
+/// Name of the Secret holding a tenant's API key, in the tenant's namespace.
+pub const API_KEY_SECRET: &str = "replenish-api-key";
+/// Key of the API key inside [`API_KEY_SECRET`].
+pub const API_KEY_FIELD: &str = "api-key";
+/// Name of a dedicated app's Deployment, Service and HorizontalPodAutoscaler.
+pub const DEDICATED_APP: &str = "replenish";
+/// Port the app listens on.
+pub const APP_PORT: i32 = 8080;
+/// Prefix of tenant namespaces.
+pub const NAMESPACE_PREFIX: &str = "tenant-";
+
+/// The namespace of tenant `name`.
+pub fn namespace_name(name: &str) -> String {
+    format!("{NAMESPACE_PREFIX}{name}")
+}
+
+/// The tenant a namespace belongs to, if it is a tenant namespace.
+pub fn tenant_of_namespace(namespace: &str) -> Option<&str> {
+    namespace.strip_prefix(NAMESPACE_PREFIX).filter(|t| !t.is_empty())
+}
+
+/// The body of `PUT /admin/v1/tenants/{name}`: the tenant's own limits laid over the plan profile's.
+pub fn app_request(tenant: &Tenant, defaults: &PlanDefaults) -> TenantRequest {
+    let base = &defaults.profile(tenant.spec.plan).limits;
+    let own = tenant.spec.limits.clone().unwrap_or_default();
+    TenantRequest {
+        display_name: tenant.spec.display_name.clone(),
+        plan: tenant.spec.plan.as_str().to_owned(),
+        limits: LimitsRequest {
+            device_per_minute: own.device_per_minute.or(base.device_per_minute),
+            tenant_per_second: own.tenant_per_second.or(base.tenant_per_second),
+            daily_order_budget_usd: own.daily_order_budget_usd.or(base.daily_order_budget_usd),
+            cooldown_seconds: own.cooldown_seconds.or(base.cooldown_seconds),
+        },
+    }
+}
+
+/// Metadata of an object owned (and garbage-collected) by the tenant.
+fn owned_meta(tenant: &Tenant, name: &str, namespace: Option<String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace,
+        labels: Some(tenant_labels(&tenant.name_any())),
+        owner_references: tenant.controller_owner_ref(&()).map(|r| vec![r]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The tenant's namespace, owned by the Tenant so deleting the Tenant removes it.
+pub fn namespace(tenant: &Tenant) -> Namespace {
+    Namespace { metadata: owned_meta(tenant, &namespace_name(&tenant.name_any()), None), ..Namespace::default() }
+}
+
+/// The in-cluster URL serving the tenant: its own Service when dedicated, else the shared app.
+pub fn endpoint(tenant: &Tenant, shared_endpoint: Option<&str>) -> Option<String> {
+    match tenant.spec.isolation {
+        Isolation::Dedicated => {
+            Some(format!("http://{DEDICATED_APP}.{}.svc:{APP_PORT}", namespace_name(&tenant.name_any())))
+        }
+        Isolation::Shared => shared_endpoint.map(str::to_owned),
+    }
+}
+
+/// The Secret carrying the API key the app issued, plus what a client needs to use it.
+pub fn api_key_secret(tenant: &Tenant, api_key: &str, endpoint: Option<&str>) -> Secret {
+    let mut data = BTreeMap::from([
+        (API_KEY_FIELD.to_owned(), ByteString(api_key.as_bytes().to_vec())),
+        ("tenant".to_owned(), ByteString(tenant.name_any().into_bytes())),
+    ]);
+    if let Some(endpoint) = endpoint {
+        data.insert("endpoint".to_owned(), ByteString(endpoint.as_bytes().to_vec()));
+    }
+    Secret {
+        metadata: owned_meta(tenant, API_KEY_SECRET, Some(namespace_name(&tenant.name_any()))),
+        type_: Some("Opaque".to_owned()),
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+/// Replica bounds and CPU target in force: `spec.scaling`, else the plan's defaults.
+pub fn scaling(tenant: &Tenant, defaults: &PlanDefaults) -> (i32, i32, i32) {
+    let profile = defaults.profile(tenant.spec.plan);
+    match &tenant.spec.scaling {
+        Some(s) => (
+            s.min_replicas,
+            s.max_replicas,
+            s.target_cpu_utilization_percentage.unwrap_or(profile.target_cpu_utilization_percentage),
+        ),
+        None => (profile.min_replicas, profile.max_replicas, profile.target_cpu_utilization_percentage),
+    }
+}
+
+/// The objects of a dedicated app; the caller deletes them when the tenant is shared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dedicated {
+    /// Copy of the operator's app env Secret, so the pods can reference it locally.
+    pub env_secret: Option<Secret>,
+    /// The app.
+    pub deployment: Deployment,
+    /// Its Service.
+    pub service: Service,
+    /// Its autoscaler.
+    pub hpa: HorizontalPodAutoscaler,
+}
+
+/// What the dedicated app needs from the operator's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct DedicatedInputs<'a> {
+    /// Plan defaults (scaling when `spec.scaling` is absent).
+    pub defaults: &'a PlanDefaults,
+    /// App image.
+    pub image: &'a str,
+    /// Name of the env Secret, the same in the operator's and the tenant's namespace.
+    pub env_secret_name: &'a str,
+    /// The env Secret as found in the operator's namespace, when it exists.
+    pub env_secret_source: Option<&'a Secret>,
+}
+
+/// The dedicated app of `tenant`, or `None` when it is served by the shared app.
+pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicated> {
+    if tenant.spec.isolation != Isolation::Dedicated {
+        return None;
+    }
+    let name = tenant.name_any();
+    let ns = Some(namespace_name(&name));
+    let mut selector = tenant_labels(&name);
+    selector.insert("app.kubernetes.io/name".into(), DEDICATED_APP.into());
+    let mut meta = owned_meta(tenant, DEDICATED_APP, ns.clone());
+    meta.labels = Some(selector.clone());
+
+    let env_secret = inputs.env_secret_source.map(|source| Secret {
+        metadata: owned_meta(tenant, inputs.env_secret_name, ns.clone()),
+        type_: Some("Opaque".to_owned()),
+        data: source.data.clone(),
+        string_data: source.string_data.clone(),
+        ..Secret::default()
+    });
+    let deployment = Deployment {
+        metadata: meta.clone(),
+        spec: Some(DeploymentSpec {
+            // No `replicas`: the autoscaler owns that field.
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..LabelSelector::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(selector.clone()), ..ObjectMeta::default() }),
+                spec: Some(pod_spec(inputs)),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    };
+    let service = Service {
+        metadata: meta.clone(),
+        spec: Some(ServiceSpec {
+            selector: Some(selector),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: APP_PORT,
+                target_port: Some(IntOrString::String("http".into())),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    let (min, max, cpu) = scaling(tenant, inputs.defaults);
+    let hpa = HorizontalPodAutoscaler {
+        metadata: meta,
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: DEDICATED_APP.into(),
+            },
+            min_replicas: Some(min),
+            max_replicas: max,
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(cpu),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            }]),
+            ..HorizontalPodAutoscalerSpec::default()
+        }),
+        ..HorizontalPodAutoscaler::default()
+    };
+    Some(Dedicated { env_secret, deployment, service, hpa })
+}
+
+fn pod_spec(inputs: DedicatedInputs<'_>) -> PodSpec {
+    let env = |name: &str, value: &str| EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() };
+    let probe = |path: &str| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(10),
+        ..Probe::default()
+    };
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([("cpu".to_owned(), Quantity(cpu.into())), ("memory".to_owned(), Quantity(memory.into()))])
+    };
+    PodSpec {
+        containers: vec![Container {
+            name: "app".into(),
+            image: Some(inputs.image.into()),
+            ports: Some(vec![ContainerPort {
+                name: Some("http".into()),
+                container_port: APP_PORT,
+                ..ContainerPort::default()
+            }]),
+            env: Some(vec![
+                env("REPLENISH_LISTEN", &format!("0.0.0.0:{APP_PORT}")),
+                // The chart's migration Job owns the schema; replicas never migrate.
+                env("REPLENISH_RUN_MIGRATIONS", "false"),
+                env("REPLENISH_LOG_FORMAT", "json"),
+            ]),
+            env_from: Some(vec![EnvFromSource {
+                secret_ref: Some(SecretEnvSource { name: inputs.env_secret_name.into(), optional: Some(false) }),
+                ..EnvFromSource::default()
+            }]),
+            readiness_probe: Some(probe("/readyz")),
+            liveness_probe: Some(probe("/healthz")),
+            // The autoscaler's CPU target is a share of the request, so there must be one.
+            resources: Some(ResourceRequirements {
+                requests: Some(quantities("100m", "128Mi")),
+                limits: Some(quantities("1", "512Mi")),
+                ..ResourceRequirements::default()
+            }),
+            security_context: Some(SecurityContext {
+                run_as_non_root: Some(true),
+                read_only_root_filesystem: Some(true),
+                allow_privilege_escalation: Some(false),
+                ..SecurityContext::default()
+            }),
+            ..Container::default()
+        }],
+        ..PodSpec::default()
+    }
+}
+
+#[cfg(test)]
+#[path = "tenant_tests.rs"]
+mod tests;

@@ -1,0 +1,131 @@
+//! Leader election through a Lease, against the fake API server.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use replenish_operator::leader::LeaderElector;
+
+use crate::support::{FakeApi, context, spawn_app};
+
+/// Leases of 3 s: long enough that a slow machine does not lose one between two renewals.
+fn elector(client: &Client, identity: &str) -> LeaderElector {
+    LeaderElector::new(client.clone(), "replenish-system", "replenish-operator", identity)
+        .with_timing(Duration::from_secs(3), Duration::from_millis(100))
+}
+
+fn holder(fake: &FakeApi) -> Option<String> {
+    let lease = fake.get("coordination.k8s.io/v1/leases", "replenish-system", "replenish-operator")?;
+    lease["spec"]["holderIdentity"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn only_one_of_two_replicas_leads() {
+    let fake = FakeApi::default();
+    let client = Client::new(fake.clone(), "default");
+    let (a, b) = (elector(&client, "a"), elector(&client, "b"));
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    assert!(!b.try_acquire_or_renew().await.unwrap(), "b must not take a fresh lease");
+    assert!(a.try_acquire_or_renew().await.unwrap(), "a renews");
+    assert_eq!(holder(&fake).as_deref(), Some("a"));
+}
+
+#[tokio::test]
+async fn a_lease_nobody_renews_is_taken_over_and_the_old_leader_steps_down() {
+    let fake = FakeApi::default();
+    let client = Client::new(fake.clone(), "default");
+    let (a, b) = (elector(&client, "a"), elector(&client, "b"));
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert!(b.try_acquire_or_renew().await.unwrap(), "the lease expired");
+    assert!(!a.try_acquire_or_renew().await.unwrap(), "a sees b's fresh lease");
+    // `hold` returns once leadership is gone.
+    tokio::time::timeout(Duration::from_secs(5), a.hold()).await.expect("a notices it lost the lease");
+    let lease = fake.get("coordination.k8s.io/v1/leases", "replenish-system", "replenish-operator").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "b");
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+}
+
+#[tokio::test]
+async fn release_hands_over_at_once() {
+    let fake = FakeApi::default();
+    let client = Client::new(fake.clone(), "default");
+    let (a, b) = (elector(&client, "a"), elector(&client, "b"));
+    a.acquire().await;
+    a.release().await.unwrap();
+    assert!(b.try_acquire_or_renew().await.unwrap());
+    assert_eq!(holder(&fake).as_deref(), Some("b"));
+}
+
+#[tokio::test]
+async fn concurrent_lease_writes_conflict() {
+    // What keeps two candidates from both winning: a write based on a stale read fails.
+    let fake = FakeApi::default();
+    let client = Client::new(fake.clone(), "default");
+    assert!(elector(&client, "a").try_acquire_or_renew().await.unwrap());
+    let leases: Api<Lease> = Api::namespaced(client, "replenish-system");
+    let mut first = leases.get("replenish-operator").await.unwrap();
+    let mut second = first.clone();
+    first.spec.as_mut().unwrap().holder_identity = Some("x".into());
+    second.spec.as_mut().unwrap().holder_identity = Some("y".into());
+    leases.replace("replenish-operator", &PostParams::default(), &first).await.unwrap();
+    match leases.replace("replenish-operator", &PostParams::default(), &second).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 409),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(holder(&fake).as_deref(), Some("x"));
+}
+
+fn reconciles(metrics: &replenish_operator::metrics::Metrics) -> u64 {
+    let prefix = "replenish_operator_reconciles_total{kind=\"tenant\"} ";
+    metrics.encode().lines().find_map(|l| l.strip_prefix(prefix)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn of_two_operator_replicas_only_the_leader_reconciles_until_it_dies() {
+    let app = spawn_app().await;
+    let fake = FakeApi::default();
+    let user = Client::new(fake.as_agent("user"), "default");
+    let replica = |name: &'static str| {
+        let client = Client::new(fake.as_agent(name), "default");
+        let metrics = replenish_operator::metrics::Metrics::default();
+        let ctx = context(client.clone(), app.client(&app.url), metrics.clone());
+        let elector = elector(&client, name);
+        let task = tokio::spawn(async move {
+            replenish_operator::reconcile::run_as_leader(&elector, ctx, std::future::pending()).await
+        });
+        (metrics, task)
+    };
+    let (metrics_a, task_a) = replica("a");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (metrics_b, task_b) = replica("b");
+
+    let tenants: Api<replenish_operator::crd::Tenant> = Api::all(user);
+    let spec = serde_json::json!({"displayName": "Acme", "plan": "starter"});
+    tenants.create(&PostParams::default(), &crate::controller_tenant::tenant("acme", spec)).await.unwrap();
+    crate::support::eventually("provisioned", || {
+        let t = fake.get("replenish.dev/v1alpha1/tenants", "", "acme")?;
+        (crate::support::condition(&t, "Ready")?["status"] == "True").then_some(())
+    })
+    .await;
+    assert!(reconciles(&metrics_a) > 0, "the leader works");
+    assert_eq!(reconciles(&metrics_b), 0, "the standby does nothing");
+    assert!(fake.requests("b").iter().all(|r| r.contains("/leases/")), "the standby only looks at the Lease");
+
+    // The leader dies without releasing the Lease; the standby takes over once it expires.
+    task_a.abort();
+    let _ = task_a.await;
+    let patch = serde_json::json!({"spec": {"plan": "growth"}});
+    tenants.patch("acme", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.unwrap();
+    crate::support::eventually("the new leader applies the change", || {
+        let t = fake.get("replenish.dev/v1alpha1/tenants", "", "acme")?;
+        let ready = crate::support::condition(&t, "Ready")?;
+        (ready["observedGeneration"] == t["metadata"]["generation"] && ready["status"] == "True").then_some(())
+    })
+    .await;
+    assert!(reconciles(&metrics_b) > 0);
+    assert_eq!(holder(&fake).as_deref(), Some("b"));
+    assert_eq!(app.tenant("acme").await.1["plan"], "growth");
+    task_b.abort();
+}
