@@ -311,6 +311,43 @@ def optional(render, on):
     return run
 
 
+# Maps whose keys are the user's (or Kubernetes'), documented as one row.
+FREE_FORM = {"resources", "podSecurityContext", "nodeSelector", "affinity", "tolerations", "annotations",
+             "labels", "podAnnotations", "limits", "imagePullSecrets", "appFrom", "metricsFrom"}
+
+
+def value_keys(values, prefix=""):
+    """Dotted paths of the values; the three plans share one set of rows (`plans.<plan>.…`)."""
+    for k, v in values.items():
+        if prefix == "plans.":
+            k = "<plan>"
+        if isinstance(v, dict) and v and k not in FREE_FORM:
+            yield from value_keys(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def documented_keys():
+    """First cells of the README's values table; `a.b.c, .d` stands for a.b.c and a.b.d."""
+    keys = set()
+    with open(os.path.join(CHART, "README.md")) as f:
+        for line in f:
+            if not line.startswith("| `"):
+                continue
+            items = [i.strip().strip("`") for i in line.split("|")[1].split(",")]
+            parent = items[0].rsplit(".", 1)[0]
+            keys.update(parent + i if i.startswith(".") else i for i in items)
+    return keys
+
+
+def values_documented():
+    def run():
+        values = load_yaml(os.path.join(CHART, "values.yaml"))
+        missing = sorted(set(value_keys(values)) - documented_keys())
+        assert not missing, f"values missing from README.md's table: {missing}"
+    return run
+
+
 def main():
     repo, renders = sys.argv[1], {}
     for arg in sys.argv[2:]:
@@ -320,6 +357,7 @@ def main():
 
     check("chart crds/ are identical to the top-level crds/", crds_match(repo))
     check("the CRDs are valid CustomResourceDefinitions with structural schemas", crds_valid())
+    check("every value is in README.md's values table", values_documented())
     check("values.schema.json plan limits match the Tenant CRD's spec.limits", schema_limits_match_crd(repo))
     for name, r in renders.items():
         check(f"{name}: objects valid for Kubernetes {' and '.join(K8S_VERSIONS)}", validates(r))
