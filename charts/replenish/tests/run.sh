@@ -46,7 +46,7 @@ done
 # Assertions and kubernetes-validate on the rendered objects (check_rendered.py).
 if [ "${#py_args[@]}" = 3 ]; then
   set +e
-  out=$("$VENV/bin/python" "$TESTS/check_rendered.py" "$REPO" "${py_args[@]}" 2>&1)
+  out=$("${PY[@]}" "$TESTS/check_rendered.py" "$REPO" "${py_args[@]}" 2>&1)
   status=$?
   set -e
   echo "$out" | grep -v '^checks:'
@@ -86,7 +86,7 @@ EOF
 # py_check NAME CODE INPUT: a check written as a few Python asserts on INPUT (sys.argv[1]).
 py_check() {
   local out
-  if out=$("$VENV/bin/python" -c "$2" "$3" 2>&1); then ok "$1"; else not_ok "$1" "$(tail -n 1 <<<"$out")"; fi
+  if out=$("${PY[@]}" -c "$2" "$3" 2>&1); then ok "$1"; else not_ok "$1" "$(tail -n 1 <<<"$out")"; fi
 }
 if out=$("$HELM" template replenish "$WORK/probe" -n replenish --show-only templates/zz-probe.yaml 2>&1); then
   py_check "admin token: kept across upgrades, given value wins, generated on first install" '
