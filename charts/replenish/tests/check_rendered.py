@@ -2,7 +2,7 @@
 
 usage: check_rendered.py REPO_ROOT NAME=RENDERED.yaml[:VALUES.yaml] ...
 
-Renders named `default`, `all-on` and `existing-secret` are expected. Each check prints
+Renders named `default`, `all-on`, `existing-secret` and `minimal` are expected. Each check prints
 `ok - ...` or `not ok - ...` with the reason; run.sh counts those lines.
 """
 
@@ -308,6 +308,23 @@ def optional(render, on):
         want = 2 if on else 0
         assert kinds.count("ServiceMonitor") == want, f"{kinds.count('ServiceMonitor')} ServiceMonitors"
         assert kinds.count("NetworkPolicy") == want, f"{kinds.count('NetworkPolicy')} NetworkPolicies"
+        if on:
+            # However narrow appFrom is, the operator must still reach the admin API.
+            app_policy = next(p for p in render.of_kind("NetworkPolicy")
+                              if p["metadata"]["labels"]["app.kubernetes.io/component"] == "app")
+            operator_labels = render.deployment("operator")["spec"]["selector"]["matchLabels"]
+            peers = app_policy["spec"]["ingress"][0]["from"]
+            assert {"podSelector": {"matchLabels": operator_labels}} in peers, peers
+    return run
+
+
+def minimal(render):
+    def run():
+        kinds = {o["kind"] for o in render.objects}
+        for absent in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "ClusterRole", "Job"):
+            assert absent not in kinds, f"{absent} rendered"
+        assert [d["metadata"]["name"] for d in render.of_kind("Deployment")] == ["replenish"], "only the app expected"
+        assert render.deployment("app")["spec"]["replicas"] == render.values["app"]["replicaCount"]
     return run
 
 
@@ -361,6 +378,9 @@ def main():
     check("values.schema.json plan limits match the Tenant CRD's spec.limits", schema_limits_match_crd(repo))
     for name, r in renders.items():
         check(f"{name}: objects valid for Kubernetes {' and '.join(K8S_VERSIONS)}", validates(r))
+    check("minimal: no operator, HPA, PDB or hook; fixed replicas", minimal(renders["minimal"]))
+    for name in ("default", "all-on", "existing-secret"):
+        r = renders[name]
         check(f"{name}: ClusterRole equals operator/rbac/clusterrole.yaml", cluster_role(r, repo))
         check(f"{name}: secrets wired (env Secret, admin token, operator)", secrets(r))
         check(f"{name}: migrations Job is a pre-install/pre-upgrade hook running `replenish migrate`", migrations(r))

@@ -26,9 +26,10 @@ trap 'rm -rf "$WORK"' EXIT
 export HELM_CONFIG_HOME="$WORK/helm/config" HELM_CACHE_HOME="$WORK/helm/cache" HELM_DATA_HOME="$WORK/helm/data"
 
 # name=values file ("" for the chart's defaults)
-declare -A VALUES=([default]="" [all-on]="$CHART/ci/all-on-values.yaml" [existing-secret]="$CHART/ci/existing-secret-values.yaml")
+declare -A VALUES=([default]="" [all-on]="$CHART/ci/all-on-values.yaml"
+  [existing-secret]="$CHART/ci/existing-secret-values.yaml" [minimal]="$TESTS/minimal-values.yaml")
 py_args=()
-for name in default all-on existing-secret; do
+for name in default all-on existing-secret minimal; do
   values=(); [ -z "${VALUES[$name]}" ] || values=(-f "${VALUES[$name]}")
   if out=$("$HELM" lint --strict "$CHART" "${values[@]}" 2>&1); then
     ok "helm lint --strict ($name values)"
@@ -44,7 +45,7 @@ for name in default all-on existing-secret; do
 done
 
 # Assertions and kubernetes-validate on the rendered objects (check_rendered.py).
-if [ "${#py_args[@]}" = 3 ]; then
+if [ "${#py_args[@]}" = "${#VALUES[@]}" ]; then
   set +e
   out=$("${PY[@]}" "$TESTS/check_rendered.py" "$REPO" "${py_args[@]}" 2>&1)
   status=$?
