@@ -15,7 +15,11 @@ source "$TESTS/tools.sh"
 passed=0 failed=0
 ok() { passed=$((passed + 1)); echo "ok - $1"; }
 not_ok() { failed=$((failed + 1)); echo "not ok - $1"; [ -z "${2:-}" ] || sed 's/^/    /' <<<"$2"; }
-finish() { echo "chart: $passed passed, $failed failed"; [ "$failed" = 0 ]; exit $?; }
+finish() {
+  echo "chart: $passed passed, $failed failed"
+  if [ "$failed" = 0 ]; then exit 0; fi
+  exit 1
+}
 
 fetch_tools || { not_ok "fetch helm and kubernetes-validate"; finish; }
 "$HELM" version --short | grep -q '^v4\.' || { not_ok "helm is v4" "$("$HELM" version --short)"; finish; }
@@ -50,7 +54,7 @@ if [ "${#py_args[@]}" = "${#VALUES[@]}" ]; then
   out=$("${PY[@]}" "$TESTS/check_rendered.py" "$REPO" "${py_args[@]}" 2>&1)
   status=$?
   set -e
-  echo "$out" | grep -v '^checks:'
+  grep -v '^checks:' <<<"$out" || true
   passed=$((passed + $(grep -c '^ok - ' <<<"$out" || true)))
   failed=$((failed + $(grep -c '^not ok - ' <<<"$out" || true)))
   if [ "$status" != 0 ] && ! grep -q '^not ok - ' <<<"$out"; then not_ok "check_rendered.py ran"; fi
