@@ -10,6 +10,7 @@ import base64
 import copy
 import filecmp
 import os
+import re
 import sys
 
 import jsonschema
@@ -25,6 +26,12 @@ FOREIGN_GROUPS = ("monitoring.coreos.com/",)
 PLAN_FIELDS = {"minReplicas", "maxReplicas", "targetCPUUtilizationPercentage", "limits"}
 
 results = {"passed": 0, "failed": 0}
+# The app reads these without the REPLENISH_ prefix (app/src/config.rs, Settings::load).
+UNPREFIXED = {"database_url", "redis_url", "sentry_dsn"}
+
+
+def skip(name, why):
+    print(f"skip - {name} ({why})")
 
 
 def check(name, fn):
@@ -328,6 +335,37 @@ def minimal(render):
     return run
 
 
+def app_variables(repo):
+    """The variables the app reads: the fields of `struct Settings` in app/src/config.rs."""
+    text = open(os.path.join(repo, "app", "src", "config.rs")).read()
+    body = text[text.index("pub struct Settings {"):]
+    body = body[:body.index("\n}")]
+    fields = re.findall(r"^\s*pub (\w+):", body, re.M)
+    assert fields, "no fields found in app/src/config.rs Settings"
+    return {f.upper() if f in UNPREFIXED else f"REPLENISH_{f.upper()}" for f in fields}
+
+
+def app_variables_known(render, repo):
+    def run():
+        known = app_variables(repo)
+        used = set(render.one("ConfigMap", "app")["data"])
+        for secret in render.of_kind("Secret"):
+            used |= set(secret["data"])
+        for c in [container(render.deployment("app")), render.one("Job", "migrations")["spec"]["template"]["spec"]["containers"][0]]:
+            used |= set(env_of(c))
+        unknown = sorted(used - known)
+        assert not unknown, f"the chart sets variables the app does not read: {unknown}"
+    return run
+
+
+def operator_variables_known(render, config_rs):
+    def run():
+        known = set(re.findall(r'env = "(\w+)"', open(config_rs).read())) | {"RUST_LOG"}
+        unknown = sorted(set(env_of(container(render.deployment("operator")))) - known)
+        assert not unknown, f"the chart sets variables the operator does not read: {unknown}"
+    return run
+
+
 # Maps whose keys are the user's (or Kubernetes'), documented as one row.
 FREE_FORM = {"resources", "podSecurityContext", "nodeSelector", "affinity", "tolerations", "annotations",
              "labels", "podAnnotations", "limits", "imagePullSecrets", "appFrom", "metricsFrom"}
@@ -386,6 +424,13 @@ def main():
         check(f"{name}: migrations Job is a pre-install/pre-upgrade hook running `replenish migrate`", migrations(r))
     for name in ("default", "all-on"):
         r = renders[name]
+        check(f"{name}: every variable set on the app is one app/src/config.rs reads", app_variables_known(r, repo))
+        config_rs = os.path.join(repo, "operator", "src", "config.rs")
+        if os.path.exists(config_rs):
+            check(f"{name}: every variable set on the operator is one operator/src/config.rs reads",
+                  operator_variables_known(r, config_rs))
+        else:
+            skip(f"{name}: operator variables against operator/src/config.rs", "not in this tree yet")
         check(f"{name}: HPA bounds and targets equal the values", hpa_bounds(r))
         check(f"{name}: plan profiles reach the operator's ConfigMap in its file format", plan_profiles(r, repo))
         check(f"{name}: app Deployment probes, non-root, read-only root, config from ConfigMap and Secret", app_pod(r))

@@ -54,7 +54,7 @@ if [ "${#py_args[@]}" = "${#VALUES[@]}" ]; then
   out=$("${PY[@]}" "$TESTS/check_rendered.py" "$REPO" "${py_args[@]}" 2>&1)
   status=$?
   set -e
-  grep -v '^checks:' <<<"$out" || true
+  grep -v '^checks:' <<<"$out" || true  # skip lines are shown, not counted
   passed=$((passed + $(grep -c '^ok - ' <<<"$out" || true)))
   failed=$((failed + $(grep -c '^not ok - ' <<<"$out" || true)))
   if [ "$status" != 0 ] && ! grep -q '^not ok - ' <<<"$out"; then not_ok "check_rendered.py ran"; fi
