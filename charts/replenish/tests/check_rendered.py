@@ -1,4 +1,4 @@
-"""Assertions on the chart's rendered objects; run by run.sh inside its venv.
+"""Assertions on the chart's rendered objects; run.sh runs it with the cached tools' Python.
 
 usage: check_rendered.py REPO_ROOT NAME=RENDERED.yaml[:VALUES.yaml] ...
 
@@ -25,9 +25,10 @@ K8S_VERSIONS = ["1.33.0", kubernetes_validate.latest_version()]
 FOREIGN_GROUPS = ("monitoring.coreos.com/",)
 PLAN_FIELDS = {"minReplicas", "maxReplicas", "targetCPUUtilizationPercentage", "limits"}
 
-results = {"passed": 0, "failed": 0}
 # The app reads these without the REPLENISH_ prefix (app/src/config.rs, Settings::load).
 UNPREFIXED = {"database_url", "redis_url", "sentry_dsn"}
+
+results = {"passed": 0, "failed": 0}
 
 
 def skip(name, why):
