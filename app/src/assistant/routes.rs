@@ -113,7 +113,7 @@ pub struct FrameRequest {
 ///
 /// A frame showing none of the tenant's products (`unknown`) is a 404, as an
 /// unknown `object_class` is on `/api/v1/detections`. The same `event_id`
-/// gets the same answer (the model may be asked again; its new answer is ignored).
+/// gets the same answer without asking the model again.
 #[utoipa::path(
     post, path = "/api/v1/detections/frame", tag = "device",
     request_body = FrameRequest,
@@ -144,6 +144,9 @@ pub async fn post_frame(
     };
     // The event id and the timestamp are checked before any tokens are spent.
     detection.validate(crate::db::now())?;
+    if let Some(answer) = assistant.answered(&device, &detection.event_id).await? {
+        return Ok(web::Json(answer));
+    }
     let image = image::parse_data_url("image", &image)?;
     let snapshot = state.services.tenants.get(&state.db, device.tenant_id.as_str()).await?;
     let classes: BTreeSet<String> = snapshot.catalog.keys().cloned().collect();

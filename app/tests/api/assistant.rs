@@ -163,13 +163,14 @@ async fn frame_goes_through_the_detection_pipeline(backend: Backend) {
     let sent = chat_requests(&server).await;
     assert_eq!(sent[0]["response_format"]["json_schema"]["strict"], true);
 
-    // The same event id gets the same answer, recorded once.
+    // The same event id gets the same answer, recorded once, without a second model call.
     let again = frame(&app, &device, "frame-1").await;
     assert_eq!(again.assert_status(200), &body);
     let summary = app.summary(&key).await;
     assert_eq!(summary["detections"], 1);
     assert_eq!(summary["prompts"], 1);
-    assert_eq!(summary["assistant"]["calls"], 2, "both model calls are metered");
+    assert_eq!(summary["assistant"]["calls"], 1, "the repeat did not ask the model again");
+    assert_eq!(chat_requests(&server).await.len(), 1);
 }
 
 async fn malformed_frame_output_is_502_and_nothing_is_recorded(backend: Backend) {
@@ -372,4 +373,52 @@ async fn only_devices_may_call_the_assistant() {
     let (app, key, _) = app_with(Backend::Sqlite, &server, |_| {}).await;
     ask(&app, &key, question()).await.assert_problem(403, "forbidden");
     app.call(Method::POST, "/api/v1/assistant", None, Some(question())).await.assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn the_provider_wide_limit_refuses_beyond_its_quota() {
+    let server = MockServer::start().await;
+    mock_chat(&server, false, completion("ok")).await;
+    let (app, _, device) = app_with(Backend::Sqlite, &server, |s| s.assistant.provider_per_minute = 1).await;
+    ask(&app, &device, question()).await.assert_status(200);
+    let refused = ask(&app, &device, question()).await;
+    refused.assert_problem(429, "rate-limited");
+    assert_eq!(refused.headers["ratelimit-policy"], "\"provider\";q=1;w=60");
+    assert_eq!(chat_requests(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_provider_that_keeps_answering_429_is_a_503() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(api_error(429)).mount(&server).await;
+    let (app, _, device) = app_with(Backend::Sqlite, &server, |_| {}).await;
+    let reply = frame(&app, &device, "busy-1").await;
+    reply.assert_problem(503, "upstream-unavailable");
+    assert!(reply.headers.contains_key("retry-after"));
+    assert_eq!(chat_requests(&server).await.len(), 4, "one call and three retries");
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_off_ends_with_an_error_event() {
+    let server = MockServer::start().await;
+    let sse =
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Two \"}}]}\n\ndata: {not json\n\n";
+    mock_chat(&server, false, ResponseTemplate::new(200).set_body_raw(sse, "text/event-stream")).await;
+    let (app, _, device) = app_with(Backend::Sqlite, &server, |_| {}).await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/assistant", app.address))
+        .bearer_auth(&device)
+        .header("accept", "text/event-stream")
+        .json(&question())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("body");
+    assert_eq!(
+        text,
+        "event: delta\ndata: {\"text\":\"Two \"}\n\n\
+         event: error\ndata: {\"type\":\"https://replenish.dev/problems/upstream-invalid\"}\n\n"
+    );
 }
