@@ -35,8 +35,8 @@ pub enum Role {
     Assistant,
 }
 
-/// One earlier turn of the conversation.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// One earlier turn of the conversation. No `Debug`: its content must not reach the logs.
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Turn {
     /// `user` or `assistant`.
@@ -55,8 +55,8 @@ pub struct Location {
     pub lon: f64,
 }
 
-/// Body of `POST /api/v1/assistant`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// Body of `POST /api/v1/assistant`. No `Debug`: prompt and image must not reach the logs.
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssistantRequest {
     /// The wearer's question, 1-4000 characters.
@@ -72,7 +72,7 @@ pub struct AssistantRequest {
 }
 
 /// Response of `POST /api/v1/assistant` (without `Accept: text/event-stream`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct AssistantReply {
     /// What the assistant says.
     pub reply: String,
@@ -84,11 +84,11 @@ impl AssistantRequest {
     /// Checks lengths and ranges, then the image.
     pub fn validate(&self) -> Result<ValidImage, Error> {
         let mut v = Violations::default();
-        let too_long = |s: &str| s.trim().is_empty() || s.chars().count() > MAX_TEXT_CHARS;
-        v.check(too_long(&self.prompt), "prompt", "must be 1-4000 characters");
+        let bad_text = |s: &str| s.trim().is_empty() || s.chars().count() > MAX_TEXT_CHARS;
+        v.check(bad_text(&self.prompt), "prompt", "must be 1-4000 characters");
         v.check(self.history.len() > MAX_HISTORY, "history", "must have at most 10 turns");
         for (i, turn) in self.history.iter().enumerate() {
-            v.check(too_long(&turn.content), format!("history[{i}].content"), "must be 1-4000 characters");
+            v.check(bad_text(&turn.content), format!("history[{i}].content"), "must be 1-4000 characters");
         }
         if let Some(location) = self.location {
             v.check(!(-90.0..=90.0).contains(&location.lat), "location.lat", "must be between -90 and 90");

@@ -96,8 +96,8 @@ pub async fn post_assistant(
         .streaming(relay(chunks, assistant.into_inner(), device, ticket)))
 }
 
-/// Body of `POST /api/v1/detections/frame`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// Body of `POST /api/v1/detections/frame`. No `Debug`: the image must not reach the logs.
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FrameRequest {
     /// The device's id for this event (1-128 printable ASCII characters); a repeat gets the same answer.
@@ -163,8 +163,8 @@ pub async fn post_frame(
     Ok(web::Json(state.services.detect(&device, detection).await?))
 }
 
-/// Body of `POST /api/v1/speech`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// Body of `POST /api/v1/speech`. No `Debug`: the text must not reach the logs.
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpeechRequest {
     /// What to say, 1 to `REPLENISH_SPEECH_MAX_CHARS` characters.
