@@ -25,7 +25,8 @@ pub enum LogFormat {
 ///
 /// Loaded by [`Settings::load`]: built-in defaults, then the TOML file named by
 /// `REPLENISH_CONFIG_FILE` (if any), then `REPLENISH_*` variables, then the
-/// conventional unprefixed `DATABASE_URL`, `REDIS_URL` and `SENTRY_DSN`.
+/// conventional unprefixed `DATABASE_URL`, `REDIS_URL`, `SENTRY_DSN`,
+/// `OPENAI_BASE_URL` and `OPENAI_API_KEY`.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// Address the HTTP server binds (`REPLENISH_LISTEN`).
@@ -76,6 +77,68 @@ pub struct Settings {
     pub commerce_timeout_ms: u64,
     /// How often lapsed intents expire and stuck orders are resubmitted, s (`REPLENISH_SWEEP_INTERVAL_SECS`).
     pub sweep_interval_secs: u64,
+    /// The vision assistant's model provider and guard rails.
+    #[serde(flatten)]
+    pub assistant: AssistantSettings,
+}
+
+/// Settings of the vision assistant (see `crate::assistant`). Flattened into
+/// [`Settings`], so each field is one `REPLENISH_*` variable, except the
+/// provider's conventional unprefixed `OPENAI_BASE_URL` and `OPENAI_API_KEY`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AssistantSettings {
+    /// Base URL of any OpenAI-compatible API (`OPENAI_BASE_URL`).
+    pub openai_base_url: String,
+    /// API key of the provider; the assistant routes answer 503 when unset (`OPENAI_API_KEY`).
+    #[serde(serialize_with = "serialize_optional_secret")]
+    pub openai_api_key: Option<SecretString>,
+    /// Chat model with vision and structured output (`REPLENISH_VISION_MODEL`).
+    pub vision_model: String,
+    /// Text-to-speech model (`REPLENISH_SPEECH_MODEL`).
+    pub speech_model: String,
+    /// Text-to-speech voice (`REPLENISH_SPEECH_VOICE`).
+    pub speech_voice: String,
+    /// Longest text `POST /api/v1/speech` accepts, in characters (`REPLENISH_SPEECH_MAX_CHARS`).
+    pub speech_max_chars: usize,
+    /// Largest audio passed back to a device, in bytes (`REPLENISH_SPEECH_MAX_BYTES`).
+    pub speech_max_bytes: usize,
+    /// Largest request body of the assistant routes, in bytes (`REPLENISH_ASSISTANT_BODY_LIMIT_BYTES`).
+    pub assistant_body_limit_bytes: usize,
+    /// Deadline of one provider call including its retries, ms (`REPLENISH_ASSISTANT_TIMEOUT_MS`).
+    pub assistant_timeout_ms: u64,
+    /// Provider calls per minute from this replica, all tenants together (`REPLENISH_PROVIDER_PER_MINUTE`).
+    pub provider_per_minute: u32,
+    /// Assistant requests per tenant per UTC day (`REPLENISH_ASSISTANT_TENANT_REQUESTS_PER_DAY`).
+    pub assistant_tenant_requests_per_day: u64,
+    /// Provider tokens per tenant per UTC day (`REPLENISH_ASSISTANT_TENANT_TOKENS_PER_DAY`).
+    pub assistant_tenant_tokens_per_day: u64,
+    /// Consecutive failed provider calls that open the circuit breaker (`REPLENISH_BREAKER_FAILURES`).
+    pub breaker_failures: u32,
+    /// How long the open breaker answers 503 before letting one trial call through, ms
+    /// (`REPLENISH_BREAKER_OPEN_MS`).
+    pub breaker_open_ms: u64,
+}
+
+impl Default for AssistantSettings {
+    fn default() -> Self {
+        Self {
+            openai_base_url: "https://api.openai.com/v1".into(),
+            openai_api_key: None,
+            vision_model: "gpt-4o-mini".into(),
+            speech_model: "gpt-4o-mini-tts".into(),
+            speech_voice: "alloy".into(),
+            speech_max_chars: 1_000,
+            speech_max_bytes: 4 * 1024 * 1024,
+            // Base64 of a 4 MiB image is ~5.4 MiB; the rest is prompt and history.
+            assistant_body_limit_bytes: 6 * 1024 * 1024,
+            assistant_timeout_ms: 30_000,
+            provider_per_minute: 500,
+            assistant_tenant_requests_per_day: 2_000,
+            assistant_tenant_tokens_per_day: 2_000_000,
+            breaker_failures: 5,
+            breaker_open_ms: 30_000,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -102,6 +165,7 @@ impl Default for Settings {
             mailbox_capacity: 64,
             commerce_timeout_ms: 5_000,
             sweep_interval_secs: 30,
+            assistant: AssistantSettings::default(),
         }
     }
 }
@@ -115,7 +179,7 @@ impl Settings {
         }
         figment
             .merge(Env::prefixed("REPLENISH_").ignore(&["config_file"]))
-            .merge(Env::raw().only(&["database_url", "redis_url", "sentry_dsn"]))
+            .merge(Env::raw().only(&["database_url", "redis_url", "sentry_dsn", "openai_base_url", "openai_api_key"]))
             .extract()
             .map_err(Box::new)
     }
@@ -198,6 +262,24 @@ mod tests {
             assert!(!settings.run_migrations);
             assert!(!settings.is_sqlite());
             assert_eq!(settings.body_limit_bytes, 64 * 1024, "unset values keep their defaults");
+            assert_eq!(settings.assistant.vision_model, "gpt-4o-mini");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn provider_variables_are_unprefixed_and_the_key_never_prints() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1");
+            jail.set_env("OPENAI_API_KEY", "sk-verysecret");
+            jail.set_env("REPLENISH_VISION_MODEL", "llava");
+            jail.set_env("REPLENISH_PROVIDER_PER_MINUTE", "7");
+            let settings = Settings::load().map_err(|e| e.to_string())?;
+            assert_eq!(settings.assistant.openai_base_url, "http://127.0.0.1:9/v1");
+            assert_eq!(settings.assistant.vision_model, "llava");
+            assert_eq!(settings.assistant.provider_per_minute, 7);
+            assert!(settings.assistant.openai_api_key.is_some());
+            assert!(!format!("{settings:?}").contains("verysecret"));
             Ok(())
         });
     }

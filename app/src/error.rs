@@ -98,6 +98,17 @@ pub enum Error {
     /// The database could not be reached.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The model provider answered something that does not validate; nothing was recorded.
+    #[error("the model provider's answer is invalid: {0}")]
+    UpstreamInvalid(String),
+    /// The model provider is unreachable, failing or too slow, or the breaker is open.
+    #[error("the model provider is unavailable: {detail}")]
+    UpstreamUnavailable {
+        /// Seconds the client should wait (the `Retry-After` header).
+        retry_after_secs: u64,
+        /// Why, for the logs.
+        detail: String,
+    },
     /// A database error that is not the client's fault.
     #[error("database error")]
     Database(#[from] sea_orm::DbErr),
@@ -129,6 +140,8 @@ impl Error {
             Error::RateLimited(_) => "rate-limited",
             Error::Overloaded(_) => "overloaded",
             Error::Unavailable(_) => "unavailable",
+            Error::UpstreamInvalid(_) => "upstream-invalid",
+            Error::UpstreamUnavailable { .. } => "upstream-unavailable",
             Error::Database(_) if self.is_unavailable() => "unavailable",
             Error::Database(_) | Error::Internal(_) => "internal",
         }
@@ -154,6 +167,7 @@ impl Error {
             StatusCode::PAYLOAD_TOO_LARGE => "Payload Too Large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported Media Type",
             StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable Content",
+            StatusCode::BAD_GATEWAY => "Bad Gateway",
             StatusCode::SERVICE_UNAVAILABLE => "Service Unavailable",
             StatusCode::INTERNAL_SERVER_ERROR => "Internal Server Error",
             _ => "Bad Request",
@@ -215,7 +229,8 @@ impl ResponseError for Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Conflict { .. } => StatusCode::CONFLICT,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::UpstreamInvalid(_) => StatusCode::BAD_GATEWAY,
             Error::Database(_) if self.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -239,7 +254,11 @@ impl ResponseError for Error {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            let secs = match self {
+                Error::UpstreamUnavailable { retry_after_secs, .. } => (*retry_after_secs).max(1),
+                _ => 1,
+            };
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Error::RateLimited(info) = self {
             info.write_headers(response.headers_mut());

@@ -62,6 +62,21 @@ pub struct Summary {
     pub orders_failed: u64,
     /// Rates.
     pub conversion: Conversion,
+    /// The vision assistant's metered provider calls and tokens.
+    pub assistant: AssistantUsage,
+}
+
+/// Provider calls of the vision assistant that used tokens, and the tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AssistantUsage {
+    /// Metered calls.
+    pub calls: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// All tokens.
+    pub total_tokens: u64,
 }
 
 /// Mounts the summary route inside `/api/v1`.
@@ -149,6 +164,7 @@ pub async fn summarize(
         .await?;
     let orders_confirmed = order::Entity::find().filter(orders_in(OrderStatus::Confirmed)).count(db).await?;
     let orders_failed = order::Entity::find().filter(orders_in(OrderStatus::Failed)).count(db).await?;
+    let (calls, tokens) = crate::assistant::usage::totals(db, tenant, since, until).await?;
     Ok(Summary {
         since,
         until,
@@ -164,6 +180,12 @@ pub async fn summarize(
             acceptance_rate: ratio(accepted, prompts),
             order_success_rate: ratio(orders_confirmed, orders_confirmed + orders_failed),
             detection_to_order_rate: ratio(orders_confirmed, detections),
+        },
+        assistant: AssistantUsage {
+            calls,
+            prompt_tokens: tokens.prompt_tokens,
+            completion_tokens: tokens.completion_tokens,
+            total_tokens: tokens.total_tokens,
         },
     })
 }

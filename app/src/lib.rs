@@ -3,10 +3,11 @@
 //! The binary (`main.rs`) parses configuration and calls into
 //! [`startup::Application`]; tests build the same application on port 0.
 //! Code is split by domain (`tenants`, `stores`, `catalog`, `devices`,
-//! `intents`, `orders`, `limits`), each
+//! `intents`, `orders`, `limits`, `assistant`), each
 //! with its routes, its queries and its table mappings side by side.
 
 pub mod actors;
+pub mod assistant;
 pub mod auth;
 pub mod catalog;
 pub mod config;

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{catalog, devices, funnel, health, intents, orders, stores, telemetry, tenants};
+use crate::{assistant, catalog, devices, funnel, health, intents, orders, stores, telemetry, tenants};
 
 struct BearerSchemes;
 
@@ -62,6 +62,9 @@ impl Modify for BearerSchemes {
         orders::routes::get_order,
         orders::routes::list_orders,
         funnel::get_summary,
+        assistant::routes::post_assistant,
+        assistant::routes::post_frame,
+        assistant::routes::post_speech,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerSchemes),

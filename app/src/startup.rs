@@ -11,13 +11,15 @@ use replenish_migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::assistant::Assistant;
 use crate::config::Settings;
 use crate::http::{BodyLimit, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
 use crate::limits::{Limiter, SharedLimiter};
 use crate::replenishment::{LoopSettings, Services};
 use crate::telemetry::Metrics;
 use crate::{
-    auth, catalog, devices, funnel, health, intents, limits, openapi, orders, platform, stores, telemetry, tenants,
+    assistant, auth, catalog, devices, funnel, health, intents, limits, openapi, orders, platform, stores, telemetry,
+    tenants,
 };
 
 /// Shared state every handler can reach through `web::Data<AppState>`.
@@ -93,6 +95,7 @@ impl Application {
         services.spawn_sweeper();
         let shared = redis.clone().map(|pool| SharedLimiter::new(pool, settings.redis_prefix.clone()));
         let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
+        let assistant = web::Data::new(Assistant::new(&settings.assistant, db.clone(), metrics.clone()));
         let state = web::Data::new(AppState {
             db,
             admin_token_hash: admin.hash,
@@ -104,10 +107,12 @@ impl Application {
         let metrics = web::Data::from(metrics);
         let body_limit = settings.body_limit_bytes;
         let batch_limit = settings.batch_body_limit_bytes;
+        let image_limit = settings.assistant.assistant_body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(metrics.clone())
+                .app_data(assistant.clone())
                 .app_data(BodyLimit(body_limit))
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(path_config())
@@ -134,6 +139,7 @@ impl Application {
                         .configure(intents::routes::configure)
                         .configure(orders::routes::configure)
                         .configure(funnel::configure)
+                        .configure(|cfg| assistant::routes::configure(cfg, image_limit))
                         .default_service(web::to(route_not_found)),
                 )
                 .default_service(web::to(route_not_found))

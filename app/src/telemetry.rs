@@ -22,6 +22,12 @@ use crate::config::{LogFormat, Settings};
 /// `RUST_LOG` when set, else by the configured level). Safe to call twice.
 pub fn init_tracing(settings: &Settings) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_level));
+    // async-openai logs response bodies it cannot parse, which may be model
+    // output; no prompt or reply content may reach the logs.
+    let filter = match "async_openai=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -94,6 +100,18 @@ struct KindLabels {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    tenant: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AssistantCallLabels {
+    route: String,
+    outcome: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms … ~4 s
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -112,6 +130,9 @@ pub struct Metrics {
     active_actors: Family<KindLabels, Gauge>,
     mailbox_full: Family<KindLabels, Counter>,
     shared_limits_degraded: Gauge,
+    assistant_tokens: Family<TokenLabels, Counter>,
+    assistant_calls: Family<AssistantCallLabels, Counter>,
+    assistant_breaker_open: Gauge,
 }
 
 impl Default for Metrics {
@@ -141,6 +162,20 @@ impl Default for Metrics {
             "1 while Redis is unreachable and rate limits are enforced per replica",
             shared_limits_degraded.clone(),
         );
+        let assistant_tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "assistant_tokens",
+            "Provider tokens by tenant and kind (prompt, completion)",
+            assistant_tokens.clone(),
+        );
+        let assistant_calls = Family::<AssistantCallLabels, Counter>::default();
+        registry.register("assistant_calls", "Assistant provider calls by route and outcome", assistant_calls.clone());
+        let assistant_breaker_open = Gauge::default();
+        registry.register(
+            "assistant_breaker_open",
+            "1 while the provider's circuit breaker is open",
+            assistant_breaker_open.clone(),
+        );
         Self {
             registry,
             requests,
@@ -153,6 +188,9 @@ impl Default for Metrics {
             active_actors,
             mailbox_full,
             shared_limits_degraded,
+            assistant_tokens,
+            assistant_calls,
+            assistant_breaker_open,
         }
     }
 }
@@ -213,6 +251,27 @@ impl Metrics {
     /// Whether shared (Redis) limits are currently replaced by local ones.
     pub fn set_shared_limits_degraded(&self, degraded: bool) {
         self.shared_limits_degraded.set(i64::from(degraded));
+    }
+
+    /// Meters the provider tokens one assistant call of `tenant` used.
+    pub fn assistant_tokens(&self, tenant: &str, prompt: u64, completion: u64) {
+        for (kind, n) in [("prompt", prompt), ("completion", completion)] {
+            self.assistant_tokens
+                .get_or_create(&TokenLabels { tenant: tenant.to_owned(), kind: kind.to_owned() })
+                .inc_by(n);
+        }
+    }
+
+    /// Counts an assistant call by route and outcome.
+    pub fn assistant_call(&self, route: &str, outcome: &str) {
+        self.assistant_calls
+            .get_or_create(&AssistantCallLabels { route: route.to_owned(), outcome: outcome.to_owned() })
+            .inc();
+    }
+
+    /// Whether the provider's circuit breaker is open.
+    pub fn set_breaker_open(&self, open: bool) {
+        self.assistant_breaker_open.set(i64::from(open));
     }
 
     /// The metrics in the OpenMetrics text format.

@@ -28,6 +28,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod assistant;
 mod bad_input;
 mod cross_tenant;
 mod devices;

@@ -133,6 +133,9 @@ async fn openapi_documents_every_route(backend: Backend) {
         ("get", "/api/v1/orders"),
         ("get", "/api/v1/orders/{order}"),
         ("get", "/api/v1/telemetry/summary"),
+        ("post", "/api/v1/assistant"),
+        ("post", "/api/v1/detections/frame"),
+        ("post", "/api/v1/speech"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))

@@ -1,0 +1,197 @@
+//! `POST /api/v1/assistant`: the wearer's question, a frame and a short
+//! history become one chat request whose system prompt carries the tenant's
+//! catalog, so the assistant can offer a reorder.
+
+use std::sync::Arc;
+
+use actix_web::web::Bytes;
+use futures_util::{StreamExt, stream};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::assistant::Assistant;
+use crate::assistant::guard::{Ticket, Usage};
+use crate::assistant::image::ValidImage;
+use crate::assistant::provider::{ChunkStream, map_error, usage_of};
+use crate::auth::DeviceCaller;
+use crate::error::{Error, PROBLEM_BASE, Violations};
+use crate::tenants::cache::TenantSnapshot;
+
+/// Most turns of history sent back to the model.
+pub const MAX_HISTORY: usize = 10;
+/// Longest prompt or history turn, in characters.
+pub const MAX_TEXT_CHARS: usize = 4_000;
+/// Most tokens the model may answer with.
+const MAX_REPLY_TOKENS: u32 = 500;
+
+/// Who said a turn of the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The wearer.
+    User,
+    /// The assistant.
+    Assistant,
+}
+
+/// One earlier turn of the conversation. No `Debug`: its content must not reach the logs.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Turn {
+    /// `user` or `assistant`.
+    pub role: Role,
+    /// What was said, 1-4000 characters.
+    pub content: String,
+}
+
+/// Where the wearer is, to answer questions like "where can I buy this".
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    /// Latitude, -90 to 90.
+    pub lat: f64,
+    /// Longitude, -180 to 180.
+    pub lon: f64,
+}
+
+/// Body of `POST /api/v1/assistant`. No `Debug`: prompt and image must not reach the logs.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssistantRequest {
+    /// The wearer's question, 1-4000 characters.
+    pub prompt: String,
+    /// The camera frame: `data:image/jpeg;base64,…` (JPEG, PNG or WebP, at most 4 MiB decoded).
+    pub image: String,
+    /// Earlier turns, oldest first, at most 10.
+    #[serde(default)]
+    pub history: Vec<Turn>,
+    /// Where the wearer is.
+    #[serde(default)]
+    pub location: Option<Location>,
+}
+
+/// Response of `POST /api/v1/assistant` (without `Accept: text/event-stream`).
+#[derive(Clone, Serialize, ToSchema)]
+pub struct AssistantReply {
+    /// What the assistant says.
+    pub reply: String,
+    /// Tokens the provider billed for it.
+    pub usage: Usage,
+}
+
+impl AssistantRequest {
+    /// Checks lengths and ranges, then the image.
+    pub fn validate(&self) -> Result<ValidImage, Error> {
+        let mut v = Violations::default();
+        let bad_text = |s: &str| s.trim().is_empty() || s.chars().count() > MAX_TEXT_CHARS;
+        v.check(bad_text(&self.prompt), "prompt", "must be 1-4000 characters");
+        v.check(self.history.len() > MAX_HISTORY, "history", "must have at most 10 turns");
+        for (i, turn) in self.history.iter().enumerate() {
+            v.check(bad_text(&turn.content), format!("history[{i}].content"), "must be 1-4000 characters");
+        }
+        if let Some(location) = self.location {
+            v.check(!(-90.0..=90.0).contains(&location.lat), "location.lat", "must be between -90 and 90");
+            v.check(!(-180.0..=180.0).contains(&location.lon), "location.lon", "must be between -180 and 180");
+        }
+        v.finish()?;
+        crate::assistant::image::parse_data_url("image", &self.image)
+    }
+
+    /// The chat request for the provider.
+    pub fn to_chat(&self, model: &str, image: &ValidImage, snapshot: &TenantSnapshot, stream: bool) -> Value {
+        let mut messages = vec![json!({"role": "system", "content": system_prompt(snapshot, self.location)})];
+        for turn in &self.history {
+            let role = if turn.role == Role::User { "user" } else { "assistant" };
+            messages.push(json!({"role": role, "content": turn.content}));
+        }
+        messages.push(json!({"role": "user", "content": [
+            {"type": "text", "text": self.prompt},
+            {"type": "image_url", "image_url": {"url": image.data_url}},
+        ]}));
+        let mut request = json!({"model": model, "messages": messages, "max_tokens": MAX_REPLY_TOKENS});
+        if stream {
+            request["stream"] = json!(true);
+            request["stream_options"] = json!({"include_usage": true});
+        }
+        request
+    }
+}
+
+/// The system prompt: the assistant's job and the tenant's catalog.
+pub fn system_prompt(snapshot: &TenantSnapshot, location: Option<Location>) -> String {
+    let mut products: Vec<_> = snapshot.catalog.iter().collect();
+    products.sort_by(|a, b| a.0.cmp(b.0));
+    let mut prompt = String::from(
+        "You are the assistant on a wearer's smart glasses. Answer briefly and plainly; your answer is read aloud. \
+         When the wearer is running low on one of the products below, offer to reorder it by name and price.\n\
+         Products this store can reorder:\n",
+    );
+    for (class, entry) in products {
+        let price = entry.unit_price_cents as f64 / 100.0;
+        prompt.push_str(&format!("- {} (object class {class}, SKU {}, ${price:.2})\n", entry.label, entry.sku));
+    }
+    if snapshot.catalog.is_empty() {
+        prompt.push_str("- none yet\n");
+    }
+    if let Some(location) = location {
+        prompt.push_str(&format!("The wearer is near latitude {:.4}, longitude {:.4}.\n", location.lat, location.lon));
+    }
+    prompt
+}
+
+fn sse(event: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+struct Relay {
+    chunks: ChunkStream,
+    assistant: Arc<Assistant>,
+    caller: DeviceCaller,
+    ticket: Option<Ticket>,
+    usage: Usage,
+    finished: bool,
+}
+
+/// Relays the provider's stream as server-sent events: `delta` events with
+/// `{"text"}`, then one `done` with `{"usage"}`, or one `error` with the
+/// problem `type` if the provider breaks off. The call is metered when it ends.
+pub fn relay(
+    chunks: ChunkStream,
+    assistant: Arc<Assistant>,
+    caller: DeviceCaller,
+    ticket: Ticket,
+) -> impl futures_util::Stream<Item = Result<Bytes, Error>> {
+    let state = Relay { chunks, assistant, caller, ticket: Some(ticket), usage: Usage::default(), finished: false };
+    stream::unfold(state, |mut st| async move {
+        if st.finished {
+            return None;
+        }
+        let timeout = st.assistant.provider.timeout;
+        let next = match tokio::time::timeout(timeout, st.chunks.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                if let Some(usage) = usage_of(&chunk) {
+                    st.usage = usage;
+                }
+                let text = chunk.pointer("/choices/0/delta/content").and_then(Value::as_str).unwrap_or_default();
+                return Some((
+                    Ok(if text.is_empty() { Bytes::new() } else { sse("delta", &json!({"text": text})) }),
+                    st,
+                ));
+            }
+            Ok(None) => Ok(st.usage),
+            Ok(Some(Err(err))) => Err(map_error(err)),
+            Err(_) => Err(Error::UpstreamUnavailable { retry_after_secs: 1, detail: "the stream stalled".into() }),
+        };
+        st.finished = true;
+        let event = match &next {
+            Ok(usage) => sse("done", &json!({"usage": usage})),
+            Err(err) => sse("error", &json!({"type": format!("{PROBLEM_BASE}{}", err.kind())})),
+        };
+        if let Some(ticket) = st.ticket.take() {
+            st.assistant.finish(&st.caller, "assistant", ticket, next.as_ref().copied()).await;
+        }
+        Some((Ok(event), st))
+    })
+    .filter(|item| std::future::ready(!matches!(item, Ok(bytes) if bytes.is_empty())))
+}

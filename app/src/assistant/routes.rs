@@ -1,0 +1,212 @@
+//! Device routes of the assistant: `/api/v1/assistant`, `/api/v1/detections/frame`
+//! and `/api/v1/speech`.
+
+use std::collections::BTreeSet;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::assistant::chat::{AssistantReply, AssistantRequest, relay};
+use crate::assistant::frame::{self, UNKNOWN_CLASS};
+use crate::assistant::provider::{reply_text, usage_of};
+use crate::assistant::{Assistant, image};
+use crate::auth::DeviceCaller;
+use crate::catalog::model::FillLevel;
+use crate::error::{Error, Problem, Violations};
+use crate::http::{BodyLimit, JsonBody, method_not_allowed};
+use crate::intents::model::{Confidence, DetectionRequest, DetectionResponse};
+use crate::startup::AppState;
+
+/// Mounts the assistant routes inside `/api/v1`; the two that carry a frame
+/// take bodies up to `image_body_limit` bytes.
+pub fn configure(cfg: &mut web::ServiceConfig, image_body_limit: usize) {
+    cfg.service(
+        web::resource("/assistant")
+            .app_data(BodyLimit(image_body_limit))
+            .app_data(web::PayloadConfig::new(image_body_limit))
+            .route(web::post().to(post_assistant))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/detections/frame")
+            .app_data(BodyLimit(image_body_limit))
+            .app_data(web::PayloadConfig::new(image_body_limit))
+            .route(web::post().to(post_frame))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(web::resource("/speech").route(web::post().to(post_speech)).default_service(method_not_allowed("POST")));
+}
+
+fn wants_event_stream(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/event-stream"))
+}
+
+/// Ask the assistant about a camera frame.
+///
+/// With `Accept: text/event-stream` the reply streams as server-sent events:
+/// `delta` events (`{"text"}`), then `done` (`{"usage"}`), or `error` (`{"type"}`)
+/// if the provider breaks off mid-answer.
+#[utoipa::path(
+    post, path = "/api/v1/assistant", tag = "device",
+    request_body = AssistantRequest,
+    responses(
+        (status = 200, body = AssistantReply, description = "The reply (JSON, or an event stream when asked for)"),
+        (status = 422, description = "Invalid body or image (not base64, not JPEG/PNG/WebP, over 4 MiB)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant's daily assistant budget or the provider-wide limit is used up", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider's answer is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider is unavailable or the breaker is open; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("device_token" = []))
+)]
+pub async fn post_assistant(
+    req: HttpRequest,
+    device: DeviceCaller,
+    state: web::Data<AppState>,
+    assistant: web::Data<Assistant>,
+    body: JsonBody<AssistantRequest>,
+) -> Result<HttpResponse, Error> {
+    let image = body.validate()?;
+    let snapshot = state.services.tenants.get(&state.db, device.tenant_id.as_str()).await?;
+    let stream = wants_event_stream(&req);
+    let request = body.to_chat(&assistant.provider.model, &image, &snapshot, stream);
+    drop(image);
+    if !stream {
+        let completion = assistant.chat(&device, "assistant", &request).await?;
+        let reply = reply_text(&completion)?;
+        let usage = usage_of(&completion).unwrap_or_default();
+        return Ok(HttpResponse::Ok().json(AssistantReply { reply, usage }));
+    }
+    let ticket = assistant.admit(&device, "assistant")?;
+    let chunks = match assistant.provider.chat_stream(&request).await {
+        Ok(chunks) => chunks,
+        Err(err) => {
+            assistant.finish(&device, "assistant", ticket, Err(&err)).await;
+            return Err(err);
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(relay(chunks, assistant.into_inner(), device, ticket)))
+}
+
+/// Body of `POST /api/v1/detections/frame`. No `Debug`: the image must not reach the logs.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameRequest {
+    /// The device's id for this event (1-128 printable ASCII characters); a repeat gets the same answer.
+    pub event_id: String,
+    /// When the frame was captured, Unix milliseconds; within 24 h of server time.
+    pub captured_at_ms: i64,
+    /// The frame: `data:image/jpeg;base64,…` (JPEG, PNG or WebP, at most 4 MiB decoded).
+    pub image: String,
+}
+
+/// Report a frame; the model classifies it and the result is handled exactly
+/// like `POST /api/v1/detections`.
+///
+/// A frame showing none of the tenant's products (`unknown`) is a 404, as an
+/// unknown `object_class` is on `/api/v1/detections`. The same `event_id`
+/// gets the same answer without asking the model again.
+#[utoipa::path(
+    post, path = "/api/v1/detections/frame", tag = "device",
+    request_body = FrameRequest,
+    responses(
+        (status = 200, body = DetectionResponse),
+        (status = 404, description = "No catalog product in the frame", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body or image", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A rate limit or the tenant's assistant budget was hit", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The model's output does not validate; nothing was recorded", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider is unavailable or the breaker is open; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("device_token" = []))
+)]
+pub async fn post_frame(
+    device: DeviceCaller,
+    state: web::Data<AppState>,
+    assistant: web::Data<Assistant>,
+    body: JsonBody<FrameRequest>,
+) -> Result<web::Json<DetectionResponse>, Error> {
+    let FrameRequest { event_id, captured_at_ms, image } = body.0;
+    let mut detection = DetectionRequest {
+        event_id,
+        object_class: UNKNOWN_CLASS.into(),
+        fill_level: FillLevel::Full,
+        confidence: Confidence::Low,
+        captured_at_ms,
+    };
+    // The event id and the timestamp are checked before any tokens are spent.
+    detection.validate(crate::db::now())?;
+    if let Some(answer) = assistant.answered(&device, &detection.event_id).await? {
+        return Ok(web::Json(answer));
+    }
+    let image = image::parse_data_url("image", &image)?;
+    let snapshot = state.services.tenants.get(&state.db, device.tenant_id.as_str()).await?;
+    let classes: BTreeSet<String> = snapshot.catalog.keys().cloned().collect();
+    let request = frame::request(&assistant.provider.model, &classes, &image.data_url);
+    drop(image);
+    let completion = assistant.chat(&device, "frame", &request).await?;
+    let seen = frame::validate(&reply_text(&completion)?, &classes)?;
+    if seen.object_class == UNKNOWN_CLASS {
+        return Err(Error::NotFound("product"));
+    }
+    detection.object_class = seen.object_class;
+    detection.fill_level = seen.fill_level;
+    detection.confidence = seen.confidence;
+    Ok(web::Json(state.services.detect(&device, detection).await?))
+}
+
+/// Body of `POST /api/v1/speech`. No `Debug`: the text must not reach the logs.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechRequest {
+    /// What to say, 1 to `REPLENISH_SPEECH_MAX_CHARS` characters.
+    pub text: String,
+}
+
+/// Text to speech through the provider: MP3 audio.
+#[utoipa::path(
+    post, path = "/api/v1/speech", tag = "device",
+    request_body = SpeechRequest,
+    responses(
+        (status = 200, description = "The spoken text", content_type = "audio/mpeg"),
+        (status = 422, description = "Empty or too long", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider's audio is invalid or too large", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider is unavailable or the breaker is open; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("device_token" = []))
+)]
+pub async fn post_speech(
+    device: DeviceCaller,
+    assistant: web::Data<Assistant>,
+    body: JsonBody<SpeechRequest>,
+) -> Result<HttpResponse, Error> {
+    let SpeechRequest { text } = body.0;
+    let mut v = Violations::default();
+    let chars = text.chars().count();
+    v.check(
+        text.trim().is_empty() || chars > assistant.speech_max_chars,
+        "text",
+        format!("must be 1-{} characters", assistant.speech_max_chars),
+    );
+    v.finish()?;
+    let ticket = assistant.admit(&device, "speech")?;
+    let result = assistant.provider.speech(text).await.and_then(|audio| {
+        if audio.is_empty() || audio.len() > assistant.speech_max_bytes {
+            Err(Error::UpstreamInvalid(format!("the audio is empty or over {} bytes", assistant.speech_max_bytes)))
+        } else {
+            Ok(audio)
+        }
+    });
+    // Speech is billed by characters, not tokens: nothing to add to the token meter.
+    assistant.finish(&device, "speech", ticket, result.as_ref().map(|_| Default::default())).await;
+    Ok(HttpResponse::Ok().content_type("audio/mpeg").body(result?))
+}
