@@ -163,7 +163,7 @@ impl RunConfig {
             return Err(crate::Error::Config("think time: min above max".into()));
         }
         match self.model {
-            LoadModel::Open { rate, max_in_flight } if !(rate > 0.0) || max_in_flight == 0 => {
+            LoadModel::Open { rate, max_in_flight } if !rate.is_finite() || rate <= 0.0 || max_in_flight == 0 => {
                 Err(crate::Error::Config("open model needs a positive rate and max in flight".into()))
             }
             LoadModel::Closed { concurrency: 0 } => Err(crate::Error::Config("closed model needs concurrency".into())),

@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Provision a tenant, a catalog and a fleet, drive detections and decisions, check the results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Start the app on SQLite and on Postgres+Redis and a bare actix-web baseline; compare them.
     Bench(BenchArgs),
     /// Serve the bare actix-web baseline endpoint (used by `bench`).
@@ -189,7 +189,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Run(args) => {
-            let (config, json, html_path) = run_config(args)?;
+            let (config, json, html_path) = run_config(*args)?;
             let report = runtime.block_on(replenish_loadtests::run(config))?;
             print!("{}", report.human());
             if let Some(path) = json {
