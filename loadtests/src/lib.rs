@@ -18,6 +18,7 @@ pub mod error;
 pub mod html;
 pub mod process;
 pub mod report;
+pub mod schedule;
 pub mod sim;
 pub mod stats;
 

@@ -16,6 +16,7 @@ use crate::client::{Api, CATALOG, Fleet, is_success};
 use crate::config::{LoadModel, RunConfig, Stop};
 use crate::error::Result;
 use crate::report::Report;
+use crate::schedule::arrival_offset;
 use crate::stats::{Endpoint, Recorder};
 
 const FILL_LEVELS: [&str; 5] = ["FULL", "HALF", "LOW", "NEARLY_EMPTY", "EMPTY"];
@@ -274,15 +275,6 @@ impl Shared {
         let (i, _) = queue.iter().enumerate().filter(|(_, p)| p.due <= now).min_by_key(|(_, p)| p.due)?;
         Some(queue.swap_remove(i))
     }
-}
-
-/// When the `n`-th arrival is due, for `rate` per second reached linearly over `ramp`.
-pub fn arrival_offset(n: u64, rate: f64, ramp: Duration) -> Duration {
-    let ramp = ramp.as_secs_f64();
-    let during_ramp = rate * ramp / 2.0;
-    let n = n as f64;
-    let secs = if n < during_ramp { (2.0 * n * ramp / rate).sqrt() } else { ramp + (n - during_ramp) / rate };
-    Duration::from_secs_f64(secs)
 }
 
 async fn drive_open(shared: &Arc<Shared>, rate: f64) {
