@@ -54,14 +54,14 @@ fn measured(snapshot: &Snapshot, seconds: f64) -> Measured {
     Measured { ok_per_second: ok as f64 / seconds, failed: s.requests() - ok, p50_ms: q(0.5), p99_ms: q(0.99) }
 }
 
-fn detection(n: u64) -> serde_json::Value {
+fn detection(prefix: &str, n: u64) -> serde_json::Value {
     let class = crate::client::CATALOG[(n % 3) as usize].1;
-    serde_json::json!({"event_id": format!("b-{n}"), "object_class": class, "fill_level": FILLS[(n % 10) as usize],
+    serde_json::json!({"event_id": format!("{prefix}-{n}"), "object_class": class, "fill_level": FILLS[(n % 10) as usize],
         "confidence": "HIGH", "captured_at_ms": chrono::Utc::now().timestamp_millis()})
 }
 
-async fn one(http: &reqwest::Client, url: &str, token: &str, n: u64) -> Option<u16> {
-    let response = http.post(url).bearer_auth(token).json(&detection(n)).send().await.ok()?;
+async fn one(http: &reqwest::Client, url: &str, token: &str, prefix: &str, n: u64) -> Option<u16> {
+    let response = http.post(url).bearer_auth(token).json(&detection(prefix, n)).send().await.ok()?;
     let status = response.status().as_u16();
     response.bytes().await.ok().map(|_| status)
 }
@@ -72,6 +72,8 @@ pub async fn drive(url: &str, tokens: &[String], concurrency: usize, rate: Optio
     let http = reqwest::Client::builder().tcp_nodelay(true).timeout(Duration::from_secs(30)).build();
     let Ok(http) = http else { return Measured { ok_per_second: 0.0, failed: 1, p50_ms: 0.0, p99_ms: 0.0 } };
     let recorder = std::sync::Arc::new(Recorder::new());
+    // Event ids unique to this phase: a repeat would take the app's cheaper duplicate path.
+    let prefix: std::sync::Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
     let tokens: std::sync::Arc<[String]> = tokens.into();
     let start = recorder.start();
     let mut tasks = tokio::task::JoinSet::new();
@@ -79,13 +81,13 @@ pub async fn drive(url: &str, tokens: &[String], concurrency: usize, rate: Optio
         None => {
             let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
             for _ in 0..concurrency {
-                let (http, url, tokens, recorder, next) =
-                    (http.clone(), url.to_owned(), tokens.clone(), recorder.clone(), next.clone());
+                let (http, url, tokens, recorder, next, prefix) =
+                    (http.clone(), url.to_owned(), tokens.clone(), recorder.clone(), next.clone(), prefix.clone());
                 tasks.spawn(async move {
                     while start.elapsed() < length {
                         let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let sent = Instant::now();
-                        let status = one(&http, &url, &tokens[n as usize % tokens.len()], n).await;
+                        let status = one(&http, &url, &tokens[n as usize % tokens.len()], &prefix, n).await;
                         recorder.record(Endpoint::Detections, sent, status, sent.elapsed());
                     }
                 });
@@ -99,10 +101,11 @@ pub async fn drive(url: &str, tokens: &[String], concurrency: usize, rate: Optio
                     break;
                 }
                 tokio::time::sleep_until(intended.into()).await;
-                let (http, url, tokens, recorder) = (http.clone(), url.to_owned(), tokens.clone(), recorder.clone());
+                let (http, url, tokens, recorder, prefix) =
+                    (http.clone(), url.to_owned(), tokens.clone(), recorder.clone(), prefix.clone());
                 // Latency from the intended send time: a stalled server cannot hide its backlog.
                 tasks.spawn(async move {
-                    let status = one(&http, &url, &tokens[n as usize % tokens.len()], n).await;
+                    let status = one(&http, &url, &tokens[n as usize % tokens.len()], &prefix, n).await;
                     recorder.record(Endpoint::Detections, intended, status, intended.elapsed());
                 });
                 n += 1;
@@ -165,7 +168,7 @@ async fn memory(bin: &std::path::Path, config: &BenchConfig) -> Result<()> {
         let (http, url, chunk) = (http.clone(), url.clone(), chunk.to_vec());
         set.spawn(async move {
             for (j, token) in chunk.iter().enumerate() {
-                let _ = one(&http, &url, token, (i * 1_000_000 + j) as u64 * 10).await;
+                let _ = one(&http, &url, token, "touch", (i * 1_000_000 + j) as u64 * 10).await;
             }
         });
     }
