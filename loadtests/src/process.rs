@@ -101,9 +101,21 @@ impl AppProcess {
         self.child.0.id()
     }
 
-    /// Waits up to a minute for `/readyz` to answer 200.
-    pub async fn wait_ready(&self) -> Result<()> {
-        wait_for(&format!("{}/readyz", self.url()), "GET").await
+    /// Waits up to a minute for `/readyz` to answer 200; fails at once if the app exits.
+    pub async fn wait_ready(&mut self) -> Result<()> {
+        let url = format!("{}/readyz", self.url());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let http = reqwest::Client::new();
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.0.try_wait() {
+                return Err(Error::Bench(format!("the app exited ({status}) before it was ready; its log is above")));
+            }
+            if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::Bench(format!("{url} did not come up within a minute")))
     }
 
     /// `replenish_active_actors{kind="device"}` from `/metrics`, if readable.
@@ -117,14 +129,12 @@ impl AppProcess {
     }
 }
 
-async fn wait_for(url: &str, method: &str) -> Result<()> {
+/// Waits up to a minute until `url` accepts a POST (any answer will do).
+async fn wait_for(url: &str) -> Result<()> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        let request = if method == "GET" { http.get(url) } else { http.post(url).body("{}") };
-        if let Ok(response) = request.send().await
-            && (response.status().is_success() || method != "GET")
-        {
+        if http.post(url).body("{}").send().await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -157,7 +167,7 @@ impl Baseline {
 
     /// Waits until it accepts requests.
     pub async fn wait_ready(&self) -> Result<()> {
-        wait_for(&self.url(), "POST").await
+        wait_for(&self.url()).await
     }
 }
 
