@@ -1,0 +1,178 @@
+//! Provisioning and read-back through the admin and merchant APIs.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::config::{RunConfig, Target};
+use crate::error::{Error, Result};
+
+/// The catalog every simulated fleet orders from: (product id, object class, SKU, price).
+pub const CATALOG: [(&str, &str, &str, f64); 3] = [
+    ("load-water", "water_bottle", "LOAD-WATER-24", 12.99),
+    ("load-soap", "soap_dispenser", "LOAD-SOAP-1L", 4.99),
+    ("load-sunscreen", "sunscreen", "LOAD-SUN-SPF50", 14.50),
+];
+
+/// The store the fleet belongs to.
+pub const STORE: &str = "load-store";
+
+/// A registered device and its token.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Device id (unique per run: it carries the run's prefix).
+    pub id: String,
+    /// Its bearer token.
+    pub token: String,
+}
+
+/// What provisioning produced.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// Tenant id, when this run created it.
+    pub tenant: Option<String>,
+    /// The merchant API key.
+    pub api_key: String,
+    /// Prefix of every device id of this run.
+    pub device_prefix: String,
+    /// The devices.
+    pub devices: Vec<Device>,
+}
+
+/// A thin JSON client for one deployment.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+fn excerpt(body: &str) -> String {
+    body.chars().take(300).collect()
+}
+
+impl Api {
+    /// A client for `base` (no trailing slash) sharing `http`'s connection pool.
+    pub fn new(base: &str, http: reqwest::Client) -> Self {
+        Self { base: base.trim_end_matches('/').to_owned(), http }
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The underlying HTTP client.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends one call and returns its status and JSON body (Null when not JSON).
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(excerpt(&text)))))
+    }
+
+    async fn expect(&self, method: Method, path: &str, token: &str, body: Option<Value>, ok: &[u16]) -> Result<Value> {
+        let call = format!("{method} {path}");
+        let (status, value) = self.call(method, path, token, body).await?;
+        if ok.contains(&status) {
+            Ok(value)
+        } else {
+            Err(Error::Status { call, status, body: excerpt(&value.to_string()) })
+        }
+    }
+
+    /// Creates the run's tenant, store, catalog and devices.
+    pub async fn provision(&self, config: &RunConfig) -> Result<Fleet> {
+        let Target { admin_token, api_key, tenant, .. } = &config.target;
+        let (tenant, api_key) = match (api_key, admin_token) {
+            (Some(key), _) => (None, key.clone()),
+            (None, Some(admin)) => (Some(tenant.clone()), self.create_tenant(admin, tenant, config).await?),
+            (None, None) => return Err(Error::Config("an admin token or an API key is needed".into())),
+        };
+        let store = json!({"name": "Load test store", "timezone": "UTC", "commerce": {"provider": "mock"}});
+        self.expect(Method::PUT, &format!("/api/v1/stores/{STORE}"), &api_key, Some(store), &[200, 201]).await?;
+        for (id, class, sku, price) in CATALOG {
+            let product = json!({"object_class": class, "display_name": id, "reorder_threshold": "LOW",
+                "default_sku": sku, "variants": [{"sku": sku, "label": format!("{id} pack"), "unit_price_usd": price}]});
+            self.expect(Method::PUT, &format!("/api/v1/products/{id}"), &api_key, Some(product), &[200, 201]).await?;
+        }
+        // A run-unique prefix keeps this run's devices (and so its orders) apart from earlier runs on the same tenant.
+        let device_prefix = format!("ld{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let mut devices = Vec::with_capacity(config.devices);
+        let ids: Vec<usize> = (0..config.devices).collect();
+        for chunk in ids.chunks(1000) {
+            let batch: Vec<Value> = chunk
+                .iter()
+                .map(|i| {
+                    json!({"device_id": format!("{device_prefix}-{i}"), "store": STORE,
+                           "owner": format!("{device_prefix}-owner-{i}"), "model": "spectacles-5"})
+                })
+                .collect();
+            let registered = self
+                .expect(Method::POST, "/api/v1/devices:batch", &api_key, Some(json!({"devices": batch})), &[200, 201])
+                .await?;
+            let shape =
+                |detail: &str| Error::Shape { call: "POST /api/v1/devices:batch".into(), detail: detail.into() };
+            for device in registered["devices"].as_array().ok_or_else(|| shape("no devices array"))? {
+                let id = device["device_id"].as_str().ok_or_else(|| shape("device without id"))?;
+                let token = device["token"].as_str().ok_or_else(|| shape("device without token"))?;
+                devices.push(Device { id: id.to_owned(), token: token.to_owned() });
+            }
+        }
+        Ok(Fleet { tenant, api_key, device_prefix, devices })
+    }
+
+    async fn create_tenant(&self, admin: &str, tenant: &str, config: &RunConfig) -> Result<String> {
+        let body = json!({"display_name": format!("Load test {tenant}"), "plan": "enterprise", "limits": {
+            // The tenant limit is not under test here; the device limit is whatever the run asks for.
+            "tenant_per_second": 10_000_000, "device_per_minute": config.device_per_minute,
+            "cooldown_seconds": config.cooldown_seconds, "daily_order_budget_usd": 1_000_000.0}});
+        let path = format!("/admin/v1/tenants/{tenant}");
+        let created = self.expect(Method::PUT, &path, admin, Some(body), &[201]).await.map_err(|e| match e {
+            Error::Status { status: 200, call, body } => {
+                Error::Status { call: format!("{call} (tenant exists; pass its --api-key)"), status: 200, body }
+            }
+            other => other,
+        })?;
+        created["api_key"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Shape { call: path, detail: "no api_key in a 201".into() })
+    }
+
+    /// Every item of a paginated merchant listing (`/api/v1/orders`, `/api/v1/intents`).
+    pub async fn list_all(&self, path: &str, key: &str) -> Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{path}?limit=500");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.expect(Method::GET, &url, key, None, &[200]).await?;
+            let shape = |detail: &str| Error::Shape { call: format!("GET {path}"), detail: detail.into() };
+            items.extend(page["items"].as_array().ok_or_else(|| shape("no items array"))?.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) if Some(next) != cursor.as_deref() => cursor = Some(next.to_owned()),
+                Some(_) => return Err(shape("next_cursor did not advance")),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// The tenant's funnel counts (`GET /api/v1/telemetry/summary`, last 24 h).
+    pub async fn summary(&self, key: &str) -> Result<Value> {
+        self.expect(Method::GET, "/api/v1/telemetry/summary", key, None, &[200]).await
+    }
+}
+
+/// Whether a status is a success.
+pub fn is_success(status: u16) -> bool {
+    StatusCode::from_u16(status).is_ok_and(|s| s.is_success())
+}

@@ -1,0 +1,28 @@
+//! Replenish load tests: a Spectacles fleet simulator and the benchmark suite.
+//!
+//! The simulator speaks only HTTP to the service (it never imports the app), so
+//! it runs against a local process or a remote deployment alike:
+//! [`client`] provisions a tenant, a catalog and a fleet; [`sim`] drives
+//! detections and decisions in an open model (fixed arrival rate, latency from
+//! the intended send time) or a closed model (fixed concurrency); [`stats`]
+//! records latencies in HdrHistograms; [`checks`] reads the results back through
+//! the API; [`report`] and [`html`] present them. [`bench`] runs the whole
+//! suite against freshly started app processes and a bare actix-web baseline.
+
+pub mod baseline;
+pub mod bench;
+pub mod checks;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod html;
+pub mod process;
+pub mod report;
+pub mod schedule;
+pub mod sim;
+pub mod stats;
+
+pub use config::{LoadModel, Mix, RunConfig, Stop, Target};
+pub use error::{Error, Result};
+pub use report::Report;
+pub use sim::run;

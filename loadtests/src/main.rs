@@ -1,0 +1,227 @@
+//! `replenish-load`: the Replenish fleet simulator (`run`) and benchmark suite (`bench`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use replenish_loadtests::bench::{self, BenchConfig};
+use replenish_loadtests::{LoadModel, Mix, RunConfig, Stop, Target, html};
+
+/// Load tests for Replenish: simulate a Spectacles fleet, check every order, measure the service.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Provision a tenant, a catalog and a fleet, drive detections and decisions, check the results.
+    Run(Box<RunArgs>),
+    /// Start the app on SQLite and on Postgres+Redis and a bare actix-web baseline; compare them.
+    Bench(BenchArgs),
+    /// Serve the bare actix-web baseline endpoint (used by `bench`).
+    #[command(hide = true)]
+    Baseline {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Worker threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Base URL of the deployment.
+    #[arg(long, env = "REPLENISH_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Platform admin token (to create the run's tenant).
+    #[arg(long, env = "REPLENISH_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// API key of an existing tenant to use instead of creating one.
+    #[arg(long, env = "REPLENISH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Tenant id to create (default: load-<random>).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Devices to register and simulate.
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Open model: detections per second (latency from the intended send time). Without it: closed model.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open model: most requests outstanding at once.
+    #[arg(long, default_value_t = 10_000)]
+    max_in_flight: usize,
+    /// Closed model: concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Run for this many seconds...
+    #[arg(long, default_value_t = 30.0, conflicts_with = "requests")]
+    duration: f64,
+    /// ...or until this many detections were sent.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Seconds over which the rate or the number of clients grows to its target.
+    #[arg(long, default_value_t = 0.0)]
+    ramp_up: f64,
+    /// Weights of FULL,HALF,LOW,NEARLY_EMPTY,EMPTY.
+    #[arg(long, default_value = "50,30,12,5,3")]
+    fill: String,
+    /// Share of detections with LOW confidence.
+    #[arg(long, default_value_t = 0.05)]
+    low_confidence: f64,
+    /// Share of prompts accepted (the rest of the answered ones are declined).
+    #[arg(long, default_value_t = 0.7)]
+    accept_rate: f64,
+    /// Share of prompts left unanswered.
+    #[arg(long, default_value_t = 0.1)]
+    ignore_rate: f64,
+    /// Think time before a decision, min-max milliseconds.
+    #[arg(long, default_value = "200-1500")]
+    think_ms: String,
+    /// Share of detections that repeat an earlier event id.
+    #[arg(long, default_value_t = 0.02)]
+    duplicate_rate: f64,
+    /// Share of requests retried at once (a client that lost the answer).
+    #[arg(long, default_value_t = 0.01)]
+    retry_rate: f64,
+    /// Cooldown to set on the new tenant, seconds.
+    #[arg(long, default_value_t = 0)]
+    cooldown_seconds: u32,
+    /// Per-device limit to set on the new tenant, requests per minute.
+    #[arg(long, default_value_t = 1_000_000)]
+    device_per_minute: u32,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Seed of the traffic generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The app binary (default: target/release/replenish next to this binary, then target/release).
+    #[arg(long)]
+    app_bin: Option<PathBuf>,
+    /// Postgres server to create a fresh database on.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+    /// Redis for the Postgres run.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Seconds per throughput or latency phase.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Closed-model clients for the maximum-rate phase.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Devices for the throughput phases.
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Devices for the memory phase.
+    #[arg(long, default_value_t = 10_000)]
+    memory_devices: usize,
+    /// Which backends: sqlite, postgres.
+    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
+    backends: Vec<String>,
+}
+
+fn pair<T: std::str::FromStr>(text: &str, sep: char) -> anyhow::Result<(T, T)> {
+    let (a, b) = text.split_once(sep).context("expected two values")?;
+    let parse = |s: &str| s.trim().parse::<T>().map_err(|_| anyhow::anyhow!("not a number: {s}"));
+    Ok((parse(a)?, parse(b)?))
+}
+
+fn run_config(a: RunArgs) -> anyhow::Result<(RunConfig, Option<PathBuf>, Option<PathBuf>)> {
+    let weights: Vec<u32> = a.fill.split(',').map(|w| w.trim().parse()).collect::<Result<_, _>>().context("--fill")?;
+    let fill_weights: [u32; 5] = weights.try_into().map_err(|_| anyhow::anyhow!("--fill needs five weights"))?;
+    let mut config = RunConfig::new(&a.url, "");
+    config.target = Target {
+        url: a.url.trim_end_matches('/').to_owned(),
+        admin_token: a.admin_token,
+        api_key: a.api_key,
+        tenant: a.tenant.unwrap_or(config.target.tenant),
+    };
+    config.devices = a.devices;
+    config.model = match a.rate {
+        Some(rate) => LoadModel::Open { rate, max_in_flight: a.max_in_flight },
+        None => LoadModel::Closed { concurrency: a.concurrency },
+    };
+    config.stop = match a.requests {
+        Some(n) => Stop::Count(n),
+        None => Stop::Duration(Duration::from_secs_f64(a.duration)),
+    };
+    config.ramp_up = Duration::from_secs_f64(a.ramp_up);
+    config.mix = Mix {
+        fill_weights,
+        low_confidence: a.low_confidence,
+        accept_rate: a.accept_rate,
+        ignore_rate: a.ignore_rate,
+        think_ms: pair(&a.think_ms, '-').context("--think-ms")?,
+        duplicate_rate: a.duplicate_rate,
+        retry_rate: a.retry_rate,
+    };
+    config.cooldown_seconds = a.cooldown_seconds;
+    config.device_per_minute = a.device_per_minute;
+    config.request_timeout = Duration::from_secs_f64(a.timeout);
+    config.progress = !a.quiet;
+    config.seed = a.seed;
+    Ok((config, a.json, a.html))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Run(args) => {
+            let (config, json, html_path) = run_config(*args)?;
+            let report = runtime.block_on(replenish_loadtests::run(config))?;
+            print!("{}", report.human());
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("{path:?}"))?;
+            }
+            if let Some(path) = html_path {
+                std::fs::write(&path, html::render(&report)).with_context(|| format!("{path:?}"))?;
+            }
+            if !report.passed() {
+                anyhow::bail!("correctness checks failed");
+            }
+            Ok(())
+        }
+        Command::Bench(a) => {
+            let config = BenchConfig {
+                app_bin: a.app_bin,
+                database_url: a.database_url,
+                redis_url: a.redis_url,
+                phase: Duration::from_secs_f64(a.seconds),
+                concurrency: a.concurrency,
+                devices: a.devices,
+                memory_devices: a.memory_devices,
+                backends: a.backends,
+            };
+            runtime.block_on(bench::run(config))?;
+            Ok(())
+        }
+        Command::Baseline { listen, workers } => {
+            let listener = std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+            println!("{}", listener.local_addr()?);
+            runtime.block_on(replenish_loadtests::baseline::serve(listener, workers))?;
+            Ok(())
+        }
+    }
+}
