@@ -25,7 +25,6 @@ use crate::auth::DeviceCaller;
 use crate::config::AssistantSettings;
 use crate::error::Error;
 use crate::intents::model::DetectionResponse;
-use crate::intents::repo::DeviceContext;
 use crate::telemetry::Metrics;
 use guard::{Guard, Ticket, Usage};
 use provider::Provider;
@@ -106,14 +105,8 @@ impl Assistant {
     /// The answer already given to `event_id` of this device, if any, so a
     /// repeated frame is answered without spending tokens again.
     pub async fn answered(&self, caller: &DeviceCaller, event_id: &str) -> Result<Option<DetectionResponse>, Error> {
-        // The query reads only the ids of the device context.
-        let device = DeviceContext {
-            tenant_id: caller.tenant_id.to_string(),
-            device_id: caller.device_id.to_string(),
-            store_id: String::new(),
-            owner: String::new(),
-        };
-        crate::intents::repo::stored_response(&self.db, &device, event_id).await
+        crate::intents::repo::stored_response(&self.db, caller.tenant_id.as_str(), caller.device_id.as_str(), event_id)
+            .await
     }
 
     /// One guarded, metered chat completion.

@@ -55,13 +55,14 @@ pub struct Candidate<'a> {
 
 const ATTEMPTS: usize = 4;
 
-/// The stored answer for a repeated event id.
+/// The stored answer to a device's repeated event id.
 pub async fn stored_response(
     db: &impl ConnectionTrait,
-    device: &DeviceContext,
+    tenant_id: &str,
+    device_id: &str,
     event_id: &str,
 ) -> Result<Option<DetectionResponse>, Error> {
-    let row = detection::Entity::find_by_id((device.tenant_id.clone(), device.device_id.clone(), event_id.to_owned()))
+    let row = detection::Entity::find_by_id((tenant_id.to_owned(), device_id.to_owned(), event_id.to_owned()))
         .one(db)
         .await?;
     row.map(|r| {
@@ -111,7 +112,7 @@ pub async fn record_settled(
     };
     match writer.write(row).await? {
         Written::Inserted => Ok(response),
-        Written::Duplicate => stored_response(db, device, event_id)
+        Written::Duplicate => stored_response(db, &device.tenant_id, &device.device_id, event_id)
             .await?
             .ok_or_else(|| Error::Internal("detection vanished after a conflict".into())),
     }
@@ -135,7 +136,7 @@ async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<Det
     let d = c.device;
     let product_id = c.prompt_response.product.product_id.clone();
     let txn = crate::db::begin_write(db).await?;
-    if let Some(stored) = stored_response(&txn, d, c.event_id).await? {
+    if let Some(stored) = stored_response(&txn, &d.tenant_id, &d.device_id, c.event_id).await? {
         return Ok(stored);
     }
     expire_lapsed(&txn, d, Some(&product_id), c.now).await?;
