@@ -32,11 +32,6 @@ impl<A: Actor> Entry<A> {
         let guard = InflightGuard(self.inflight.clone());
         if before >= capacity { Err(Error::Overloaded(what)) } else { Ok(guard) }
     }
-
-    /// Identifies this activation, so a passivating actor removes only itself.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
 }
 
 /// Holds one mailbox slot.
@@ -96,15 +91,5 @@ impl<K: Eq + Hash + Clone, A: Actor> Registry<K, A> {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(key);
         }
-    }
-
-    /// How many actors are live.
-    pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or_default()
-    }
-
-    /// Whether no actor is live.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

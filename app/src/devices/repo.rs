@@ -162,7 +162,7 @@ async fn insert_batch(
     let mut wanted_stores: Vec<String> = devices.iter().map(|d| d.store.to_string()).collect();
     wanted_stores.sort();
     wanted_stores.dedup();
-    let known = stores::repo::existing_ids(txn, tenant, wanted_stores.clone()).await?;
+    let known = stores::repo::existing_ids(txn, tenant, wanted_stores).await?;
     let missing: Vec<FieldError> = devices
         .iter()
         .enumerate()
