@@ -77,6 +77,9 @@ pub struct Settings {
     pub commerce_timeout_ms: u64,
     /// How often lapsed intents expire and stuck orders are resubmitted, s (`REPLENISH_SWEEP_INTERVAL_SECS`).
     pub sweep_interval_secs: u64,
+    /// How long a replica may reuse a credential the database confirmed, s; 0 asks every time
+    /// (`REPLENISH_CREDENTIAL_CACHE_SECS`). Revocations still apply at once (see `auth::credentials`).
+    pub credential_cache_secs: u64,
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
@@ -165,6 +168,7 @@ impl Default for Settings {
             mailbox_capacity: 64,
             commerce_timeout_ms: 5_000,
             sweep_interval_secs: 30,
+            credential_cache_secs: 60,
             assistant: AssistantSettings::default(),
         }
     }

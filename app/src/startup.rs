@@ -12,6 +12,7 @@ use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::assistant::Assistant;
+use crate::auth::credentials::CredentialCache;
 use crate::config::Settings;
 use crate::http::{BodyLimit, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
 use crate::limits::{Limiter, SharedLimiter};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// IP and tenant rate limits.
     pub limiter: Limiter,
+    /// Credentials the database confirmed recently.
+    pub credentials: Arc<CredentialCache>,
     /// Whether the client IP comes from forwarding headers.
     pub trust_forwarded_for: bool,
 }
@@ -96,12 +99,14 @@ impl Application {
         let shared = redis.clone().map(|pool| SharedLimiter::new(pool, settings.redis_prefix.clone()));
         let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
         let assistant = web::Data::new(Assistant::new(&settings.assistant, db.clone(), metrics.clone()));
+        let credentials = credential_cache(&settings);
         let state = web::Data::new(AppState {
             db,
             admin_token_hash: admin.hash,
             redis,
             services,
             limiter,
+            credentials,
             trust_forwarded_for: settings.trust_forwarded_for,
         });
         let metrics = web::Data::from(metrics);
@@ -173,6 +178,22 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Most credentials one replica remembers (a device token entry is ~200 bytes).
+const CREDENTIAL_CACHE_CAPACITY: u64 = 200_000;
+
+fn credential_cache(settings: &Settings) -> Arc<CredentialCache> {
+    let ttl = Duration::from_secs(settings.credential_cache_secs);
+    if settings.is_sqlite() {
+        // One process owns an SQLite file: every revocation happens here and is seen here.
+        return Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY, true));
+    }
+    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY, false));
+    if !ttl.is_zero() {
+        cache.spawn_listener(settings.database_url.expose_secret().to_owned());
+    }
+    cache
 }
 
 fn operations_routes(cfg: &mut web::ServiceConfig) {

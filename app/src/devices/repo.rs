@@ -97,6 +97,9 @@ async fn try_register(
                 active.active = Set(true);
             }
             let model = active.update(&txn).await?;
+            if reissue {
+                crate::auth::credentials::announce_change(&txn, tenant.as_str()).await?;
+            }
             let outcome = if reissue { RegisterOutcome::Issued } else { RegisterOutcome::Updated };
             (outcome, model, token.map(|t| t.secret))
         }
@@ -241,6 +244,7 @@ pub async fn revoke(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceI
         active.revoked_at = Set(Some(now));
         active.updated_at = Set(now);
         active.update(&txn).await?;
+        crate::auth::credentials::announce_change(&txn, tenant.as_str()).await?;
     }
     txn.commit().await?;
     Ok(())

@@ -74,6 +74,7 @@ pub async fn admin_put_device(
     let (tenant, device) = path.into_inner();
     spec.validate()?;
     let (outcome, view) = repo::register(&state.db, &tenant, &device, &spec, OnExisting::Update).await?;
+    state.credentials.invalidate_tenant(tenant.as_str());
     state.services.devices.forget(&(tenant.to_string(), device.to_string()));
     Ok(issued_or_ok(outcome, view))
 }
@@ -95,6 +96,7 @@ pub async fn admin_delete_device(
 ) -> Result<HttpResponse, Error> {
     let (tenant, device) = path.into_inner();
     repo::revoke(&state.db, &tenant, &device).await?;
+    state.credentials.invalidate_tenant(tenant.as_str());
     state.services.devices.forget(&(tenant.to_string(), device.to_string()));
     Ok(HttpResponse::NoContent().finish())
 }
@@ -198,6 +200,7 @@ pub async fn delete_device(
     device: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
     repo::revoke(&state.db, &merchant.tenant_id, &device).await?;
+    state.credentials.invalidate_tenant(merchant.tenant_id.as_str());
     state.services.devices.forget(&(merchant.tenant_id.to_string(), device.to_string()));
     Ok(HttpResponse::NoContent().finish())
 }

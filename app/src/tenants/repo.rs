@@ -1,6 +1,6 @@
 //! Tenant and API-key queries. Only this module writes SQL for them.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -172,6 +172,7 @@ pub async fn rotate_api_key(
         active.update(&txn).await?;
     }
     let api_key = insert_api_key(&txn, id.as_str()).await?;
+    crate::auth::credentials::announce_change(&txn, id.as_str()).await?;
     tenant::Entity::update_many()
         .col_expr(tenant::Column::UpdatedAt, Expr::value(now))
         .filter(tenant::Column::Id.eq(id.as_str()))
@@ -202,6 +203,7 @@ pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<(), 
         .exec(&txn)
         .await?;
     devices::repo::revoke_all(&txn, id.as_str(), now).await?;
+    crate::auth::credentials::announce_change(&txn, id.as_str()).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -220,7 +222,12 @@ pub fn active_tenant_ids() -> SelectStatement {
 /// A key is live when it is neither revoked nor past its grace period and its
 /// tenant is active; the tenant check is a subquery of the same statement, so
 /// deactivation is instant even for a request racing the deactivating transaction.
-pub async fn authenticate_api_key(db: &DatabaseConnection, token_hash: &str) -> Result<Option<ResourceId>, Error> {
+///
+/// Returns the tenant and, for a rotated key in its grace period, when it stops.
+pub async fn authenticate_api_key(
+    db: &DatabaseConnection,
+    token_hash: &str,
+) -> Result<Option<(ResourceId, Option<DateTime<Utc>>)>, Error> {
     let found = api_key::Entity::find()
         .filter(api_key::Column::TokenHash.eq(token_hash))
         .filter(api_key::Column::RevokedAt.is_null())
@@ -231,7 +238,7 @@ pub async fn authenticate_api_key(db: &DatabaseConnection, token_hash: &str) -> 
         Some(key)
             if key.expires_at.is_none_or(|at| at > now()) && crate::auth::hashes_match(&key.token_hash, token_hash) =>
         {
-            Ok(Some(ResourceId::parse(&key.tenant_id)?))
+            Ok(Some((ResourceId::parse(&key.tenant_id)?, key.expires_at)))
         }
         _ => Ok(None),
     }

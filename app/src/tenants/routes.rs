@@ -49,6 +49,7 @@ pub async fn put_tenant(
     spec.validate()?;
     let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?;
     state.services.tenants.invalidate(tenant.as_str());
+    state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, ?outcome, "tenant upserted");
     Ok(match outcome {
         UpsertOutcome::Issued => HttpResponse::Created().json(view),
@@ -123,6 +124,7 @@ pub async fn rotate_api_key(
         )]));
     }
     let rotated = repo::rotate_api_key(&state.db, &tenant, &request).await?;
+    state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, grace = request.grace_period_seconds, "api key rotated");
     Ok(HttpResponse::Created().json(rotated))
 }
@@ -143,6 +145,7 @@ pub async fn delete_tenant(
     tenant: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
     repo::deactivate(&state.db, &tenant).await?;
+    state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, "tenant deactivated");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,6 +7,8 @@
 //! runs, so a request with bad credentials is always a 401, whatever else is
 //! wrong with it; handlers then ask for the caller they need as an argument.
 
+pub mod credentials;
+
 use std::future::{Ready, ready};
 
 use actix_web::body::MessageBody;
@@ -110,14 +112,23 @@ fn bearer_token(req: &ServiceRequest) -> Option<String> {
 
 async fn resolve(state: &AppState, token: &str) -> Result<Caller, Error> {
     let hash = hash_token(token);
-    if token.starts_with(TokenKind::Tenant.prefix()) {
-        let tenant_id = tenants::repo::authenticate_api_key(&state.db, &hash).await?.ok_or(Error::Unauthorized)?;
-        return Ok(Caller::Merchant(Merchant { tenant_id }));
-    }
-    if token.starts_with(TokenKind::Device.prefix()) {
-        let (tenant_id, device_id) =
-            devices::repo::authenticate_token(&state.db, &hash).await?.ok_or(Error::Unauthorized)?;
-        return Ok(Caller::Device(DeviceCaller { tenant_id, device_id }));
+    let is_tenant_key = token.starts_with(TokenKind::Tenant.prefix());
+    if is_tenant_key || token.starts_with(TokenKind::Device.prefix()) {
+        if let Some(caller) = state.credentials.get(&hash, crate::db::now()) {
+            return Ok(caller);
+        }
+        let ticket = state.credentials.ticket();
+        let (caller, expires_at) = if is_tenant_key {
+            let (tenant_id, expires_at) =
+                tenants::repo::authenticate_api_key(&state.db, &hash).await?.ok_or(Error::Unauthorized)?;
+            (Caller::Merchant(Merchant { tenant_id }), expires_at)
+        } else {
+            let (tenant_id, device_id) =
+                devices::repo::authenticate_token(&state.db, &hash).await?.ok_or(Error::Unauthorized)?;
+            (Caller::Device(DeviceCaller { tenant_id, device_id }), None)
+        };
+        state.credentials.insert(ticket, hash, caller.clone(), expires_at);
+        return Ok(caller);
     }
     if hashes_match(&hash, &state.admin_token_hash) {
         return Ok(Caller::Admin);

@@ -1,0 +1,187 @@
+//! A per-replica cache of credentials that authenticated, so a device's
+//! detection does not cost a database round trip for its token.
+//!
+//! Revocation must still cut a token off at once, on every replica. Each
+//! transaction that revokes, rotates or deactivates announces it: this replica
+//! forgets the tenant's cached credentials right after the commit, and on
+//! Postgres the transaction also sends `NOTIFY replenish_credentials` with the
+//! tenant id, delivered to every replica's listener when (and only if) it
+//! commits. While a replica's listener is not connected it could miss such a
+//! notice, so it stops using the cache and asks the database every time until
+//! the listener is back — degraded speed, never stale access.
+//!
+//! On SQLite the service is one process, so announcing locally is enough.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, Func, Query};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+
+use crate::auth::Caller;
+
+/// The Postgres channel revocations are announced on.
+pub const CHANNEL: &str = "replenish_credentials";
+/// How long the listener waits before reconnecting after a failure.
+const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+struct Cached {
+    caller: Caller,
+    tenant: String,
+    /// The invalidation clock when the lookup that produced this entry started.
+    stamp: u64,
+    /// A rotated key's end of grace.
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// Authenticated credentials by token hash, invalidated per tenant.
+pub struct CredentialCache {
+    entries: Option<moka::sync::Cache<String, Cached>>,
+    /// Ticks on every invalidation; a lookup notes it before reading the database.
+    clock: AtomicU64,
+    /// Clock value of each tenant's last invalidation; entries stamped before it are void.
+    invalidated: RwLock<HashMap<String, u64>>,
+    /// Clock value of the last invalidation of everything.
+    all_invalidated: AtomicU64,
+    /// False while cross-replica notices could be missed.
+    usable: AtomicBool,
+}
+
+/// A lookup in progress: the clock value to stamp its result with.
+#[derive(Debug, Clone, Copy)]
+pub struct LookupTicket(u64);
+
+impl CredentialCache {
+    /// A cache keeping entries for `ttl` (zero disables it). `usable` is false
+    /// when cross-replica notices have yet to be connected.
+    pub fn new(ttl: Duration, capacity: u64, usable: bool) -> Self {
+        let entries = (!ttl.is_zero()).then(|| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
+        Self {
+            entries,
+            clock: AtomicU64::new(1),
+            invalidated: RwLock::new(HashMap::new()),
+            all_invalidated: AtomicU64::new(0),
+            usable: AtomicBool::new(usable),
+        }
+    }
+
+    /// The cached caller for `hash`, if its tenant was not invalidated since.
+    pub fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<Caller> {
+        if !self.usable.load(Ordering::Acquire) {
+            return None;
+        }
+        let entry = self.entries.as_ref()?.get(hash)?;
+        let void_since = self.invalidated.read().ok()?.get(&entry.tenant).copied().unwrap_or(0);
+        let fresh = entry.stamp > void_since
+            && entry.stamp > self.all_invalidated.load(Ordering::Acquire)
+            && entry.expires_at.is_none_or(|at| at > now);
+        fresh.then_some(entry.caller)
+    }
+
+    /// Call before reading a credential from the database: a result is only
+    /// cached if no invalidation of its tenant happened after this point.
+    pub fn ticket(&self) -> LookupTicket {
+        LookupTicket(self.clock.load(Ordering::Acquire))
+    }
+
+    /// Remembers a credential the database just confirmed.
+    pub fn insert(&self, ticket: LookupTicket, hash: String, caller: Caller, expires_at: Option<DateTime<Utc>>) {
+        let (Some(entries), Ok((tenant, _))) = (&self.entries, caller.tenant_scope()) else { return };
+        let tenant = tenant.to_string();
+        entries.insert(hash, Cached { caller, tenant, stamp: ticket.0, expires_at });
+    }
+
+    /// Forgets every cached credential of `tenant`, including lookups still in flight.
+    pub fn invalidate_tenant(&self, tenant: &str) {
+        let tick = self.clock.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut invalidated) = self.invalidated.write() {
+            invalidated.insert(tenant.to_owned(), tick);
+        } else {
+            self.invalidate_all();
+        }
+    }
+
+    /// Forgets every cached credential.
+    pub fn invalidate_all(&self) {
+        let tick = self.clock.fetch_add(1, Ordering::AcqRel);
+        self.all_invalidated.store(tick, Ordering::Release);
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
+    }
+
+    fn set_usable(&self, usable: bool) {
+        if usable {
+            // Notices sent while the listener was away are lost: start clean.
+            self.invalidate_all();
+        }
+        self.usable.store(usable, Ordering::Release);
+        if !usable {
+            self.invalidate_all();
+        }
+    }
+
+    /// Whether the cache is in use (false while the Postgres listener is down).
+    pub fn is_usable(&self) -> bool {
+        self.usable.load(Ordering::Acquire)
+    }
+
+    /// Listens for other replicas' announcements on Postgres at `url` until
+    /// the process ends, keeping the cache unusable whenever it cannot listen.
+    pub fn spawn_listener(self: &Arc<Self>, url: String) {
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                match listen(&url).await {
+                    Ok(mut listener) => {
+                        let Some(live) = cache.upgrade() else { return };
+                        live.set_usable(true);
+                        drop(live);
+                        let lost = loop {
+                            match listener.try_recv().await {
+                                Ok(Some(notice)) => match cache.upgrade() {
+                                    Some(live) => live.invalidate_tenant(notice.payload()),
+                                    None => return,
+                                },
+                                Ok(None) => break "connection lost".to_owned(),
+                                Err(err) => break err.to_string(),
+                            }
+                        };
+                        tracing::warn!(reason = %lost, "credential notices interrupted; caching off until reconnected");
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot listen for credential notices; caching off"),
+                }
+                match cache.upgrade() {
+                    Some(live) => live.set_usable(false),
+                    None => return,
+                }
+                tokio::time::sleep(RECONNECT_BACKOFF).await;
+            }
+        });
+    }
+}
+
+async fn listen(url: &str) -> Result<sea_orm::sqlx::postgres::PgListener, sea_orm::sqlx::Error> {
+    let mut listener = sea_orm::sqlx::postgres::PgListener::connect(url).await?;
+    // Report a lost connection at once instead of silently reconnecting: notices
+    // sent in between are gone, and the cache must hear about that.
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Announces, inside the transaction that changes them, that `tenant`'s
+/// credentials changed; other replicas hear it when the transaction commits.
+/// The replica making the change must also call [`CredentialCache::invalidate_tenant`]
+/// after the commit (routes do), so its own next request sees the change.
+pub async fn announce_change(txn: &impl ConnectionTrait, tenant: &str) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let notify = Query::select().expr(Func::cust("pg_notify").arg(CHANNEL).arg(Expr::val(tenant))).to_owned();
+        txn.query_one(&notify).await?;
+    }
+    Ok(())
+}
