@@ -5,6 +5,12 @@ use clap::{Parser, Subcommand};
 use replenish_app::{Application, Settings, demo, startup, telemetry};
 use secrecy::ExposeSecret;
 
+/// Actors come and go with their devices: mimalloc keeps that churn cheap and
+/// returns the pages of passivated actors to the system, where glibc's malloc
+/// keeps them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Replenish: multi-tenant auto-replenishment service.
 ///
 /// Configuration comes from REPLENISH_* environment variables (and

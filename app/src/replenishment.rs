@@ -43,6 +43,9 @@ pub struct LoopSettings {
 
 type Key = (String, String);
 
+/// How often the SQLite WAL is checkpointed.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Everything the loop's actors and routes share.
 pub struct Services {
     /// The database.
@@ -72,7 +75,7 @@ impl Services {
     /// Builds the services; actors start lazily on first use.
     pub fn new(db: DatabaseConnection, settings: LoopSettings, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
-            writer: DetectionWriter::spawn(db.clone()),
+            writer: DetectionWriter::spawn(db.clone(), metrics.clone()),
             db,
             tenants: TenantCache::new(Duration::from_secs(2)),
             devices: Registry::default(),
@@ -184,6 +187,25 @@ impl Services {
             self.submit(&order).await?;
         }
         Ok(())
+    }
+
+    /// On SQLite, checkpoints the WAL every half second in the background, so
+    /// no detection batch stalls on a checkpoint; stops with the services.
+    pub fn spawn_checkpointer(self: &Arc<Self>) {
+        if self.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+            return;
+        }
+        let services = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(CHECKPOINT_INTERVAL);
+            loop {
+                ticker.tick().await;
+                let Some(services) = services.upgrade() else { return };
+                if let Err(err) = crate::db::checkpoint(&services.db).await {
+                    tracing::warn!(error = %err, "WAL checkpoint failed");
+                }
+            }
+        });
     }
 
     /// Runs [`Services::sweep`] every `sweep_interval` until the process ends.

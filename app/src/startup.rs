@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::middleware::{Condition, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use replenish_migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
@@ -96,6 +96,7 @@ impl Application {
         };
         let services = Services::new(db.clone(), loop_settings, metrics.clone());
         services.spawn_sweeper();
+        services.spawn_checkpointer();
         let shared = redis.clone().map(|pool| SharedLimiter::new(pool, settings.redis_prefix.clone()));
         let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
         let assistant = web::Data::new(Assistant::new(&settings.assistant, db.clone(), metrics.clone()));
@@ -113,6 +114,7 @@ impl Application {
         let body_limit = settings.body_limit_bytes;
         let batch_limit = settings.batch_body_limit_bytes;
         let image_limit = settings.assistant.assistant_body_limit_bytes;
+        let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -123,7 +125,8 @@ impl Application {
                 .app_data(path_config())
                 .app_data(query_config())
                 .wrap(ErrorHandlers::new().default_handler(problem_fallback))
-                .wrap(sentry::integrations::actix::Sentry::new())
+                // Without a Sentry client the middleware would still build a scope per request.
+                .wrap(Condition::new(sentry_enabled, sentry::integrations::actix::Sentry::new()))
                 .wrap(from_fn(telemetry::track_request))
                 .configure(operations_routes)
                 .service(

@@ -133,6 +133,8 @@ pub struct Metrics {
     assistant_tokens: Family<TokenLabels, Counter>,
     assistant_calls: Family<AssistantCallLabels, Counter>,
     assistant_breaker_open: Gauge,
+    detection_batch_rows: Histogram,
+    detection_batch_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -176,6 +178,18 @@ impl Default for Metrics {
             "1 while the provider's circuit breaker is open",
             assistant_breaker_open.clone(),
         );
+        let detection_batch_rows = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "detection_batch_rows",
+            "Rows per group commit of settled detections",
+            detection_batch_rows.clone(),
+        );
+        let detection_batch_seconds = latency_histogram();
+        registry.register(
+            "detection_batch_duration_seconds",
+            "Time to write and commit one batch of detections, waiting for the write turn included",
+            detection_batch_seconds.clone(),
+        );
         Self {
             registry,
             requests,
@@ -191,6 +205,8 @@ impl Default for Metrics {
             assistant_tokens,
             assistant_calls,
             assistant_breaker_open,
+            detection_batch_rows,
+            detection_batch_seconds,
         }
     }
 }
@@ -206,6 +222,12 @@ impl Metrics {
             })
             .inc();
         self.latency.get_or_create(&RouteLabels { method: method.to_owned(), route }).observe(seconds);
+    }
+
+    /// Records one group commit of detections.
+    pub fn detection_batch(&self, rows: usize, seconds: f64) {
+        self.detection_batch_rows.observe(rows as f64);
+        self.detection_batch_seconds.observe(seconds);
     }
 
     /// Counts a detection by its reason.

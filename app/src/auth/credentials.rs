@@ -59,7 +59,8 @@ impl CredentialCache {
     /// A cache keeping entries for `ttl` (zero disables it). `usable` is false
     /// when cross-replica notices have yet to be connected.
     pub fn new(ttl: Duration, capacity: u64, usable: bool) -> Self {
-        let entries = (!ttl.is_zero()).then(|| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
+        let entries =
+            (!ttl.is_zero()).then(|| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
         Self {
             entries,
             clock: AtomicU64::new(1),

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use secrecy::ExposeSecret;
 
@@ -158,7 +158,7 @@ pub async fn register_batch(
 }
 
 async fn insert_batch(
-    txn: &DatabaseTransaction,
+    txn: &crate::db::WriteTxn,
     tenant: &str,
     devices: &[NewDevice],
 ) -> Result<Vec<DeviceView>, Error> {

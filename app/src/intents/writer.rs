@@ -5,6 +5,8 @@
 //! being capped by the database's commit rate.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
 
 use sea_orm::sea_query::{OnConflict, Query, Returning};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Iden};
@@ -12,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
 use crate::intents::entity::detection;
+use crate::telemetry::Metrics;
 
 /// Most rows in one batch (8 bind parameters each, far below every backend's limit).
 const MAX_BATCH: usize = 512;
@@ -37,9 +40,9 @@ pub struct DetectionWriter {
 
 impl DetectionWriter {
     /// Starts the writer task on the current tokio runtime.
-    pub fn spawn(db: DatabaseConnection) -> Self {
+    pub fn spawn(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
         let (queue, inbox) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, inbox));
+        tokio::spawn(run(db, inbox, metrics));
         Self { queue }
     }
 
@@ -54,11 +57,14 @@ impl DetectionWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, mut inbox: mpsc::Receiver<(detection::Model, Reply)>) {
+async fn run(db: DatabaseConnection, mut inbox: mpsc::Receiver<(detection::Model, Reply)>, metrics: Arc<Metrics>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<&detection::Model> = batch.iter().map(|(row, _)| row).collect();
-        match insert(&db, &rows).await {
+        let started = Instant::now();
+        let written = insert(&db, &rows).await;
+        metrics.detection_batch(rows.len(), started.elapsed().as_secs_f64());
+        match written {
             Ok(inserted) => {
                 for (row, reply) in batch.drain(..) {
                     let key = (row.tenant_id, row.device_id, row.event_id);
@@ -110,6 +116,8 @@ async fn insert(db: &DatabaseConnection, rows: &[&detection::Model]) -> Result<H
             row.created_at.into(),
         ]);
     }
+    // On SQLite the batch waits for the write turn like any other writer.
+    let _turn = crate::db::write_turn(db).await;
     let returned = db.query_all(&statement).await?;
     let mut inserted = HashSet::with_capacity(returned.len());
     for row in returned {

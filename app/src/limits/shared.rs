@@ -1,6 +1,13 @@
 //! Limits shared by all replicas: GCRA in one Redis script, timed by Redis's
 //! own clock so replicas with skewed clocks agree.
+//!
+//! A round trip per request and scope would make Redis the ceiling of the
+//! whole fleet, so a replica takes a small lease of several requests at once
+//! and spends it locally. A lease is granted by the same GCRA, so the fleet
+//! never admits more than the limit; what a lease costs is fairness: its unspent
+//! requests expire with it, at most 2 % of the quota per replica and lease.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -9,21 +16,45 @@ use deadpool_redis::redis::Script;
 use crate::error::Error;
 use crate::limits::Limit;
 
-// KEYS[1]: the limit's key. ARGV[1]: emission interval (µs). ARGV[2]: burst tolerance (µs).
-// Returns {1, 0} when allowed, {0, µs until allowed} when not.
+// KEYS[1]: the limit's key. ARGV[1]: emission interval (µs). ARGV[2]: window (µs).
+// ARGV[3]: requests wanted. Grants as many as the window allows, up to the
+// wanted number: {granted, 0}, or {0, µs until one is allowed}.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
+local window = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-local allow_at = tat - tolerance
-if now < allow_at then return {0, allow_at - now} end
-local new_tat = tat + interval
+local granted = math.min(wanted, math.floor((now + window - tat) / interval))
+if granted < 1 then return {0, tat + interval - window - now} end
+local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {1, 0}
+return {granted, 0}
 ";
+
+/// Most requests one lease may hold.
+const MAX_LEASE: u32 = 256;
+/// Longest a lease's unspent requests stay usable.
+const MAX_LEASE_LIFE: Duration = Duration::from_millis(250);
+
+/// Requests leased from Redis and not yet spent.
+struct Lease {
+    remaining: u32,
+    until: Instant,
+}
+
+/// How many requests to lease at once: a fiftieth of the quota, so small
+/// limits stay exact (a lease of one is a plain check).
+fn lease_size(limit: Limit) -> u32 {
+    (limit.quota / 50).clamp(1, MAX_LEASE)
+}
+
+/// How long a lease lasts: a twentieth of the window, at most 250 ms.
+fn lease_life(limit: Limit) -> Duration {
+    (limit.window / 20).min(MAX_LEASE_LIFE)
+}
 
 /// How long Redis is left alone after it failed, before it is tried again.
 const BACKOFF: Duration = Duration::from_secs(1);
@@ -36,12 +67,19 @@ pub struct SharedLimiter {
     prefix: String,
     script: Script,
     failed_at: Mutex<Option<Instant>>,
+    leases: Mutex<HashMap<String, Lease>>,
 }
 
 impl SharedLimiter {
     /// Limits kept under keys starting with `prefix`.
     pub fn new(pool: deadpool_redis::Pool, prefix: String) -> Self {
-        Self { pool, prefix, script: Script::new(GCRA), failed_at: Mutex::new(None) }
+        Self {
+            pool,
+            prefix,
+            script: Script::new(GCRA),
+            failed_at: Mutex::new(None),
+            leases: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Whether Redis failed within the last second.
@@ -55,16 +93,50 @@ impl SharedLimiter {
         }
     }
 
-    /// `Ok(outcome)` from Redis, or `Err` when Redis could not answer.
+    /// Spends one request of this replica's lease for `key`, if it has one.
+    fn spend_lease(&self, key: &str) -> bool {
+        let Ok(mut leases) = self.leases.lock() else { return false };
+        match leases.get_mut(key) {
+            Some(lease) if lease.remaining > 0 && lease.until > Instant::now() => {
+                lease.remaining -= 1;
+                true
+            }
+            Some(_) => {
+                leases.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn keep_lease(&self, key: &str, extra: u32, limit: Limit) {
+        if extra == 0 {
+            return;
+        }
+        let Ok(mut leases) = self.leases.lock() else { return };
+        let until = Instant::now() + lease_life(limit);
+        let lease = leases.entry(key.to_owned()).or_insert(Lease { remaining: 0, until });
+        if lease.until <= Instant::now() {
+            lease.remaining = 0;
+        }
+        lease.remaining += extra;
+        lease.until = until;
+    }
+
+    /// `Ok(outcome)` from this replica's lease or from Redis, or `Err` when Redis could not answer.
     pub async fn check(&self, key: &str, limit: Limit) -> Result<Result<(), Error>, String> {
+        if self.spend_lease(key) {
+            return Ok(Ok(()));
+        }
         let interval = (limit.window.as_micros() / u128::from(limit.quota.max(1))).max(1);
-        let tolerance = limit.window.as_micros().saturating_sub(interval);
+        let wanted = lease_size(limit);
         let call = async {
             let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
             self.script
                 .key(format!("{}{key}", self.prefix))
                 .arg(interval as u64)
-                .arg(tolerance as u64)
+                .arg(limit.window.as_micros() as u64)
+                .arg(wanted)
                 .invoke_async::<(i64, i64)>(&mut conn)
                 .await
                 .map_err(|e| e.to_string())
@@ -74,7 +146,34 @@ impl SharedLimiter {
             Err(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
         };
         self.mark(result.is_err());
-        let (allowed, wait_us) = result?;
-        Ok(if allowed == 1 { Ok(()) } else { Err(limit.refused(Duration::from_micros(wait_us.max(0) as u64))) })
+        let (granted, wait_us) = result?;
+        if granted < 1 {
+            return Ok(Err(limit.refused(Duration::from_micros(wait_us.max(0) as u64))));
+        }
+        self.keep_lease(key, u32::try_from(granted - 1).unwrap_or(0), limit);
+        Ok(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(quota: u32, window_secs: u64) -> Limit {
+        Limit { scope: "tenant", quota, window: Duration::from_secs(window_secs) }
+    }
+
+    #[test]
+    fn small_limits_lease_one_request_at_a_time() {
+        assert_eq!(lease_size(limit(10, 1)), 1);
+        assert_eq!(lease_size(limit(99, 1)), 1);
+        assert_eq!(lease_size(limit(1_000, 60)), 20);
+        assert_eq!(lease_size(limit(10_000_000, 1)), MAX_LEASE);
+    }
+
+    #[test]
+    fn leases_are_short_against_their_window() {
+        assert_eq!(lease_life(limit(10, 1)), Duration::from_millis(50));
+        assert_eq!(lease_life(limit(1_000, 60)), MAX_LEASE_LIFE);
     }
 }

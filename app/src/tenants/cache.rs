@@ -2,9 +2,10 @@
 //! so the detection path does not read them from the database every time.
 //!
 //! Changes made through this replica invalidate the snapshot at once; changes
-//! made through another replica show after at most the TTL.
+//! made through another replica show after at most the TTL (plus one load).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,40 +43,112 @@ pub struct TenantSnapshot {
     pub catalog: HashMap<String, CatalogEntry>,
 }
 
+struct Entry {
+    loaded_at: Instant,
+    snapshot: Arc<TenantSnapshot>,
+    /// A caller is loading a newer snapshot; the others keep serving this one.
+    refreshing: bool,
+}
+
 /// Snapshots by tenant id.
+///
+/// A stale snapshot is refreshed by one caller while the others keep using
+/// it, so expiry never sends every in-flight request to the database at once.
 pub struct TenantCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Arc<TenantSnapshot>)>>,
+    entries: Mutex<HashMap<String, Entry>>,
+    /// Ticks on every invalidation, so a load that raced one is not stored.
+    invalidations: AtomicU64,
+}
+
+/// What the cache can answer without the database.
+enum Lookup {
+    Fresh(Arc<TenantSnapshot>),
+    /// Stale, and another caller is refreshing it.
+    Stale(Arc<TenantSnapshot>),
+    /// This caller must load it (missing, or stale and now being refreshed by this caller).
+    Load(Option<Arc<TenantSnapshot>>),
 }
 
 impl TenantCache {
     /// A cache whose snapshots live for `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self { ttl, entries: Mutex::new(HashMap::new()), invalidations: AtomicU64::new(0) }
     }
 
-    fn fresh(&self, tenant: &str) -> Option<Arc<TenantSnapshot>> {
-        let entries = self.entries.lock().ok()?;
-        entries.get(tenant).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone())
+    fn lookup(&self, tenant: &str) -> Lookup {
+        let Ok(mut entries) = self.entries.lock() else { return Lookup::Load(None) };
+        match entries.get_mut(tenant) {
+            None => Lookup::Load(None),
+            Some(entry) if entry.loaded_at.elapsed() < self.ttl => Lookup::Fresh(entry.snapshot.clone()),
+            Some(entry) if entry.refreshing => Lookup::Stale(entry.snapshot.clone()),
+            Some(entry) => {
+                entry.refreshing = true;
+                Lookup::Load(Some(entry.snapshot.clone()))
+            }
+        }
     }
 
     /// The tenant's snapshot, loading it when missing or stale.
     pub async fn get(&self, db: &DatabaseConnection, tenant: &str) -> Result<Arc<TenantSnapshot>, Error> {
-        if let Some(snapshot) = self.fresh(tenant) {
-            return Ok(snapshot);
+        let stale = match self.lookup(tenant) {
+            Lookup::Fresh(snapshot) | Lookup::Stale(snapshot) => return Ok(snapshot),
+            Lookup::Load(stale) => stale,
+        };
+        let invalidations = self.invalidations.load(Ordering::Acquire);
+        // Should this request be cancelled mid-load, the next caller takes over the refresh.
+        let refresh = RefreshGuard { cache: self, tenant };
+        let loaded = load(db, tenant).await;
+        drop(refresh);
+        let Ok(mut entries) = self.entries.lock() else { return loaded.map(Arc::new) };
+        match loaded {
+            Ok(snapshot) => {
+                let snapshot = Arc::new(snapshot);
+                if self.invalidations.load(Ordering::Acquire) == invalidations {
+                    let entry = Entry { loaded_at: Instant::now(), snapshot: snapshot.clone(), refreshing: false };
+                    entries.insert(tenant.to_owned(), entry);
+                }
+                Ok(snapshot)
+            }
+            Err(err) => {
+                match stale {
+                    // The database hiccuped: the last snapshot is better than a failed request.
+                    Some(snapshot) => {
+                        tracing::warn!(tenant, error = %err, "tenant snapshot refresh failed; serving the last one");
+                        Ok(snapshot)
+                    }
+                    None => Err(err),
+                }
+            }
         }
-        let snapshot = Arc::new(load(db, tenant).await?);
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(tenant.to_owned(), (Instant::now(), snapshot.clone()));
+    }
+
+    fn end_refresh(&self, tenant: &str) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(entry) = entries.get_mut(tenant)
+        {
+            entry.refreshing = false;
         }
-        Ok(snapshot)
     }
 
     /// Forgets the tenant's snapshot after a change made through this replica.
     pub fn invalidate(&self, tenant: &str) {
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(tenant);
         }
+    }
+}
+
+/// Clears the refreshing mark when a load ends, however it ends.
+struct RefreshGuard<'a> {
+    cache: &'a TenantCache,
+    tenant: &'a str,
+}
+
+impl Drop for RefreshGuard<'_> {
+    fn drop(&mut self) {
+        self.cache.end_refresh(self.tenant);
     }
 }
 
