@@ -25,8 +25,10 @@ use crate::orders::model::OrderStatus;
 use crate::orders::repo::Decided;
 use crate::replenishment::Services;
 
-/// How many recent event ids each device remembers in memory (the database remembers all).
-const RECENT_EVENTS: usize = 64;
+/// How many recent event ids each device remembers in memory (the database
+/// remembers all). Retries come within seconds, so a few suffice; each costs
+/// a stored response (~250 bytes), and memory per device is a budget.
+const RECENT_EVENTS: usize = 16;
 
 /// Reports a detection.
 #[derive(Message)]
@@ -81,7 +83,8 @@ impl DeviceActor {
             limiter: limiter(quota_per_minute),
             quota_per_minute,
             memory,
-            recent: VecDeque::with_capacity(RECENT_EVENTS),
+            // Grows with use instead of reserving room for every device up front.
+            recent: VecDeque::new(),
             last_active: Instant::now(),
         }
     }

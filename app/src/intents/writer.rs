@@ -8,15 +8,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sea_orm::sea_query::{OnConflict, Query, Returning};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Iden};
+use chrono::SecondsFormat;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::error::Error;
 use crate::intents::entity::detection;
 use crate::telemetry::Metrics;
 
-/// Most rows in one batch (8 bind parameters each, far below every backend's limit).
+/// Most rows in one batch (one JSON parameter of ~200 KB at most).
 const MAX_BATCH: usize = 512;
 /// Queue length before callers wait for room (backpressure, not loss).
 const QUEUE: usize = 8_192;
@@ -84,47 +86,69 @@ async fn run(db: DatabaseConnection, mut inbox: mpsc::Receiver<(detection::Model
 
 type Key = (String, String, String);
 
-/// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` key columns: the
-/// keys returned are the rows inserted; the rest were duplicates (also within
-/// the batch itself, where the first occurrence wins).
+/// One statement text per backend whatever the batch size, so it is prepared
+/// once per connection: the rows travel as one JSON array parameter.
+/// (`WHERE true` lets SQLite tell the upsert's `ON CONFLICT` from a join's `ON`.)
+const INSERT_SQLITE: &str = "INSERT INTO detections \
+    (tenant_id, device_id, event_id, product_id, reason, intent_id, response, created_at) \
+    SELECT value ->> '$.tenant_id', value ->> '$.device_id', value ->> '$.event_id', value ->> '$.product_id', \
+    value ->> '$.reason', unhex(replace(value ->> '$.intent_id', '-', '')), value ->> '$.response', \
+    value ->> '$.created_at' \
+    FROM json_each(?) WHERE true \
+    ON CONFLICT (tenant_id, device_id, event_id) DO NOTHING \
+    RETURNING tenant_id, device_id, event_id";
+const INSERT_POSTGRES: &str = "INSERT INTO detections \
+    (tenant_id, device_id, event_id, product_id, reason, intent_id, response, created_at) \
+    SELECT tenant_id, device_id, event_id, product_id, reason, intent_id, response, created_at \
+    FROM json_to_recordset($1::json) AS r(tenant_id text, device_id text, event_id text, product_id text, \
+    reason text, intent_id uuid, response text, created_at timestamptz) \
+    ON CONFLICT (tenant_id, device_id, event_id) DO NOTHING \
+    RETURNING tenant_id, device_id, event_id";
+
+/// A row as the JSON parameter carries it.
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    tenant_id: &'a str,
+    device_id: &'a str,
+    event_id: &'a str,
+    product_id: Option<&'a str>,
+    reason: &'a str,
+    intent_id: Option<Uuid>,
+    response: &'a str,
+    /// The text form sqlx itself writes to SQLite, so reads and range filters agree.
+    created_at: String,
+}
+
+/// One `INSERT … SELECT FROM <json rows> ON CONFLICT DO NOTHING RETURNING`
+/// key columns: the keys returned are the rows inserted; the rest were
+/// duplicates (also within the batch itself, where the first occurrence wins).
 async fn insert(db: &DatabaseConnection, rows: &[&detection::Model]) -> Result<HashSet<Key>, DbErr> {
-    use detection::Column as C;
-    let mut statement = Query::insert();
-    statement
-        .into_table(detection::Entity)
-        .columns([
-            C::TenantId,
-            C::DeviceId,
-            C::EventId,
-            C::ProductId,
-            C::Reason,
-            C::IntentId,
-            C::Response,
-            C::CreatedAt,
-        ])
-        .on_conflict(OnConflict::columns([C::TenantId, C::DeviceId, C::EventId]).do_nothing().to_owned())
-        .returning(Returning::new().columns([C::TenantId, C::DeviceId, C::EventId]));
-    for row in rows {
-        statement.values_panic([
-            row.tenant_id.clone().into(),
-            row.device_id.clone().into(),
-            row.event_id.clone().into(),
-            row.product_id.clone().into(),
-            row.reason.clone().into(),
-            row.intent_id.into(),
-            row.response.clone().into(),
-            row.created_at.into(),
-        ]);
-    }
+    let json: Vec<JsonRow<'_>> = rows
+        .iter()
+        .map(|row| JsonRow {
+            tenant_id: &row.tenant_id,
+            device_id: &row.device_id,
+            event_id: &row.event_id,
+            product_id: row.product_id.as_deref(),
+            reason: &row.reason,
+            intent_id: row.intent_id,
+            response: &row.response,
+            created_at: row.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, false),
+        })
+        .collect();
+    let json = serde_json::to_string(&json).map_err(|e| DbErr::Custom(format!("detection batch as JSON: {e}")))?;
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres { INSERT_POSTGRES } else { INSERT_SQLITE };
+    let statement = Statement::from_sql_and_values(backend, sql, [json.into()]);
     // On SQLite the batch waits for the write turn like any other writer.
     let _turn = crate::db::write_turn(db).await;
-    let returned = db.query_all(&statement).await?;
+    let returned = db.query_all_raw(statement).await?;
     let mut inserted = HashSet::with_capacity(returned.len());
     for row in returned {
         inserted.insert((
-            row.try_get::<String>("", &C::TenantId.to_string())?,
-            row.try_get::<String>("", &C::DeviceId.to_string())?,
-            row.try_get::<String>("", &C::EventId.to_string())?,
+            row.try_get::<String>("", "tenant_id")?,
+            row.try_get::<String>("", "device_id")?,
+            row.try_get::<String>("", "event_id")?,
         ));
     }
     Ok(inserted)
