@@ -186,3 +186,72 @@ pub async fn announce_change(txn: &impl ConnectionTrait, tenant: &str) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::DeviceCaller;
+    use crate::http::ResourceId;
+
+    fn device(tenant: &str, id: &str) -> Caller {
+        Caller::Device(DeviceCaller {
+            tenant_id: ResourceId::parse(tenant).unwrap(),
+            device_id: ResourceId::parse(id).unwrap(),
+        })
+    }
+
+    fn cache() -> CredentialCache {
+        CredentialCache::new(Duration::from_secs(60), 1_000, true)
+    }
+
+    fn tenant_of(caller: Option<Caller>) -> Option<String> {
+        caller.and_then(|c| c.tenant_scope().ok().map(|(t, _)| t.to_string()))
+    }
+
+    #[test]
+    fn a_confirmed_credential_is_served_until_its_tenant_is_invalidated() {
+        let cache = cache();
+        let now = Utc::now();
+        cache.insert(cache.ticket(), "a".into(), device("acme", "d1"), None);
+        cache.insert(cache.ticket(), "b".into(), device("globex", "d2"), None);
+        assert_eq!(tenant_of(cache.get("a", now)).as_deref(), Some("acme"));
+        cache.invalidate_tenant("acme");
+        assert!(cache.get("a", now).is_none());
+        assert_eq!(tenant_of(cache.get("b", now)).as_deref(), Some("globex"), "other tenants keep theirs");
+    }
+
+    #[test]
+    fn a_lookup_that_raced_an_invalidation_is_not_kept() {
+        let cache = cache();
+        let ticket = cache.ticket();
+        // The database said yes, but the tenant was invalidated before the answer was stored.
+        cache.invalidate_tenant("acme");
+        cache.insert(ticket, "a".into(), device("acme", "d1"), None);
+        assert!(cache.get("a", Utc::now()).is_none());
+        cache.insert(cache.ticket(), "a".into(), device("acme", "d1"), None);
+        assert!(cache.get("a", Utc::now()).is_some(), "a lookup after the invalidation is fine");
+    }
+
+    #[test]
+    fn rotated_keys_stop_at_the_end_of_their_grace() {
+        let cache = cache();
+        let now = Utc::now();
+        let merchant = Caller::Merchant(crate::auth::Merchant { tenant_id: ResourceId::parse("acme").unwrap() });
+        cache.insert(cache.ticket(), "k".into(), merchant, Some(now + chrono::Duration::seconds(5)));
+        assert!(cache.get("k", now).is_some());
+        assert!(cache.get("k", now + chrono::Duration::seconds(5)).is_none());
+    }
+
+    #[test]
+    fn nothing_is_served_while_notices_could_be_missed() {
+        let cache = cache();
+        cache.insert(cache.ticket(), "a".into(), device("acme", "d1"), None);
+        cache.set_usable(false);
+        assert!(cache.get("a", Utc::now()).is_none());
+        cache.set_usable(true);
+        assert!(cache.get("a", Utc::now()).is_none(), "entries from before the outage are dropped");
+        let disabled = CredentialCache::new(Duration::ZERO, 1_000, true);
+        disabled.insert(disabled.ticket(), "a".into(), device("acme", "d1"), None);
+        assert!(disabled.get("a", Utc::now()).is_none(), "a zero TTL turns the cache off");
+    }
+}

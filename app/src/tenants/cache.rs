@@ -177,3 +177,44 @@ async fn load(db: &DatabaseConnection, tenant_id: &str) -> Result<TenantSnapshot
     }
     Ok(TenantSnapshot { active: tenant.active, limits: overrides.effective(plan), catalog })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_stale_entry() -> TenantCache {
+        let cache = TenantCache::new(Duration::from_millis(1));
+        let snapshot = Arc::new(TenantSnapshot {
+            active: true,
+            limits: TenantLimits::default().effective(Plan::Starter),
+            catalog: HashMap::new(),
+        });
+        let entry = Entry { loaded_at: Instant::now() - Duration::from_secs(1), snapshot, refreshing: false };
+        cache.entries.lock().unwrap().insert("acme".into(), entry);
+        cache
+    }
+
+    #[test]
+    fn one_caller_refreshes_a_stale_snapshot_while_the_others_use_it() {
+        let cache = with_stale_entry();
+        assert!(matches!(cache.lookup("acme"), Lookup::Load(Some(_))), "the first caller refreshes");
+        assert!(matches!(cache.lookup("acme"), Lookup::Stale(_)), "the next ones serve the stale snapshot");
+        assert!(matches!(cache.lookup("globex"), Lookup::Load(None)), "a missing tenant is loaded");
+    }
+
+    #[test]
+    fn a_refresh_cut_short_hands_over_to_the_next_caller() {
+        let cache = with_stale_entry();
+        assert!(matches!(cache.lookup("acme"), Lookup::Load(Some(_))));
+        // The refreshing request was cancelled mid-load: its guard ends the refresh.
+        drop(RefreshGuard { cache: &cache, tenant: "acme" });
+        assert!(matches!(cache.lookup("acme"), Lookup::Load(Some(_))));
+    }
+
+    #[test]
+    fn invalidation_forgets_the_snapshot() {
+        let cache = with_stale_entry();
+        cache.invalidate("acme");
+        assert!(matches!(cache.lookup("acme"), Lookup::Load(None)));
+    }
+}

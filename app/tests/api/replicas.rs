@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{AppProcess, Backend, TestApp, TestDb, now_ms, redis_url, unique_redis_prefix};
@@ -31,6 +32,7 @@ fn detection(event_id: &str) -> Value {
 struct Replicas {
     a: AppProcess,
     b: AppProcess,
+    db_url: String,
     _db: TestDb,
 }
 
@@ -46,7 +48,7 @@ async fn replicas(admin_token: &str) -> Replicas {
     // One after the other, so only the first applies the migrations.
     let a = AppProcess::start(&env).await;
     let b = AppProcess::start(&env).await;
-    Replicas { a, b, _db: db }
+    Replicas { a, b, db_url: db.url.clone(), _db: db }
 }
 
 /// Seeds a tenant through replica A's API with the test helpers (same HTTP calls).
@@ -111,12 +113,12 @@ async fn concurrent_identical_requests_make_one_intent_and_one_order() {
     assert_eq!(orders["items"][0]["status"], "CONFIRMED");
 }
 
-#[tokio::test]
-async fn the_tenant_limit_is_shared_by_both_replicas() {
+/// Drives both replicas above `per_second` for three seconds and checks the
+/// fleet admitted what one GCRA limit allows.
+async fn shared_tenant_limit(per_second: u32, workers: usize) {
     let admin = "replica-admin-token-0123456789".to_owned();
     let r = replicas(&admin).await;
     let (key, _device) = seed(&r.a.address, &admin).await;
-    let per_second = 40_u32;
     TestApp::remote(&r.a.address, &admin).set_limits("acme", json!({"tenant_per_second": per_second})).await;
     // Let the tenant snapshot cache of replica B see the new limit.
     tokio::time::sleep(Duration::from_millis(2_200)).await;
@@ -125,7 +127,7 @@ async fn the_tenant_limit_is_shared_by_both_replicas() {
     let started = Instant::now();
     let run_for = Duration::from_secs(3);
     let mut tasks = Vec::new();
-    for worker in 0..8 {
+    for worker in 0..workers {
         let client = client.clone();
         let base = if worker % 2 == 0 { r.a.address.clone() } else { r.b.address.clone() };
         let key = key.clone();
@@ -153,7 +155,102 @@ async fn the_tenant_limit_is_shared_by_both_replicas() {
     // GCRA: a full burst of one second's quota, then the steady rate.
     let expected = f64::from(per_second) * (1.0 + elapsed);
     let deviation = (f64::from(ok) - expected).abs() / expected;
-    println!("shared tenant limit: {ok} allowed, {limited} limited in {elapsed:.2}s, expected {expected:.0}");
+    println!(
+        "shared tenant limit {per_second}/s: {ok} allowed, {limited} limited in {elapsed:.2}s, expected {expected:.0}"
+    );
     assert!(limited > 0, "the load must exceed the limit for this test to mean anything");
     assert!(deviation <= 0.10, "{ok} allowed vs {expected:.0} expected ({:.1}% off)", deviation * 100.0);
+}
+
+#[tokio::test]
+async fn the_tenant_limit_is_shared_by_both_replicas() {
+    // Small quotas are checked one request at a time.
+    shared_tenant_limit(40, 8).await;
+}
+
+#[tokio::test]
+async fn leased_tenant_limits_still_hold_across_replicas() {
+    // 400/s: each replica leases 8 requests at a time from Redis.
+    shared_tenant_limit(400, 16).await;
+}
+
+/// Polls `path` on `base` with `token` until it answers 401; panics after two seconds.
+async fn until_unauthorized(client: &reqwest::Client, base: &str, path: &str, token: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, body) = call(client, base, Method::GET, path, token, None).await;
+        if status == StatusCode::UNAUTHORIZED {
+            return started.elapsed();
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{base}{path} still accepted the token after 2 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Both replicas confirm (and so cache) `token`.
+async fn warm(client: &reqwest::Client, r: &Replicas, path: &str, token: &str) {
+    for base in [&r.a.address, &r.b.address, &r.a.address, &r.b.address] {
+        let (status, body) = call(client, base, Method::GET, path, token, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn revocations_reach_the_other_replica_at_once() {
+    let admin = "replica-admin-token-0123456789".to_owned();
+    let r = replicas(&admin).await;
+    let (key, device) = seed(&r.a.address, &admin).await;
+    let client = reqwest::Client::new();
+
+    // A device revoked through replica A.
+    warm(&client, &r, "/api/v1/device", &device).await;
+    let (status, _) = call(&client, &r.a.address, Method::DELETE, "/api/v1/devices/glasses", &key, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&client, &r.a.address, Method::GET, "/api/v1/device", &device, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the replica that revoked forgets at once");
+    let took = until_unauthorized(&client, &r.b.address, "/api/v1/device", &device).await;
+    println!("device revocation reached replica B after {took:?}");
+
+    // A key rotated without grace through replica B.
+    warm(&client, &r, "/api/v1/stores", &key).await;
+    let (status, rotated) =
+        call(&client, &r.b.address, Method::POST, "/admin/v1/tenants/acme/api-keys", &admin, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let took = until_unauthorized(&client, &r.a.address, "/api/v1/stores", &key).await;
+    println!("key rotation reached replica A after {took:?}");
+
+    // The whole tenant deactivated through replica A.
+    let new_key = rotated["api_key"].as_str().expect("new key").to_owned();
+    warm(&client, &r, "/api/v1/stores", &new_key).await;
+    let (status, _) = call(&client, &r.a.address, Method::DELETE, "/admin/v1/tenants/acme", &admin, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let took = until_unauthorized(&client, &r.b.address, "/api/v1/stores", &new_key).await;
+    println!("deactivation reached replica B after {took:?}");
+}
+
+#[tokio::test]
+async fn a_replica_that_lost_its_notice_channel_does_not_trust_its_cache() {
+    let admin = "replica-admin-token-0123456789".to_owned();
+    let r = replicas(&admin).await;
+    let (key, device) = seed(&r.a.address, &admin).await;
+    let client = reqwest::Client::new();
+    warm(&client, &r, "/api/v1/device", &device).await;
+
+    // Cut every replica's LISTEN connection, as a network blip or a failover would.
+    let db = sea_orm::Database::connect(&r.db_url).await.expect("connect");
+    let cut = db
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .await
+        .expect("terminate listeners");
+    assert!(cut.rows_affected() >= 2, "both replicas listen: {}", cut.rows_affected());
+    db.close().await.ok();
+
+    let (status, _) = call(&client, &r.a.address, Method::DELETE, "/api/v1/devices/glasses", &key, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let took = until_unauthorized(&client, &r.b.address, "/api/v1/device", &device).await;
+    println!("revocation reached replica B after its listener was cut, after {took:?}");
 }
