@@ -188,13 +188,14 @@ const CREDENTIAL_CACHE_CAPACITY: u64 = 200_000;
 
 fn credential_cache(settings: &Settings) -> Arc<CredentialCache> {
     let ttl = Duration::from_secs(settings.credential_cache_secs);
-    if settings.is_sqlite() {
-        // One process owns an SQLite file: every revocation happens here and is seen here.
-        return Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY, true));
-    }
-    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY, false));
+    // One process owns an SQLite file: every revocation happens here and is seen here.
+    // On Postgres the cache stays off until the listener hears other replicas.
+    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY, settings.is_sqlite()));
     if !ttl.is_zero() {
-        cache.spawn_listener(settings.database_url.expose_secret().to_owned());
+        cache.spawn_housekeeping();
+        if !settings.is_sqlite() {
+            cache.spawn_listener(settings.database_url.expose_secret().to_owned());
+        }
     }
     cache
 }

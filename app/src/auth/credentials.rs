@@ -25,6 +25,8 @@ use crate::auth::Caller;
 
 /// The Postgres channel revocations are announced on.
 pub const CHANNEL: &str = "replenish_credentials";
+/// How often expired entries are swept out.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the listener waits before reconnecting after a failure.
 const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -129,6 +131,22 @@ impl CredentialCache {
     /// Whether the cache is in use (false while the Postgres listener is down).
     pub fn is_usable(&self) -> bool {
         self.usable.load(Ordering::Acquire)
+    }
+
+    /// Drops expired entries every second even when no request comes, so an
+    /// idle fleet's credentials do not outlive their TTL in memory.
+    pub fn spawn_housekeeping(self: &Arc<Self>) {
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+            loop {
+                ticker.tick().await;
+                let Some(live) = cache.upgrade() else { return };
+                if let Some(entries) = &live.entries {
+                    entries.run_pending_tasks();
+                }
+            }
+        });
     }
 
     /// Listens for other replicas' announcements on Postgres at `url` until
