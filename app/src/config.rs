@@ -73,6 +73,9 @@ pub struct Settings {
     pub actor_idle_timeout_ms: u64,
     /// Requests queued or in flight per actor before 503s (`REPLENISH_MAILBOX_CAPACITY`).
     pub mailbox_capacity: usize,
+    /// Orders queued or in flight per store actor before 503s (`REPLENISH_STORE_MAILBOX_CAPACITY`);
+    /// a store serves all its devices, so it gets more room than one device.
+    pub store_mailbox_capacity: usize,
     /// Deadline for one commerce-provider call, ms (`REPLENISH_COMMERCE_TIMEOUT_MS`).
     pub commerce_timeout_ms: u64,
     /// How often lapsed intents expire and stuck orders are resubmitted, s (`REPLENISH_SWEEP_INTERVAL_SECS`).
@@ -166,6 +169,7 @@ impl Default for Settings {
             redis_prefix: "replenish:".into(),
             actor_idle_timeout_ms: 10 * 60 * 1000,
             mailbox_capacity: 64,
+            store_mailbox_capacity: 1_024,
             commerce_timeout_ms: 5_000,
             sweep_interval_secs: 30,
             credential_cache_secs: 60,

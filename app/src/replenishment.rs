@@ -33,6 +33,8 @@ pub struct LoopSettings {
     pub idle_timeout: Duration,
     /// Most requests queued or in flight per actor; more get 503.
     pub mailbox_capacity: usize,
+    /// The same for a store actor, which every device of the store shares.
+    pub store_mailbox_capacity: usize,
     /// Deadline for one commerce-provider call.
     pub commerce_timeout: Duration,
     /// Deadline for an actor to answer a request.
@@ -146,7 +148,7 @@ impl Services {
             .stores
             .get_or_start(&key, move |generation| StoreActor::new(store_key, services, generation).start())?;
         let _slot = entry
-            .reserve(self.settings.mailbox_capacity, "store")
+            .reserve(self.settings.store_mailbox_capacity, "store")
             .inspect_err(|_| self.metrics.mailbox_full("store"))?;
         let deadline = self.settings.commerce_timeout + self.settings.actor_timeout;
         entry.addr.send(PlaceOrder { order }).timeout(deadline).await.map_err(mailbox_error)?

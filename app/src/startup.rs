@@ -90,6 +90,7 @@ impl Application {
         let loop_settings = LoopSettings {
             idle_timeout: Duration::from_millis(settings.actor_idle_timeout_ms.max(100)),
             mailbox_capacity: settings.mailbox_capacity.max(1),
+            store_mailbox_capacity: settings.store_mailbox_capacity.max(1),
             commerce_timeout: Duration::from_millis(settings.commerce_timeout_ms.max(1)),
             actor_timeout: Duration::from_millis(settings.commerce_timeout_ms.max(1)) + Duration::from_secs(5),
             sweep_interval: Duration::from_secs(settings.sweep_interval_secs.max(1)),

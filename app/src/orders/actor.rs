@@ -54,7 +54,7 @@ impl Actor for StoreActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.services.settings.mailbox_capacity);
+        ctx.set_mailbox_capacity(self.services.settings.store_mailbox_capacity);
         self.services.metrics.actor_started("store");
         let idle = self.services.settings.idle_timeout;
         ctx.run_interval(idle / 4, move |act, ctx| {
