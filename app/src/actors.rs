@@ -93,3 +93,22 @@ impl<K: Eq + Hash + Clone, A: Actor> Registry<K, A> {
         }
     }
 }
+
+/// Runs `tick` every `period` on the current tokio runtime for as long as
+/// `owner` lives; the task ends once the owner is dropped.
+pub fn spawn_periodic<T, F, Fut>(owner: &std::sync::Arc<T>, period: std::time::Duration, tick: F)
+where
+    T: Send + Sync + 'static,
+    F: Fn(std::sync::Arc<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let owner = std::sync::Arc::downgrade(owner);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        loop {
+            ticker.tick().await;
+            let Some(live) = owner.upgrade() else { return };
+            tick(live).await;
+        }
+    });
+}

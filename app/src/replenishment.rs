@@ -8,7 +8,7 @@ use actix::{Actor, MailboxError};
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, EntityTrait};
 
-use crate::actors::{Entry, Registry};
+use crate::actors::{Entry, Registry, spawn_periodic};
 use crate::auth::DeviceCaller;
 use crate::devices::entity as device_entity;
 use crate::error::Error;
@@ -197,31 +197,18 @@ impl Services {
         if self.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
             return;
         }
-        let services = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(CHECKPOINT_INTERVAL);
-            loop {
-                ticker.tick().await;
-                let Some(services) = services.upgrade() else { return };
-                if let Err(err) = crate::db::checkpoint(&services.db).await {
-                    tracing::warn!(error = %err, "WAL checkpoint failed");
-                }
+        spawn_periodic(self, CHECKPOINT_INTERVAL, |services| async move {
+            if let Err(err) = crate::db::checkpoint(&services.db).await {
+                tracing::warn!(error = %err, "WAL checkpoint failed");
             }
         });
     }
 
     /// Runs [`Services::sweep`] every `sweep_interval` until the process ends.
     pub fn spawn_sweeper(self: &Arc<Self>) {
-        let services = Arc::downgrade(self);
-        let interval = self.settings.sweep_interval;
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            loop {
-                ticker.tick().await;
-                let Some(services) = services.upgrade() else { return };
-                if let Err(err) = services.sweep().await {
-                    tracing::warn!(error = %err, "sweep failed");
-                }
+        spawn_periodic(self, self.settings.sweep_interval, |services| async move {
+            if let Err(err) = services.sweep().await {
+                tracing::warn!(error = %err, "sweep failed");
             }
         });
     }

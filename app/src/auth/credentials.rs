@@ -128,23 +128,12 @@ impl CredentialCache {
         }
     }
 
-    /// Whether the cache is in use (false while the Postgres listener is down).
-    pub fn is_usable(&self) -> bool {
-        self.usable.load(Ordering::Acquire)
-    }
-
     /// Drops expired entries every second even when no request comes, so an
     /// idle fleet's credentials do not outlive their TTL in memory.
     pub fn spawn_housekeeping(self: &Arc<Self>) {
-        let cache = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(HOUSEKEEPING_INTERVAL);
-            loop {
-                ticker.tick().await;
-                let Some(live) = cache.upgrade() else { return };
-                if let Some(entries) = &live.entries {
-                    entries.run_pending_tasks();
-                }
+        crate::actors::spawn_periodic(self, HOUSEKEEPING_INTERVAL, |live| async move {
+            if let Some(entries) = &live.entries {
+                entries.run_pending_tasks();
             }
         });
     }
