@@ -1,45 +1,29 @@
 //! The registry that activates actors on first use and forgets them when they
-//! passivate, and the in-flight accounting that bounds their mailboxes.
+//! passivate, and the settings every actor shares.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use actix::{Actor, Addr};
 
 use crate::error::Error;
+use crate::limits::mailbox::Admission;
 
 /// One live actor.
 pub struct Entry<A: Actor> {
     /// Its address.
     pub addr: Addr<A>,
-    inflight: Arc<AtomicUsize>,
+    /// Bounds the requests queued for it.
+    pub admission: Admission,
     generation: u64,
 }
 
 impl<A: Actor> Clone for Entry<A> {
     fn clone(&self) -> Self {
-        Self { addr: self.addr.clone(), inflight: self.inflight.clone(), generation: self.generation }
-    }
-}
-
-impl<A: Actor> Entry<A> {
-    /// Reserves a mailbox slot, or says the actor is overloaded; the slot is
-    /// given back when the guard drops.
-    pub fn reserve(&self, capacity: usize, what: &'static str) -> Result<InflightGuard, Error> {
-        let before = self.inflight.fetch_add(1, Ordering::AcqRel);
-        let guard = InflightGuard(self.inflight.clone());
-        if before >= capacity { Err(Error::Overloaded(what)) } else { Ok(guard) }
-    }
-}
-
-/// Holds one mailbox slot.
-pub struct InflightGuard(Arc<AtomicUsize>);
-
-impl Drop for InflightGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        Self { addr: self.addr.clone(), admission: self.admission.clone(), generation: self.generation }
     }
 }
 
@@ -71,7 +55,7 @@ impl<K: Eq + Hash + Clone, A: Actor> Registry<K, A> {
             return Ok(entry.clone());
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let entry = Entry { addr: start(generation), inflight: Arc::new(AtomicUsize::new(0)), generation };
+        let entry = Entry { addr: start(generation), admission: Admission::default(), generation };
         entries.insert(key.clone(), entry.clone());
         Ok(entry)
     }
@@ -94,21 +78,13 @@ impl<K: Eq + Hash + Clone, A: Actor> Registry<K, A> {
     }
 }
 
-/// Runs `tick` every `period` on the current tokio runtime for as long as
-/// `owner` lives; the task ends once the owner is dropped.
-pub fn spawn_periodic<T, F, Fut>(owner: &std::sync::Arc<T>, period: std::time::Duration, tick: F)
-where
-    T: Send + Sync + 'static,
-    F: Fn(std::sync::Arc<T>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let owner = std::sync::Arc::downgrade(owner);
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(period);
-        loop {
-            ticker.tick().await;
-            let Some(live) = owner.upgrade() else { return };
-            tick(live).await;
-        }
-    });
+/// What every actor of a kind is configured with.
+#[derive(Debug, Clone, Copy)]
+pub struct ActorSettings {
+    /// Idle time after which an actor passivates.
+    pub idle_timeout: Duration,
+    /// Most requests queued or in flight per actor; more get 503.
+    pub mailbox_capacity: usize,
+    /// Deadline for the actor to answer one request.
+    pub answer_timeout: Duration,
 }

@@ -13,7 +13,7 @@ use crate::intents::entity::{detection, intent};
 use crate::intents::model::Reason;
 use crate::orders::entity::order;
 use crate::orders::model::{IntentStatus, OrderStatus};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `?since=&until=` (RFC 3339); the default window is the last 24 hours.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{PROBLEM_BASE, PROBLEM_JSON};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Readiness of each dependency.
 #[derive(Debug, Serialize, ToSchema)]

@@ -12,6 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use crate::error::{Error, PROBLEM_JSON, problem_response};
 
@@ -262,4 +263,9 @@ mod tests {
         let last = Page::from_overfetch(vec!["a", "b"], &request, |s| s.to_string());
         assert_eq!(last.next_cursor, None);
     }
+}
+
+/// Parses an intent or order id from a path.
+pub fn parse_uuid(raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::InvalidId(raw.to_owned()))
 }

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{assistant, catalog, devices, funnel, health, intents, orders, stores, telemetry, tenants};
+use crate::{assistant, catalog, detections, devices, funnel, health, intents, orders, stores, telemetry, tenants};
 
 struct BearerSchemes;
 
@@ -55,7 +55,7 @@ impl Modify for BearerSchemes {
         devices::routes::list_devices,
         devices::routes::delete_device,
         devices::routes::get_self,
-        intents::routes::post_detection,
+        detections::routes::post_detection,
         intents::routes::post_decision,
         intents::routes::get_intent,
         intents::routes::list_intents,

@@ -11,35 +11,27 @@ use replenish_migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::actors::{ActorSettings, Registry};
 use crate::assistant::Assistant;
 use crate::auth::credentials::CredentialCache;
 use crate::config::Settings;
+use crate::detections::actor::DeviceDeps;
+use crate::detections::fleet::DeviceFleet;
+use crate::detections::writer::DetectionWriter;
 use crate::http::{BodyLimit, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
-use crate::limits::{Limiter, SharedLimiter};
-use crate::replenishment::{LoopSettings, Services};
+use crate::limits::requests::Limiter;
+use crate::limits::shared::SharedLimiter;
+use crate::orders::actor::StoreActors;
+use crate::orders::placement::OrderPlacement;
+use crate::orders::sweeper::Sweeper;
+use crate::state::AppState;
+use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
+use crate::tenants::cache::TenantCache;
 use crate::{
-    assistant, auth, catalog, devices, funnel, health, intents, limits, openapi, orders, platform, stores, telemetry,
-    tenants,
+    assistant, auth, catalog, detections, devices, funnel, health, intents, limits, openapi, orders, platform, stores,
+    telemetry, tenants,
 };
-
-/// Shared state every handler can reach through `web::Data<AppState>`.
-pub struct AppState {
-    /// The database pool.
-    pub db: DatabaseConnection,
-    /// Hex SHA-256 of the platform admin token.
-    pub admin_token_hash: String,
-    /// Redis pool, when `REDIS_URL` is set.
-    pub redis: Option<deadpool_redis::Pool>,
-    /// The replenishment loop's actors and caches.
-    pub services: Arc<Services>,
-    /// IP and tenant rate limits.
-    pub limiter: Limiter,
-    /// Credentials the database confirmed recently.
-    pub credentials: Arc<CredentialCache>,
-    /// Whether the client IP comes from forwarding headers.
-    pub trust_forwarded_for: bool,
-}
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -87,29 +79,23 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::default());
-        let loop_settings = LoopSettings {
-            idle_timeout: Duration::from_millis(settings.actor_idle_timeout_ms.max(100)),
-            mailbox_capacity: settings.mailbox_capacity.max(1),
-            store_mailbox_capacity: settings.store_mailbox_capacity.max(1),
-            commerce_timeout: Duration::from_millis(settings.commerce_timeout_ms.max(1)),
-            actor_timeout: Duration::from_millis(settings.commerce_timeout_ms.max(1)) + Duration::from_secs(5),
-            sweep_interval: Duration::from_secs(settings.sweep_interval_secs.max(1)),
-        };
-        let services = Services::new(db.clone(), loop_settings, metrics.clone());
-        services.spawn_sweeper();
-        services.spawn_checkpointer();
         let shared = redis.clone().map(|pool| SharedLimiter::new(pool, settings.redis_prefix.clone()));
         let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
         let assistant = web::Data::new(Assistant::new(&settings.assistant, db.clone(), metrics.clone()));
         let credentials = credential_cache(&settings);
+        let tenants = Arc::new(TenantCache::new(db.clone(), TENANT_SNAPSHOT_TTL));
+        let tasks = TaskScope::default();
+        let devices = loop_services(&settings, &db, &tenants, &metrics, &tasks);
         let state = web::Data::new(AppState {
             db,
             admin_token_hash: admin.hash,
             redis,
-            services,
+            tenants,
+            devices,
             limiter,
             credentials,
             trust_forwarded_for: settings.trust_forwarded_for,
+            tasks,
         });
         let metrics = web::Data::from(metrics);
         let body_limit = settings.body_limit_bytes;
@@ -132,19 +118,20 @@ impl Application {
                 .configure(operations_routes)
                 .service(
                     web::scope("/admin/v1")
-                        .wrap(from_fn(auth::authenticate))
+                        .wrap(from_fn(auth::middleware::authenticate))
                         .configure(tenants::routes::configure)
                         .configure(devices::routes::configure_admin)
                         .default_service(web::to(route_not_found)),
                 )
                 .service(
                     web::scope("/api/v1")
-                        .wrap(from_fn(limits::tenant_limit))
-                        .wrap(from_fn(auth::authenticate))
-                        .wrap(from_fn(limits::ip_limit))
+                        .wrap(from_fn(limits::middleware::tenant_limit))
+                        .wrap(from_fn(auth::middleware::authenticate))
+                        .wrap(from_fn(limits::middleware::ip_limit))
                         .configure(stores::routes::configure)
                         .configure(catalog::routes::configure)
                         .configure(|cfg| devices::routes::configure_api(cfg, batch_limit))
+                        .configure(detections::routes::configure)
                         .configure(intents::routes::configure)
                         .configure(orders::routes::configure)
                         .configure(funnel::configure)
@@ -182,6 +169,58 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// How long a tenant snapshot is served before it is reloaded.
+const TENANT_SNAPSHOT_TTL: Duration = Duration::from_secs(2);
+/// How often the SQLite WAL is checkpointed.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Wires the replenishment loop: order placement, store and device actors,
+/// the detection writer; starts the sweeper and (SQLite) the WAL checkpoints.
+fn loop_services(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    tenants: &Arc<TenantCache>,
+    metrics: &Arc<Metrics>,
+    tasks: &TaskScope,
+) -> DeviceFleet {
+    let commerce_timeout = Duration::from_millis(settings.commerce_timeout_ms.max(1));
+    let answer_timeout = commerce_timeout + Duration::from_secs(5);
+    let idle_timeout = Duration::from_millis(settings.actor_idle_timeout_ms.max(100));
+    let placement = Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), commerce_timeout));
+    let store_settings =
+        ActorSettings { idle_timeout, mailbox_capacity: settings.store_mailbox_capacity.max(1), answer_timeout };
+    let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone()));
+    let sweeper = Arc::new(Sweeper::new(db.clone(), placement));
+    tasks.every(Duration::from_secs(settings.sweep_interval_secs.max(1)), move || {
+        let sweeper = sweeper.clone();
+        async move {
+            if let Err(err) = sweeper.sweep().await {
+                tracing::warn!(error = %err, "sweep failed");
+            }
+        }
+    });
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        let db = db.clone();
+        tasks.every(CHECKPOINT_INTERVAL, move || {
+            let db = db.clone();
+            async move {
+                if let Err(err) = crate::db::checkpoint(&db).await {
+                    tracing::warn!(error = %err, "WAL checkpoint failed");
+                }
+            }
+        });
+    }
+    DeviceFleet::new(DeviceDeps {
+        db: db.clone(),
+        tenants: tenants.clone(),
+        writer: DetectionWriter::spawn(db.clone(), metrics.clone()),
+        stores,
+        metrics: metrics.clone(),
+        settings: ActorSettings { idle_timeout, mailbox_capacity: settings.mailbox_capacity.max(1), answer_timeout },
+        registry: Arc::new(Registry::default()),
+    })
 }
 
 /// Most credentials one replica remembers (a device token entry is ~200 bytes).

@@ -231,17 +231,17 @@ impl Metrics {
     }
 
     /// Counts a detection by its reason.
-    pub fn detection(&self, reason: crate::intents::model::Reason) {
-        self.detections.get_or_create(&OutcomeLabels { outcome: reason.as_str().to_owned() }).inc();
-        if reason == crate::intents::model::Reason::Prompt {
+    pub fn detection(&self, outcome: &str, prompted: bool) {
+        self.detections.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+        if prompted {
             self.prompts.inc();
         }
     }
 
     /// Counts a decision.
-    pub fn decision(&self, channel: crate::intents::decision::Channel, accepted: bool) {
+    pub fn decision(&self, channel: &str, accepted: bool) {
         self.decisions
-            .get_or_create(&DecisionLabels { channel: channel.as_str().to_owned(), accepted: accepted.to_string() })
+            .get_or_create(&DecisionLabels { channel: channel.to_owned(), accepted: accepted.to_string() })
             .inc();
     }
 

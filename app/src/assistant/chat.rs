@@ -16,7 +16,7 @@ use crate::assistant::image::ValidImage;
 use crate::assistant::provider::{ChunkStream, map_error, usage_of};
 use crate::auth::DeviceCaller;
 use crate::error::{Error, PROBLEM_BASE, Violations};
-use crate::tenants::cache::TenantSnapshot;
+use crate::tenants::snapshot::TenantSnapshot;
 
 /// Most turns of history sent back to the model.
 pub const MAX_HISTORY: usize = 10;

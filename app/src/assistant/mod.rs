@@ -105,8 +105,13 @@ impl Assistant {
     /// The answer already given to `event_id` of this device, if any, so a
     /// repeated frame is answered without spending tokens again.
     pub async fn answered(&self, caller: &DeviceCaller, event_id: &str) -> Result<Option<DetectionResponse>, Error> {
-        crate::intents::repo::stored_response(&self.db, caller.tenant_id.as_str(), caller.device_id.as_str(), event_id)
-            .await
+        crate::detections::repo::stored_response(
+            &self.db,
+            caller.tenant_id.as_str(),
+            caller.device_id.as_str(),
+            event_id,
+        )
+        .await
     }
 
     /// One guarded, metered chat completion.

@@ -17,7 +17,7 @@ use crate::catalog::model::FillLevel;
 use crate::error::{Error, Problem, Violations};
 use crate::http::{BodyLimit, JsonBody, method_not_allowed};
 use crate::intents::model::{Confidence, DetectionRequest, DetectionResponse};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Mounts the assistant routes inside `/api/v1`; the two that carry a frame
 /// take bodies up to `image_body_limit` bytes.
@@ -72,7 +72,7 @@ pub async fn post_assistant(
     body: JsonBody<AssistantRequest>,
 ) -> Result<HttpResponse, Error> {
     let image = body.validate()?;
-    let snapshot = state.services.tenants.get(&state.db, device.tenant_id.as_str()).await?;
+    let snapshot = state.tenants.get(device.tenant_id.as_str()).await?;
     let stream = wants_event_stream(&req);
     let request = body.to_chat(&assistant.provider.model, &image, &snapshot, stream);
     drop(image);
@@ -148,7 +148,7 @@ pub async fn post_frame(
         return Ok(web::Json(answer));
     }
     let image = image::parse_data_url("image", &image)?;
-    let snapshot = state.services.tenants.get(&state.db, device.tenant_id.as_str()).await?;
+    let snapshot = state.tenants.get(device.tenant_id.as_str()).await?;
     let classes: BTreeSet<String> = snapshot.catalog.keys().cloned().collect();
     let request = frame::request(&assistant.provider.model, &classes, &image.data_url);
     drop(image);
@@ -160,7 +160,7 @@ pub async fn post_frame(
     detection.object_class = seen.object_class;
     detection.fill_level = seen.fill_level;
     detection.confidence = seen.confidence;
-    Ok(web::Json(state.services.detect(&device, detection).await?))
+    Ok(web::Json(state.devices.detect(&device, detection).await?))
 }
 
 /// Body of `POST /api/v1/speech`. No `Debug`: the text must not reach the logs.

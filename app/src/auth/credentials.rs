@@ -131,7 +131,7 @@ impl CredentialCache {
     /// Drops expired entries every second even when no request comes, so an
     /// idle fleet's credentials do not outlive their TTL in memory.
     pub fn spawn_housekeeping(self: &Arc<Self>) {
-        crate::actors::spawn_periodic(self, HOUSEKEEPING_INTERVAL, |live| async move {
+        crate::tasks::spawn_periodic(self, HOUSEKEEPING_INTERVAL, |live| async move {
             if let Some(entries) = &live.entries {
                 entries.run_pending_tasks();
             }

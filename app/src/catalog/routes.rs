@@ -7,7 +7,7 @@ use crate::catalog::model::{ProductSpec, ProductView};
 use crate::catalog::repo;
 use crate::error::{Error, Problem};
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Mounts the product routes inside the merchant scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,7 +44,7 @@ pub async fn put_product(
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
     let (created, view) = repo::upsert(&state.db, &merchant.tenant_id, &product, &spec).await?;
-    state.services.tenants.invalidate(merchant.tenant_id.as_str());
+    state.tenants.invalidate(merchant.tenant_id.as_str());
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
 }
 
@@ -102,6 +102,6 @@ pub async fn delete_product(
     product: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
     repo::delete(&state.db, &merchant.tenant_id, &product).await?;
-    state.services.tenants.invalidate(merchant.tenant_id.as_str());
+    state.tenants.invalidate(merchant.tenant_id.as_str());
     Ok(HttpResponse::NoContent().finish())
 }

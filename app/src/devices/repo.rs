@@ -8,13 +8,14 @@ use sea_orm::{
 };
 use secrecy::ExposeSecret;
 
-use crate::auth::{TokenKind, hashes_match, issue_token};
+use crate::auth::tokens::{TokenKind, issue_token};
 use crate::db::{is_unique_violation, now};
+use crate::devices::context::DeviceContext;
 use crate::devices::entity;
 use crate::devices::model::{DeviceSpec, DeviceView, NewDevice};
 use crate::error::{Error, FieldError};
 use crate::http::{PageRequest, ResourceId};
-use crate::{stores, tenants};
+use crate::stores;
 
 /// What a device registration did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ async fn try_register(
     on_existing: OnExisting,
 ) -> Result<(RegisterOutcome, DeviceView), Error> {
     let txn = crate::db::begin_write(db).await?;
-    tenants::repo::require_active(&txn, tenant.as_str()).await?;
+    crate::tenants::active::require_active(&txn, tenant.as_str()).await?;
     if !stores::repo::exists(&txn, tenant.as_str(), spec.store.as_str()).await? {
         return Err(unknown_store("store", spec.store.as_str()));
     }
@@ -263,24 +264,14 @@ pub async fn revoke_all(txn: &impl ConnectionTrait, tenant: &str, now: DateTime<
     Ok(())
 }
 
-/// The (tenant, device) of the active device token with this hash, if its tenant is active.
-///
-/// One round trip: the tenant check is a subquery, so deactivation is instant
-/// even for a request racing the deactivating transaction.
-pub async fn authenticate_token(
-    db: &DatabaseConnection,
-    token_hash: &str,
-) -> Result<Option<(ResourceId, ResourceId)>, Error> {
-    let found = entity::Entity::find()
-        .filter(entity::Column::TokenHash.eq(token_hash))
-        .filter(entity::Column::Active.eq(true))
-        .filter(entity::Column::TenantId.in_subquery(tenants::repo::active_tenant_ids()))
-        .one(db)
-        .await?;
-    match found {
-        Some(device) if hashes_match(&device.token_hash, token_hash) => {
-            Ok(Some((ResourceId::parse(&device.tenant_id)?, ResourceId::parse(&device.id)?)))
-        }
-        _ => Ok(None),
-    }
+/// The device as the detection path needs it, whatever its token's state
+/// (the credential check already happened).
+pub async fn context(db: &DatabaseConnection, tenant: &str, id: &str) -> Result<Option<DeviceContext>, Error> {
+    let row = entity::Entity::find_by_id((tenant.to_owned(), id.to_owned())).one(db).await?;
+    Ok(row.map(|row| DeviceContext {
+        tenant_id: row.tenant_id,
+        device_id: row.id,
+        store_id: row.store_id,
+        owner: row.owner,
+    }))
 }

@@ -8,7 +8,7 @@ use crate::devices::model::{DeviceBatch, DeviceSpec, DeviceView, NewDevice, Regi
 use crate::devices::repo::{self, OnExisting, RegisterOutcome};
 use crate::error::{Error, Problem};
 use crate::http::{BodyLimit, JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Mounts the admin device routes inside the admin scope.
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
@@ -75,7 +75,7 @@ pub async fn admin_put_device(
     spec.validate()?;
     let (outcome, view) = repo::register(&state.db, &tenant, &device, &spec, OnExisting::Update).await?;
     state.credentials.invalidate_tenant(tenant.as_str());
-    state.services.devices.forget(&(tenant.to_string(), device.to_string()));
+    state.devices.forget(tenant.as_str(), device.as_str());
     Ok(issued_or_ok(outcome, view))
 }
 
@@ -97,7 +97,7 @@ pub async fn admin_delete_device(
     let (tenant, device) = path.into_inner();
     repo::revoke(&state.db, &tenant, &device).await?;
     state.credentials.invalidate_tenant(tenant.as_str());
-    state.services.devices.forget(&(tenant.to_string(), device.to_string()));
+    state.devices.forget(tenant.as_str(), device.as_str());
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -201,7 +201,7 @@ pub async fn delete_device(
 ) -> Result<HttpResponse, Error> {
     repo::revoke(&state.db, &merchant.tenant_id, &device).await?;
     state.credentials.invalidate_tenant(merchant.tenant_id.as_str());
-    state.services.devices.forget(&(merchant.tenant_id.to_string(), device.to_string()));
+    state.devices.forget(merchant.tenant_id.as_str(), device.as_str());
     Ok(HttpResponse::NoContent().finish())
 }
 

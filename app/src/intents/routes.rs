@@ -1,58 +1,25 @@
-//! Device routes of the loop (`/api/v1/detections`, `/api/v1/decisions`) and
-//! intent history for devices and merchants.
+//! `/api/v1/decisions` (a device answers a prompt) and the intent history for
+//! devices and merchants.
 
 use actix_web::web;
-use uuid::Uuid;
 
 use crate::auth::{Caller, DeviceCaller, Merchant};
 use crate::error::{Error, Problem};
-use crate::http::{JsonBody, Page, method_not_allowed};
+use crate::history::HistoryQuery;
+use crate::http::{JsonBody, Page, method_not_allowed, parse_uuid};
 use crate::intents::decision::{DecisionRequest, DecisionResponse, IntentView};
-use crate::intents::listing::{self, HistoryQuery, is_intent_status};
-use crate::intents::model::{DetectionRequest, DetectionResponse};
-use crate::startup::AppState;
+use crate::intents::listing::{self, is_intent_status};
+use crate::state::AppState;
 
-/// Mounts the loop's device routes and the intent history inside `/api/v1`.
+/// Mounts decisions and the intent history inside `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/detections").route(web::post().to(post_detection)).default_service(method_not_allowed("POST")),
-    )
-    .service(
         web::resource("/decisions").route(web::post().to(post_decision)).default_service(method_not_allowed("POST")),
     )
     .service(web::resource("/intents").route(web::get().to(list_intents)).default_service(method_not_allowed("GET")))
     .service(
         web::resource("/intents/{intent}").route(web::get().to(get_intent)).default_service(method_not_allowed("GET")),
     );
-}
-
-/// Parses an intent or order id from a path.
-pub fn parse_uuid(raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw).map_err(|_| Error::InvalidId(raw.to_owned()))
-}
-
-/// Report a product running low; the answer says whether to prompt the wearer.
-///
-/// The same `event_id` from the same device always gets the identical answer
-/// and has no second effect.
-#[utoipa::path(
-    post, path = "/api/v1/detections", tag = "device",
-    request_body = DetectionRequest,
-    responses(
-        (status = 200, body = DetectionResponse),
-        (status = 404, description = "object_class is not in the catalog", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "A rate limit was hit (see Retry-After, RateLimit-Policy, RateLimit)", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The device's mailbox is full; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("device_token" = []))
-)]
-pub async fn post_detection(
-    device: DeviceCaller,
-    state: web::Data<AppState>,
-    body: JsonBody<DetectionRequest>,
-) -> Result<web::Json<DetectionResponse>, Error> {
-    Ok(web::Json(state.services.detect(&device, body.0).await?))
 }
 
 /// Answer a prompt: accepting places exactly one order.
@@ -74,7 +41,7 @@ pub async fn post_decision(
     state: web::Data<AppState>,
     body: JsonBody<DecisionRequest>,
 ) -> Result<web::Json<DecisionResponse>, Error> {
-    Ok(web::Json(state.services.decide(&device, body.0).await?))
+    Ok(web::Json(state.devices.decide(&device, body.0).await?))
 }
 
 /// One intent: a device sees its own, a merchant any of the tenant's.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis::Script;
 
 use crate::error::Error;
-use crate::limits::Limit;
+use crate::limits::limit::Limit;
 
 // KEYS[1]: the limit's key. ARGV[1]: emission interval (µs). ARGV[2]: window (µs).
 // ARGV[3]: requests wanted. Grants as many as the window allows, up to the

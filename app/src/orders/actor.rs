@@ -1,17 +1,21 @@
-//! `StoreActor`: one per active store. It places its store's orders through the
-//! store's commerce provider (idempotent by order id, with a deadline) and
-//! keeps the store's daily order counters; it passivates when idle.
+//! `StoreActor`: one per active store. Every device of the store places its
+//! orders through it; placements run side by side so one slow provider call
+//! does not hold up the store's other orders.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, ResponseFuture};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, MailboxError, Message, ResponseFuture};
 
+use crate::actors::{ActorSettings, Registry};
 use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::entity::order;
-use crate::orders::model::{OrderStatus, OrderView};
-use crate::replenishment::Services;
+use crate::orders::model::OrderView;
+use crate::orders::placement::OrderPlacement;
+use crate::telemetry::Metrics;
+
+type StoreKey = (String, String);
 
 /// Sends an accepted intent's order to the provider.
 #[derive(Message)]
@@ -21,79 +25,80 @@ pub struct PlaceOrder {
     pub order: order::Model,
 }
 
-/// Orders and spend of the current store-local day, as this replica saw them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DailyCounters {
-    /// `YYYY-MM-DD`.
-    pub day: String,
-    /// Orders confirmed.
-    pub confirmed: u64,
-    /// Orders failed.
-    pub failed: u64,
-    /// Cents confirmed.
-    pub confirmed_cents: i64,
+/// The live store actors of this replica, and the way to place an order through one.
+pub struct StoreActors {
+    registry: Arc<Registry<StoreKey, StoreActor>>,
+    placement: Arc<OrderPlacement>,
+    settings: ActorSettings,
+    metrics: Arc<Metrics>,
+}
+
+impl StoreActors {
+    /// Store actors placing orders through `placement`; they start on first use.
+    pub fn new(placement: Arc<OrderPlacement>, settings: ActorSettings, metrics: Arc<Metrics>) -> Self {
+        Self { registry: Arc::new(Registry::default()), placement, settings, metrics }
+    }
+
+    /// Places an accepted intent's order through its store's actor.
+    pub async fn place(&self, order: order::Model) -> Result<(intent::Model, OrderView), Error> {
+        let key = (order.tenant_id.clone(), order.store_id.clone());
+        let entry = self.registry.get_or_start(&key, |generation| {
+            StoreActor {
+                key: key.clone(),
+                placement: self.placement.clone(),
+                registry: self.registry.clone(),
+                settings: self.settings,
+                metrics: self.metrics.clone(),
+                generation,
+                last_active: Instant::now(),
+            }
+            .start()
+        })?;
+        let _slot = entry
+            .admission
+            .reserve(self.settings.mailbox_capacity, "store")
+            .inspect_err(|_| self.metrics.mailbox_full("store"))?;
+        let deadline = self.placement.commerce_timeout() + self.settings.answer_timeout;
+        entry.addr.send(PlaceOrder { order }).timeout(deadline).await.map_err(mailbox_error)?
+    }
+}
+
+/// An actor that did not answer: full or gone.
+pub fn mailbox_error(err: MailboxError) -> Error {
+    match err {
+        MailboxError::Timeout => Error::Overloaded("device"),
+        MailboxError::Closed => Error::Unavailable("the actor stopped; retry".into()),
+    }
 }
 
 /// The per-store actor.
 pub struct StoreActor {
-    key: (String, String),
-    services: Arc<Services>,
+    key: StoreKey,
+    placement: Arc<OrderPlacement>,
+    registry: Arc<Registry<StoreKey, StoreActor>>,
+    settings: ActorSettings,
+    metrics: Arc<Metrics>,
     generation: u64,
-    counters: DailyCounters,
     last_active: Instant,
-}
-
-impl StoreActor {
-    /// A store actor for (tenant, store).
-    pub fn new(key: (String, String), services: Arc<Services>, generation: u64) -> Self {
-        Self { key, services, generation, counters: DailyCounters::default(), last_active: Instant::now() }
-    }
 }
 
 impl Actor for StoreActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.services.settings.store_mailbox_capacity);
-        self.services.metrics.actor_started("store");
-        let idle = self.services.settings.idle_timeout;
+        ctx.set_mailbox_capacity(self.settings.mailbox_capacity);
+        self.metrics.actor_started("store");
+        let idle = self.settings.idle_timeout;
         ctx.run_interval(idle / 4, move |act, ctx| {
             if act.last_active.elapsed() >= idle {
-                act.services.stores.remove(&act.key, act.generation);
+                act.registry.remove(&act.key, act.generation);
                 ctx.stop();
             }
         });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.services.metrics.actor_stopped("store");
-    }
-}
-
-/// Record of one finished placement, for the counters.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Count {
-    day: String,
-    status: OrderStatus,
-    cents: i64,
-}
-
-impl Handler<Count> for StoreActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Count, _: &mut Self::Context) {
-        if self.counters.day != msg.day {
-            self.counters = DailyCounters { day: msg.day, ..DailyCounters::default() };
-        }
-        match msg.status {
-            OrderStatus::Confirmed => {
-                self.counters.confirmed += 1;
-                self.counters.confirmed_cents += msg.cents;
-            }
-            OrderStatus::Failed => self.counters.failed += 1,
-            _ => {}
-        }
+        self.metrics.actor_stopped("store");
     }
 }
 
@@ -101,15 +106,12 @@ impl Handler<PlaceOrder> for StoreActor {
     // Not atomic: one slow provider call must not hold up the store's other orders.
     type Result = ResponseFuture<Result<(intent::Model, OrderView), Error>>;
 
-    fn handle(&mut self, msg: PlaceOrder, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: PlaceOrder, _: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
-        let services = self.services.clone();
-        let me = ctx.address();
+        let placement = self.placement.clone();
         Box::pin(async move {
-            let (intent, order) = services.submit(&msg.order).await?;
-            let view = OrderView::from_model(&order)?;
-            me.do_send(Count { day: order.budget_day.clone(), status: view.status, cents: order.total_cents });
-            Ok((intent, view))
+            let (intent, order) = placement.submit(&msg.order).await?;
+            Ok((intent, OrderView::from_model(&order)?))
         })
     }
 }

@@ -6,10 +6,10 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection
 use uuid::Uuid;
 
 use crate::db::is_transient;
+use crate::devices::context::DeviceContext;
 use crate::error::Error;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
-use crate::intents::repo::DeviceContext;
 use crate::orders::commerce::{CommerceError, Confirmation};
 use crate::orders::entity::{order, spend};
 use crate::orders::model::{IntentStatus, OrderStatus};

@@ -4,11 +4,11 @@ use actix_web::web;
 
 use crate::auth::{Caller, Merchant};
 use crate::error::{Error, Problem};
-use crate::http::{Page, method_not_allowed};
-use crate::intents::listing::{self, HistoryQuery, is_order_status};
-use crate::intents::routes::parse_uuid;
+use crate::history::HistoryQuery;
+use crate::http::{Page, method_not_allowed, parse_uuid};
+use crate::orders::listing::{self, is_order_status};
 use crate::orders::model::OrderView;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Mounts the order routes inside `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use crate::auth::Merchant;
 use crate::error::{Error, Problem};
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::stores::model::{StoreSpec, StoreView};
 use crate::stores::repo;
 

@@ -9,39 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 
-use crate::catalog::entity::{product, variant};
-use crate::catalog::model::FillLevel;
 use crate::error::Error;
-use crate::tenants::entity::tenant;
-use crate::tenants::model::{EffectiveLimits, Plan, TenantLimits};
-
-/// What a detection needs to know about a product.
-#[derive(Debug, Clone)]
-pub struct CatalogEntry {
-    /// Product id.
-    pub product_id: String,
-    /// Prompt at or below this fill level.
-    pub threshold: FillLevel,
-    /// Default SKU.
-    pub sku: String,
-    /// Its label.
-    pub label: String,
-    /// Its price in cents.
-    pub unit_price_cents: i64,
-}
-
-/// A tenant's limits and catalog at one moment.
-#[derive(Debug, Clone)]
-pub struct TenantSnapshot {
-    /// Whether the tenant is active.
-    pub active: bool,
-    /// Limits in force.
-    pub limits: EffectiveLimits,
-    /// Products by object class.
-    pub catalog: HashMap<String, CatalogEntry>,
-}
+use crate::tenants::repo::load_snapshot;
+use crate::tenants::snapshot::TenantSnapshot;
 
 struct Entry {
     loaded_at: Instant,
@@ -55,6 +27,7 @@ struct Entry {
 /// A stale snapshot is refreshed by one caller while the others keep using
 /// it, so expiry never sends every in-flight request to the database at once.
 pub struct TenantCache {
+    db: DatabaseConnection,
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
     /// Ticks on every invalidation, so a load that raced one is not stored.
@@ -72,8 +45,8 @@ enum Lookup {
 
 impl TenantCache {
     /// A cache whose snapshots live for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()), invalidations: AtomicU64::new(0) }
+    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+        Self { db, ttl, entries: Mutex::new(HashMap::new()), invalidations: AtomicU64::new(0) }
     }
 
     fn lookup(&self, tenant: &str) -> Lookup {
@@ -90,7 +63,7 @@ impl TenantCache {
     }
 
     /// The tenant's snapshot, loading it when missing or stale.
-    pub async fn get(&self, db: &DatabaseConnection, tenant: &str) -> Result<Arc<TenantSnapshot>, Error> {
+    pub async fn get(&self, tenant: &str) -> Result<Arc<TenantSnapshot>, Error> {
         let stale = match self.lookup(tenant) {
             Lookup::Fresh(snapshot) | Lookup::Stale(snapshot) => return Ok(snapshot),
             Lookup::Load(stale) => stale,
@@ -98,7 +71,7 @@ impl TenantCache {
         let invalidations = self.invalidations.load(Ordering::Acquire);
         // Should this request be cancelled mid-load, the next caller takes over the refresh.
         let refresh = RefreshGuard { cache: self, tenant };
-        let loaded = load(db, tenant).await;
+        let loaded = load_snapshot(&self.db, tenant).await;
         drop(refresh);
         let Ok(mut entries) = self.entries.lock() else { return loaded.map(Arc::new) };
         match loaded {
@@ -152,40 +125,14 @@ impl Drop for RefreshGuard<'_> {
     }
 }
 
-async fn load(db: &DatabaseConnection, tenant_id: &str) -> Result<TenantSnapshot, Error> {
-    let tenant = tenant::Entity::find_by_id(tenant_id).one(db).await?.ok_or(Error::NotFound("tenant"))?;
-    let plan = Plan::parse(&tenant.plan)?;
-    let overrides: TenantLimits = serde_json::from_str(&tenant.limits)
-        .map_err(|e| Error::Internal(format!("stored limits of {tenant_id} do not parse: {e}")))?;
-    let products = product::Entity::find().filter(product::Column::TenantId.eq(tenant_id)).all(db).await?;
-    let variants = variant::Entity::find().filter(variant::Column::TenantId.eq(tenant_id)).all(db).await?;
-    let mut catalog = HashMap::with_capacity(products.len());
-    for p in products {
-        let Some(v) = variants.iter().find(|v| v.product_id == p.id && v.sku == p.default_sku) else {
-            continue;
-        };
-        catalog.insert(
-            p.object_class.clone(),
-            CatalogEntry {
-                product_id: p.id.clone(),
-                threshold: FillLevel::parse(&p.reorder_threshold)?,
-                sku: v.sku.clone(),
-                label: v.label.clone(),
-                unit_price_cents: v.unit_price_cents,
-            },
-        );
-    }
-    Ok(TenantSnapshot { active: tenant.active, limits: overrides.effective(plan), catalog })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tenants::model::{Plan, TenantLimits};
 
     fn with_stale_entry() -> TenantCache {
-        let cache = TenantCache::new(Duration::from_millis(1));
+        let cache = TenantCache::new(sea_orm::DatabaseConnection::default(), Duration::from_millis(1));
         let snapshot = Arc::new(TenantSnapshot {
-            active: true,
             limits: TenantLimits::default().effective(Plan::Starter),
             catalog: HashMap::new(),
         });

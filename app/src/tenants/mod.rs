@@ -1,7 +1,9 @@
 //! Tenants: onboarding, plans and limits, API keys, deactivation.
 
+pub mod active;
 pub mod cache;
 pub mod entity;
 pub mod model;
 pub mod repo;
 pub mod routes;
+pub mod snapshot;

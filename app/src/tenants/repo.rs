@@ -1,7 +1,7 @@
 //! Tenant and API-key queries. Only this module writes SQL for them.
 
-use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use chrono::Duration;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -10,12 +10,17 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::auth::{TokenKind, issue_token};
+use crate::catalog::entity::{product, variant};
+use crate::catalog::model::FillLevel;
 use crate::db::{is_unique_violation, now};
 use crate::devices;
 use crate::error::Error;
 use crate::http::{PageRequest, ResourceId};
+use crate::tenants::active::require_active;
 use crate::tenants::entity::{api_key, tenant};
-use crate::tenants::model::{RotateKeyRequest, RotatedKey, TenantSpec, TenantView};
+use crate::tenants::model::{Plan, RotateKeyRequest, RotatedKey, TenantLimits, TenantSpec, TenantView};
+use crate::tenants::snapshot::{CatalogEntry, TenantSnapshot};
+use std::collections::HashMap;
 
 /// What an idempotent tenant upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,18 +138,6 @@ pub async fn list(db: &DatabaseConnection, page: &PageRequest) -> Result<Vec<Ten
     query.limit(page.limit + 1).all(db).await?.iter().map(TenantView::from_model).collect()
 }
 
-/// Whether tenant `id` exists and is active; 404 / 409 otherwise.
-pub async fn require_active(db: &impl ConnectionTrait, id: &str) -> Result<(), Error> {
-    match tenant::Entity::find_by_id(id).one(db).await? {
-        None => Err(Error::NotFound("tenant")),
-        Some(t) if !t.active => Err(Error::Conflict {
-            kind: "tenant-deactivated",
-            detail: format!("tenant {id} is deactivated; PUT it again to reactivate"),
-        }),
-        Some(_) => Ok(()),
-    }
-}
-
 /// Issues a new API key; the previous ones stop at once or after the grace period.
 pub async fn rotate_api_key(
     db: &DatabaseConnection,
@@ -208,38 +201,30 @@ pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<(), 
     Ok(())
 }
 
-/// `SELECT id FROM tenants WHERE active`, for credential lookups.
-pub fn active_tenant_ids() -> SelectStatement {
-    Query::select()
-        .column(tenant::Column::Id)
-        .from(tenant::Entity)
-        .and_where(tenant::Column::Active.eq(true))
-        .to_owned()
-}
-
-/// The tenant owning the live API key with this hash, if any.
-///
-/// A key is live when it is neither revoked nor past its grace period and its
-/// tenant is active; the tenant check is a subquery of the same statement, so
-/// deactivation is instant even for a request racing the deactivating transaction.
-///
-/// Returns the tenant and, for a rotated key in its grace period, when it stops.
-pub async fn authenticate_api_key(
-    db: &DatabaseConnection,
-    token_hash: &str,
-) -> Result<Option<(ResourceId, Option<DateTime<Utc>>)>, Error> {
-    let found = api_key::Entity::find()
-        .filter(api_key::Column::TokenHash.eq(token_hash))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .filter(api_key::Column::TenantId.in_subquery(active_tenant_ids()))
-        .one(db)
-        .await?;
-    match found {
-        Some(key)
-            if key.expires_at.is_none_or(|at| at > now()) && crate::auth::hashes_match(&key.token_hash, token_hash) =>
-        {
-            Ok(Some((ResourceId::parse(&key.tenant_id)?, key.expires_at)))
-        }
-        _ => Ok(None),
+/// Loads `tenant_id`'s snapshot: its limits and, per object class, the
+/// product and default variant offered.
+pub async fn load_snapshot(db: &DatabaseConnection, tenant_id: &str) -> Result<TenantSnapshot, Error> {
+    let tenant = tenant::Entity::find_by_id(tenant_id).one(db).await?.ok_or(Error::NotFound("tenant"))?;
+    let plan = Plan::parse(&tenant.plan)?;
+    let overrides: TenantLimits = serde_json::from_str(&tenant.limits)
+        .map_err(|e| Error::Internal(format!("stored limits of {tenant_id} do not parse: {e}")))?;
+    let products = product::Entity::find().filter(product::Column::TenantId.eq(tenant_id)).all(db).await?;
+    let variants = variant::Entity::find().filter(variant::Column::TenantId.eq(tenant_id)).all(db).await?;
+    let mut catalog = HashMap::with_capacity(products.len());
+    for p in products {
+        let Some(v) = variants.iter().find(|v| v.product_id == p.id && v.sku == p.default_sku) else {
+            continue;
+        };
+        catalog.insert(
+            p.object_class.clone(),
+            CatalogEntry {
+                product_id: p.id.clone(),
+                threshold: FillLevel::parse(&p.reorder_threshold)?,
+                sku: v.sku.clone(),
+                label: v.label.clone(),
+                unit_price_cents: v.unit_price_cents,
+            },
+        );
     }
+    Ok(TenantSnapshot { limits: overrides.effective(plan), catalog })
 }

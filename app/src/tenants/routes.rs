@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::auth::Admin;
 use crate::error::{Error, Problem};
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, declares_json, method_not_allowed, parse_json};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tenants::model::{RotateKeyRequest, RotatedKey, TenantSpec, TenantView};
 use crate::tenants::repo::{self, UpsertOutcome};
 
@@ -48,7 +48,7 @@ pub async fn put_tenant(
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
     let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?;
-    state.services.tenants.invalidate(tenant.as_str());
+    state.tenants.invalidate(tenant.as_str());
     state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, ?outcome, "tenant upserted");
     Ok(match outcome {

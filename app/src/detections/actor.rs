@@ -4,26 +4,30 @@
 //! of truth: memory only settles the cases it can settle safely.
 
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::fut::{ActorFutureExt, ready, wrap_future};
 use actix::{Actor, ActorContext, AsyncContext, AtomicResponse, Context, Handler, Message};
 use chrono::{DateTime, Utc};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sea_orm::DatabaseConnection;
 
-use crate::error::{Error, RateLimitInfo};
+use crate::actors::{ActorSettings, Registry};
+use crate::detections::repo::{self, Candidate};
+use crate::detections::writer::DetectionWriter;
+use crate::devices::context::DeviceContext;
+use crate::error::Error;
 use crate::intents::decision::{DecisionRequest, DecisionResponse};
 use crate::intents::model::{
     DetectionRequest, DetectionResponse, ProductMemory, ProductOffer, Reason, RuleSettings, Verdict, precheck,
     prompt_sentence,
 };
-use crate::intents::repo::{self, Candidate, DeviceContext};
+use crate::limits::limit::{Limit, LocalLimiter};
+use crate::orders::actor::StoreActors;
 use crate::orders::model::OrderStatus;
 use crate::orders::repo::Decided;
-use crate::replenishment::Services;
+use crate::telemetry::Metrics;
+use crate::tenants::cache::TenantCache;
 
 /// How many recent event ids each device remembers in memory (the database
 /// remembers all). Retries come within seconds, so a few suffice; each costs
@@ -50,38 +54,52 @@ pub struct Decide {
     pub now: DateTime<Utc>,
 }
 
+/// (tenant, device).
+pub type DeviceKey = (String, String);
+
+/// What a device actor works with, and nothing more.
+pub struct DeviceDeps {
+    /// The database, for the detection and decision repositories.
+    pub db: DatabaseConnection,
+    /// Tenant limits and catalogs.
+    pub tenants: Arc<TenantCache>,
+    /// Group commit for settled detections.
+    pub writer: DetectionWriter,
+    /// Where accepted decisions are placed as orders.
+    pub stores: Arc<StoreActors>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Idle timeout, mailbox bound, deadline.
+    pub settings: ActorSettings,
+    /// The registry an actor leaves when it passivates.
+    pub registry: Arc<Registry<DeviceKey, DeviceActor>>,
+}
+
 /// The per-device actor.
 pub struct DeviceActor {
     device: DeviceContext,
-    services: Arc<Services>,
+    deps: Arc<DeviceDeps>,
     generation: u64,
-    limiter: DefaultDirectRateLimiter,
-    quota_per_minute: u32,
+    limiter: LocalLimiter,
     memory: HashMap<String, ProductMemory>,
     recent: VecDeque<(String, DetectionResponse)>,
     last_active: Instant,
-}
-
-fn limiter(per_minute: u32) -> DefaultDirectRateLimiter {
-    let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-    RateLimiter::direct(Quota::per_minute(n))
 }
 
 impl DeviceActor {
     /// A device actor whose state was loaded by the registry.
     pub fn new(
         device: DeviceContext,
-        services: Arc<Services>,
+        deps: Arc<DeviceDeps>,
         generation: u64,
         quota_per_minute: u32,
         memory: HashMap<String, ProductMemory>,
     ) -> Self {
         Self {
             device,
-            services,
+            deps,
             generation,
-            limiter: limiter(quota_per_minute),
-            quota_per_minute,
+            limiter: LocalLimiter::new(Limit::per_minute("device", quota_per_minute)),
             memory,
             // Grows with use instead of reserving room for every device up front.
             recent: VecDeque::new(),
@@ -91,15 +109,7 @@ impl DeviceActor {
 
     fn admit(&mut self) -> Result<(), Error> {
         self.last_active = Instant::now();
-        self.limiter.check().map_err(|not_until| {
-            self.services.metrics.rate_limited("device");
-            Error::RateLimited(RateLimitInfo {
-                scope: "device",
-                quota: u64::from(self.quota_per_minute),
-                window_secs: 60,
-                retry_after_ms: not_until.wait_time_from(DefaultClock::default().now()).as_millis() as u64,
-            })
-        })
+        self.limiter.check().inspect_err(|_| self.deps.metrics.rate_limited("device"))
     }
 
     fn recent(&self, event_id: &str) -> Option<DetectionResponse> {
@@ -136,10 +146,7 @@ impl DeviceActor {
     }
 
     fn adopt_quota(&mut self, per_minute: u32) {
-        if per_minute != self.quota_per_minute {
-            self.quota_per_minute = per_minute;
-            self.limiter = limiter(per_minute);
-        }
+        self.limiter.adopt(Limit::per_minute("device", per_minute));
     }
 }
 
@@ -147,20 +154,20 @@ impl Actor for DeviceActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.services.settings.mailbox_capacity);
-        self.services.metrics.actor_started("device");
-        let idle = self.services.settings.idle_timeout;
+        ctx.set_mailbox_capacity(self.deps.settings.mailbox_capacity);
+        self.deps.metrics.actor_started("device");
+        let idle = self.deps.settings.idle_timeout;
         ctx.run_interval(idle / 4, move |act, ctx| {
             if act.last_active.elapsed() >= idle {
                 let key = (act.device.tenant_id.clone(), act.device.device_id.clone());
-                act.services.devices.remove(&key, act.generation);
+                act.deps.registry.remove(&key, act.generation);
                 ctx.stop();
             }
         });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.services.metrics.actor_stopped("device");
+        self.deps.metrics.actor_stopped("device");
     }
 }
 
@@ -180,11 +187,11 @@ impl Handler<Detect> for DeviceActor {
         if let Some(response) = self.recent(&msg.request.event_id) {
             return AtomicResponse::new(Box::pin(ready(Ok(response))));
         }
-        let services = self.services.clone();
+        let deps = self.deps.clone();
         let tenant = self.device.tenant_id.clone();
-        let load = wrap_future::<_, Self>(async move { services.tenants.get(&services.db, &tenant).await });
+        let load = wrap_future::<_, Self>(async move { deps.tenants.get(&tenant).await });
         let fut = load.then(move |snapshot, act, _| {
-            let services = act.services.clone();
+            let deps = act.deps.clone();
             let device = act.device.clone();
             let now = msg.now;
             let request = msg.request;
@@ -233,7 +240,7 @@ impl Handler<Detect> for DeviceActor {
                 let (plan, settings, ttl) = planned?;
                 let response = match plan {
                     Plan::Settled(response) => {
-                        repo::record_settled(&services.db, &services.writer, &device, &event_id, response, now).await?
+                        repo::record_settled(&deps.db, &deps.writer, &device, &event_id, response, now).await?
                     }
                     Plan::Candidate(prompt_response, unit_price_cents) => {
                         let candidate = Candidate {
@@ -245,14 +252,14 @@ impl Handler<Detect> for DeviceActor {
                             ttl,
                             now,
                         };
-                        repo::record_candidate(&services.db, &candidate).await?
+                        repo::record_candidate(&deps.db, &candidate).await?
                     }
                 };
                 Ok((event_id, response, settings, ttl))
             })
             .map(move |result: Result<_, Error>, act: &mut Self, _| {
                 let (event_id, response, settings, ttl) = result?;
-                act.services.metrics.detection(response.reason);
+                act.deps.metrics.detection(response.reason.as_str(), response.reason == Reason::Prompt);
                 act.remember(&event_id, &response, now, &settings, ttl);
                 Ok(response)
             })
@@ -268,17 +275,16 @@ impl Handler<Decide> for DeviceActor {
         if let Err(err) = self.admit() {
             return AtomicResponse::new(Box::pin(ready(Err(err))));
         }
-        let services = self.services.clone();
+        let deps = self.deps.clone();
         let device = self.device.clone();
         let request = msg.request;
         let now = msg.now;
         let fut = wrap_future::<_, Self>(async move {
-            let snapshot = services.tenants.get(&services.db, &device.tenant_id).await?;
+            let snapshot = deps.tenants.get(&device.tenant_id).await?;
             let budget_cents = (snapshot.limits.daily_order_budget_usd * 100.0).round() as i64;
-            let (decided, fresh) =
-                crate::orders::repo::decide(&services.db, &device, &request, budget_cents, now).await?;
+            let (decided, fresh) = crate::orders::repo::decide(&deps.db, &device, &request, budget_cents, now).await?;
             if fresh {
-                services.metrics.decision(request.channel, request.accepted);
+                deps.metrics.decision(request.channel.as_str(), request.accepted);
             }
             let response = match decided {
                 Decided::Settled(intent, order) => {
@@ -286,7 +292,7 @@ impl Handler<Decide> for DeviceActor {
                     DecisionResponse::build(&intent, order.as_ref())?
                 }
                 Decided::Place(_, order) => {
-                    let (intent, order) = services.place_order(&device, order).await?;
+                    let (intent, order) = deps.stores.place(order).await?;
                     DecisionResponse::build(&intent, Some(&order))?
                 }
             };

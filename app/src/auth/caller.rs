@@ -1,0 +1,106 @@
+//! Who a request acts as, and the extractors that hand the caller to handlers.
+//! The [`middleware`](crate::auth::middleware) stored it in the request's
+//! extensions; an extractor only reads it back.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+
+use crate::error::Error;
+use crate::http::ResourceId;
+
+/// An authenticated merchant: requests act on this tenant only.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    /// The tenant the API key belongs to.
+    pub tenant_id: ResourceId,
+}
+
+/// An authenticated device.
+#[derive(Debug, Clone)]
+pub struct DeviceCaller {
+    /// The device's tenant.
+    pub tenant_id: ResourceId,
+    /// The device itself.
+    pub device_id: ResourceId,
+}
+
+/// The platform admin.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+/// Whoever the middleware authenticated.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The platform admin.
+    Admin,
+    /// A merchant.
+    Merchant(Merchant),
+    /// A device.
+    Device(DeviceCaller),
+}
+
+fn caller(req: &HttpRequest) -> Result<Caller, Error> {
+    req.extensions().get::<Caller>().cloned().ok_or(Error::Unauthorized)
+}
+
+impl FromRequest for Caller {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller(req))
+    }
+}
+
+impl Caller {
+    /// The tenant a merchant or device acts for, and the device when it is one;
+    /// the admin has no tenant here.
+    pub fn tenant_scope(&self) -> Result<(&ResourceId, Option<&ResourceId>), Error> {
+        match self {
+            Caller::Merchant(m) => Ok((&m.tenant_id, None)),
+            Caller::Device(d) => Ok((&d.tenant_id, Some(&d.device_id))),
+            Caller::Admin => Err(Error::Forbidden("this route needs a tenant API key or a device token")),
+        }
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match caller(req) {
+            Ok(Caller::Admin) => Ok(Admin),
+            Ok(_) => Err(Error::Forbidden("this route needs the platform admin token")),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl FromRequest for Merchant {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match caller(req) {
+            Ok(Caller::Merchant(merchant)) => Ok(merchant),
+            Ok(_) => Err(Error::Forbidden("this route needs a tenant API key")),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl FromRequest for DeviceCaller {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match caller(req) {
+            Ok(Caller::Device(device)) => Ok(device),
+            Ok(_) => Err(Error::Forbidden("this route needs a device token")),
+            Err(e) => Err(e),
+        })
+    }
+}

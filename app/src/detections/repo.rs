@@ -1,0 +1,253 @@
+//! Detection queries. Every acknowledged outcome is committed
+//! before the caller answers, and every cross-replica guarantee rests on a
+//! constraint: one detection row per (device, event id), one PENDING intent
+//! per (device, product), one order per intent.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::db::is_transient;
+use crate::detections::writer::{DetectionWriter, Written};
+use crate::devices::context::DeviceContext;
+use crate::error::Error;
+use crate::intents::entity::{detection, intent};
+use crate::intents::model::{DetectionResponse, ProductMemory, Reason, cooldown_remaining};
+use crate::intents::repo::expire_lapsed;
+use crate::orders::entity::order;
+use crate::orders::model::{IntentStatus, OrderStatus};
+
+/// Everything a prompt candidate needs to become an intent.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    /// The device.
+    pub device: &'a DeviceContext,
+    /// The event id.
+    pub event_id: &'a str,
+    /// The response if it prompts; reason and intent are filled in here.
+    pub prompt_response: DetectionResponse,
+    /// Label, SKU and price offered.
+    pub unit_price_cents: i64,
+    /// Cooldown after decisions and household orders.
+    pub cooldown: Duration,
+    /// How long the prompt stays open.
+    pub ttl: Duration,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+const ATTEMPTS: usize = 4;
+
+/// The stored answer to a device's repeated event id.
+pub async fn stored_response(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    device_id: &str,
+    event_id: &str,
+) -> Result<Option<DetectionResponse>, Error> {
+    let row = detection::Entity::find_by_id((tenant_id.to_owned(), device_id.to_owned(), event_id.to_owned()))
+        .one(db)
+        .await?;
+    row.map(|r| {
+        serde_json::from_str(&r.response).map_err(|e| Error::Internal(format!("stored detection does not parse: {e}")))
+    })
+    .transpose()
+}
+
+fn detection_row(
+    device: &DeviceContext,
+    event_id: &str,
+    response: &DetectionResponse,
+    now: DateTime<Utc>,
+) -> Result<detection::ActiveModel, Error> {
+    Ok(detection::ActiveModel {
+        tenant_id: Set(device.tenant_id.clone()),
+        device_id: Set(device.device_id.clone()),
+        event_id: Set(event_id.to_owned()),
+        product_id: Set(Some(response.product.product_id.clone())),
+        reason: Set(response.reason.as_str().to_owned()),
+        intent_id: Set(response.intent_id),
+        response: Set(serde_json::to_string(response).map_err(|e| Error::Internal(e.to_string()))?),
+        created_at: Set(now),
+    })
+}
+
+/// Records a detection whose outcome memory settled, through the group-commit
+/// writer. If the event id was seen before (by this or another replica), the
+/// stored answer is returned instead.
+pub async fn record_settled(
+    db: &DatabaseConnection,
+    writer: &DetectionWriter,
+    device: &DeviceContext,
+    event_id: &str,
+    response: DetectionResponse,
+    now: DateTime<Utc>,
+) -> Result<DetectionResponse, Error> {
+    let row = detection::Model {
+        tenant_id: device.tenant_id.clone(),
+        device_id: device.device_id.clone(),
+        event_id: event_id.to_owned(),
+        product_id: Some(response.product.product_id.clone()),
+        reason: response.reason.as_str().to_owned(),
+        intent_id: response.intent_id,
+        response: serde_json::to_string(&response).map_err(|e| Error::Internal(e.to_string()))?,
+        created_at: now,
+    };
+    match writer.write(row).await? {
+        Written::Inserted => Ok(response),
+        Written::Duplicate => stored_response(db, &device.tenant_id, &device.device_id, event_id)
+            .await?
+            .ok_or_else(|| Error::Internal("detection vanished after a conflict".into())),
+    }
+}
+
+/// Decides a prompt candidate against the database and records it, in one
+/// transaction: the open intent, the household's recent orders and this
+/// device's recent decisions are read where every replica writes them.
+pub async fn record_candidate(db: &DatabaseConnection, candidate: &Candidate<'_>) -> Result<DetectionResponse, Error> {
+    let mut last_error = None;
+    for _ in 0..ATTEMPTS {
+        match try_candidate(db, candidate).await {
+            Err(Error::Database(err)) if is_transient(&err) => last_error = Some(err),
+            other => return other,
+        }
+    }
+    Err(last_error.map_or_else(|| Error::Internal("retries exhausted".into()), Error::Database))
+}
+
+async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<DetectionResponse, Error> {
+    let d = c.device;
+    let product_id = c.prompt_response.product.product_id.clone();
+    let txn = crate::db::begin_write(db).await?;
+    if let Some(stored) = stored_response(&txn, &d.tenant_id, &d.device_id, c.event_id).await? {
+        return Ok(stored);
+    }
+    expire_lapsed(&txn, d, Some(&product_id), c.now).await?;
+    let mut response = c.prompt_response.clone();
+    let suppressed = |reason: Reason, remaining: u64, intent: Option<Uuid>| DetectionResponse {
+        should_prompt: false,
+        intent_id: intent,
+        reason,
+        cooldown_remaining_ms: remaining,
+        prompt: None,
+        ..c.prompt_response.clone()
+    };
+    let open = intent::Entity::find()
+        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
+        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
+        .filter(intent::Column::ProductId.eq(product_id.as_str()))
+        .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
+        .one(&txn)
+        .await?;
+    let household_order = order::Entity::find()
+        .filter(order::Column::TenantId.eq(d.tenant_id.as_str()))
+        .filter(order::Column::Owner.eq(d.owner.as_str()))
+        .filter(order::Column::ProductId.eq(product_id.as_str()))
+        .filter(order::Column::Status.ne(OrderStatus::Failed.as_str()))
+        .filter(order::Column::CreatedAt.gt(c.now - c.cooldown))
+        .order_by_desc(order::Column::CreatedAt)
+        .one(&txn)
+        .await?;
+    if let Some(open) = open {
+        response = suppressed(Reason::PendingIntent, 0, Some(open.id));
+    } else if let Some(remaining) =
+        household_order.and_then(|o| cooldown_remaining(Some(o.created_at), c.cooldown, c.now))
+    {
+        response = suppressed(Reason::AlreadyOrdered, remaining, None);
+    } else if let Some(remaining) =
+        cooldown_remaining(last_decision(&txn, d, &product_id, c.now - c.cooldown).await?, c.cooldown, c.now)
+    {
+        response = suppressed(Reason::Cooldown, remaining, None);
+    } else {
+        let id = Uuid::new_v4();
+        intent::ActiveModel {
+            id: Set(id),
+            tenant_id: Set(d.tenant_id.clone()),
+            device_id: Set(d.device_id.clone()),
+            product_id: Set(product_id.clone()),
+            store_id: Set(d.store_id.clone()),
+            owner: Set(d.owner.clone()),
+            sku: Set(response.product.sku.clone()),
+            label: Set(response.product.label.clone()),
+            unit_price_cents: Set(c.unit_price_cents),
+            status: Set(IntentStatus::Pending.as_str().to_owned()),
+            created_at: Set(c.now),
+            expires_at: Set(c.now + c.ttl),
+            decided_at: Set(None),
+            accepted: Set(None),
+            channel: Set(None),
+            updated_at: Set(c.now),
+        }
+        .insert(&txn)
+        .await?;
+        response.intent_id = Some(id);
+    }
+    detection_row(d, c.event_id, &response, c.now)?.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(response)
+}
+
+async fn last_decision(
+    db: &impl ConnectionTrait,
+    d: &DeviceContext,
+    product_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let last = intent::Entity::find()
+        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
+        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
+        .filter(intent::Column::ProductId.eq(product_id))
+        .filter(intent::Column::DecidedAt.gt(since))
+        .order_by_desc(intent::Column::DecidedAt)
+        .one(db)
+        .await?;
+    Ok(last.and_then(|i| i.decided_at))
+}
+
+/// What a device remembers per product after activation: open intents,
+/// decisions and household orders within `cooldown`.
+pub async fn load_memory(
+    db: &DatabaseConnection,
+    d: &DeviceContext,
+    cooldown: Duration,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, ProductMemory>, Error> {
+    let rows = intent::Entity::find()
+        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
+        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
+        .filter(
+            intent::Column::Status.eq(IntentStatus::Pending.as_str()).or(intent::Column::DecidedAt.gt(now - cooldown)),
+        )
+        .limit(1_000)
+        .all(db)
+        .await?;
+    let orders = order::Entity::find()
+        .filter(order::Column::TenantId.eq(d.tenant_id.as_str()))
+        .filter(order::Column::Owner.eq(d.owner.as_str()))
+        .filter(order::Column::Status.ne(OrderStatus::Failed.as_str()))
+        .filter(order::Column::CreatedAt.gt(now - cooldown))
+        .limit(1_000)
+        .all(db)
+        .await?;
+    let mut memory: HashMap<String, ProductMemory> = HashMap::new();
+    for order in orders {
+        let entry = memory.entry(order.product_id.clone()).or_default();
+        entry.last_ordered = Ord::max(entry.last_ordered, Some(order.created_at));
+    }
+    for row in rows {
+        let entry = memory.entry(row.product_id.clone()).or_default();
+        if row.status == IntentStatus::Pending.as_str() && row.expires_at > now {
+            entry.pending = Some((row.id, row.expires_at));
+        }
+        if let Some(decided) = row.decided_at {
+            entry.last_decided = Ord::max(entry.last_decided, Some(decided));
+        }
+    }
+    Ok(memory)
+}

@@ -1,0 +1,40 @@
+//! `POST /api/v1/detections`: the HTTP edge of the detection path.
+
+use actix_web::web;
+
+use crate::auth::DeviceCaller;
+use crate::error::{Error, Problem};
+use crate::http::{JsonBody, method_not_allowed};
+use crate::intents::model::{DetectionRequest, DetectionResponse};
+use crate::state::AppState;
+
+/// Mounts `/detections` inside `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/detections").route(web::post().to(post_detection)).default_service(method_not_allowed("POST")),
+    );
+}
+
+/// Report a product running low; the answer says whether to prompt the wearer.
+///
+/// The same `event_id` from the same device always gets the identical answer
+/// and has no second effect.
+#[utoipa::path(
+    post, path = "/api/v1/detections", tag = "device",
+    request_body = DetectionRequest,
+    responses(
+        (status = 200, body = DetectionResponse),
+        (status = 404, description = "object_class is not in the catalog", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A rate limit was hit (see Retry-After, RateLimit-Policy, RateLimit)", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The device's mailbox is full; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("device_token" = []))
+)]
+pub async fn post_detection(
+    device: DeviceCaller,
+    state: web::Data<AppState>,
+    body: JsonBody<DetectionRequest>,
+) -> Result<web::Json<DetectionResponse>, Error> {
+    Ok(web::Json(state.devices.detect(&device, body.0).await?))
+}

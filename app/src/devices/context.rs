@@ -1,0 +1,14 @@
+//! The device as the detection path knows it once activated.
+
+/// Who is detecting: the device as the registry loaded it.
+#[derive(Debug, Clone)]
+pub struct DeviceContext {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// Store the device orders from.
+    pub store_id: String,
+    /// Household.
+    pub owner: String,
+}

@@ -1,0 +1,120 @@
+//! The query of history listings (intents, orders): filters, page size and
+//! a cursor over (created_at, id), newest first.
+
+use chrono::{DateTime, Utc};
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::http::{MAX_PAGE_SIZE, Page, ResourceId};
+
+/// `?status=&device=&since=&until=&limit=&cursor=` for history listings.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this device.
+    pub device: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+    /// Items per page, 1-500 (default 50).
+    pub limit: Option<u64>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// A validated history query.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub(crate) status: Option<String>,
+    pub(crate) device: Option<String>,
+    pub(crate) since: Option<DateTime<Utc>>,
+    pub(crate) until: Option<DateTime<Utc>>,
+    pub(crate) limit: u64,
+    /// (created_at, id) of the last item already seen.
+    pub(crate) after: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// The cursor that continues after this item.
+pub fn cursor_of(created_at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}-{}", created_at.timestamp_micros(), id.simple())
+}
+
+fn parse_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (micros, id) = cursor.split_once('-')?;
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+}
+
+impl HistoryQuery {
+    /// Validates against the statuses of `T`.
+    pub fn validate(&self, valid_status: impl Fn(&str) -> bool) -> Result<History, Error> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(Error::InvalidQuery(format!("limit must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        if let Some(status) = &self.status
+            && !valid_status(status)
+        {
+            return Err(Error::InvalidQuery(format!("unknown status {status:?}")));
+        }
+        if let Some(device) = &self.device {
+            ResourceId::parse(device).map_err(|_| Error::InvalidQuery("device is not a valid id".into()))?;
+        }
+        let after = match &self.cursor {
+            Some(cursor) => Some(
+                parse_cursor(cursor)
+                    .ok_or_else(|| Error::InvalidQuery("cursor is not one this service issued".into()))?,
+            ),
+            None => None,
+        };
+        Ok(History {
+            status: self.status.clone(),
+            device: self.device.clone(),
+            since: self.since,
+            until: self.until,
+            limit,
+            after,
+        })
+    }
+}
+
+/// The `WHERE` of a history listing over `$entity` (which has tenant, device,
+/// status, created_at and id columns): always the tenant, then the filters.
+macro_rules! history_condition {
+    ($entity:ident, $tenant:expr, $device:expr, $h:expr) => {{
+        let mut condition = sea_orm::Condition::all().add($entity::Column::TenantId.eq($tenant));
+        if let Some(device) = $device.or($h.device.as_deref()) {
+            condition = condition.add($entity::Column::DeviceId.eq(device));
+        }
+        if let Some(status) = &$h.status {
+            condition = condition.add($entity::Column::Status.eq(status.as_str()));
+        }
+        if let Some(since) = $h.since {
+            condition = condition.add($entity::Column::CreatedAt.gte(since));
+        }
+        if let Some(until) = $h.until {
+            condition = condition.add($entity::Column::CreatedAt.lt(until));
+        }
+        if let Some((at, id)) = $h.after {
+            condition =
+                condition.add(sea_orm::Condition::any().add($entity::Column::CreatedAt.lt(at)).add(
+                    sea_orm::Condition::all().add($entity::Column::CreatedAt.eq(at)).add($entity::Column::Id.lt(id)),
+                ));
+        }
+        condition
+    }};
+}
+pub(crate) use history_condition;
+
+/// The page of at most `limit` items, from `limit + 1` fetched: the extra one says there is more.
+pub fn page<T>(mut items: Vec<T>, cursors: Vec<String>, limit: u64) -> Page<T> {
+    let has_more = items.len() as u64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if has_more { cursors.get(items.len().saturating_sub(1)).cloned() } else { None };
+    Page { items, next_cursor }
+}

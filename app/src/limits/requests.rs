@@ -1,0 +1,78 @@
+//! The request limits per client IP and per tenant. With Redis they are
+//! shared by every replica through one atomic GCRA script; when Redis is unreachable each
+//! replica falls back to local limiters and keeps serving.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::limits::limit::{Limit, LocalLimiter};
+use crate::limits::shared::SharedLimiter;
+use crate::telemetry::Metrics;
+
+/// The IP and tenant limiters of one replica.
+pub struct Limiter {
+    ip_per_minute: u32,
+    local: Mutex<HashMap<String, Arc<LocalLimiter>>>,
+    shared: Option<SharedLimiter>,
+    metrics: Arc<Metrics>,
+}
+
+impl Limiter {
+    /// Limiters allowing `ip_per_minute` per client IP; shared through Redis when given.
+    pub fn new(ip_per_minute: u32, shared: Option<SharedLimiter>, metrics: Arc<Metrics>) -> Self {
+        Self { ip_per_minute, local: Mutex::new(HashMap::new()), shared, metrics }
+    }
+
+    /// True while Redis is configured but unreachable, so limits are per replica.
+    pub fn degraded(&self) -> bool {
+        self.shared.as_ref().is_some_and(SharedLimiter::degraded)
+    }
+
+    fn check_local(&self, key: &str, limit: Limit) -> Result<(), Error> {
+        let limiter = {
+            let mut local = self.local.lock().map_err(|_| Error::Internal("limiter poisoned".into()))?;
+            let entry = local.entry(key.to_owned()).or_insert_with(|| Arc::new(LocalLimiter::new(limit)));
+            if entry.limit() != limit {
+                *entry = Arc::new(LocalLimiter::new(limit));
+            }
+            entry.clone()
+        };
+        limiter.check()
+    }
+
+    async fn check(&self, key: String, limit: Limit) -> Result<(), Error> {
+        let outcome = match &self.shared {
+            Some(shared) if !shared.degraded() => match shared.check(&key, limit).await {
+                Ok(outcome) => {
+                    self.metrics.set_shared_limits_degraded(false);
+                    outcome
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "redis unreachable; using local rate limits");
+                    self.metrics.set_shared_limits_degraded(true);
+                    self.check_local(&key, limit)
+                }
+            },
+            _ => self.check_local(&key, limit),
+        };
+        if outcome.is_err() {
+            self.metrics.rate_limited(limit.scope);
+        }
+        outcome
+    }
+
+    /// Checks the per-IP limit.
+    pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Error> {
+        let limit = Limit { scope: "ip", quota: self.ip_per_minute, window: Duration::from_secs(60) };
+        self.check(format!("ip:{ip}"), limit).await
+    }
+
+    /// Checks the tenant's per-second limit.
+    pub async fn check_tenant(&self, tenant: &str, per_second: u32) -> Result<(), Error> {
+        let limit = Limit { scope: "tenant", quota: per_second, window: Duration::from_secs(1) };
+        self.check(format!("tenant:{tenant}"), limit).await
+    }
+}

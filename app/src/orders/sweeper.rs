@@ -1,0 +1,35 @@
+//! The sweeper: expires lapsed intents and finishes orders whose placement
+//! was cut short (a replica died between accepting and hearing from the
+//! provider). It works across every tenant by design.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::error::Error;
+use crate::orders::placement::OrderPlacement;
+
+/// One sweep over every tenant's lapsed intents and unfinished orders.
+pub struct Sweeper {
+    db: DatabaseConnection,
+    placement: Arc<OrderPlacement>,
+}
+
+impl Sweeper {
+    /// A sweeper finishing orders through `placement`.
+    pub fn new(db: DatabaseConnection, placement: Arc<OrderPlacement>) -> Self {
+        Self { db, placement }
+    }
+
+    /// Expires lapsed intents and resubmits orders left SUBMITTED for longer
+    /// than two provider deadlines.
+    pub async fn sweep(&self) -> Result<(), Error> {
+        let now = crate::db::now();
+        crate::intents::repo::expire_all_lapsed(&self.db, now).await?;
+        let stale = now - chrono::Duration::from_std(self.placement.commerce_timeout() * 2).unwrap_or_default();
+        for order in crate::orders::repo::unfinished(&self.db, stale).await? {
+            self.placement.submit(&order).await?;
+        }
+        Ok(())
+    }
+}

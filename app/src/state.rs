@@ -1,0 +1,35 @@
+//! The application state every handler can reach through
+//! `web::Data<AppState>`: the services the HTTP edge calls into. It sits
+//! below the routes and above the domain; nothing in the domain imports it.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::auth::credentials::CredentialCache;
+use crate::detections::fleet::DeviceFleet;
+use crate::limits::requests::Limiter;
+use crate::tasks::TaskScope;
+use crate::tenants::cache::TenantCache;
+
+/// Shared state of one running application.
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Hex SHA-256 of the platform admin token.
+    pub admin_token_hash: String,
+    /// Redis pool, when `REDIS_URL` is set.
+    pub redis: Option<deadpool_redis::Pool>,
+    /// Tenant limits and catalogs, cached per replica.
+    pub tenants: Arc<TenantCache>,
+    /// The device actors: detections and decisions go through them.
+    pub devices: DeviceFleet,
+    /// IP and tenant rate limits.
+    pub limiter: Limiter,
+    /// Credentials the database confirmed recently.
+    pub credentials: Arc<CredentialCache>,
+    /// Whether the client IP comes from forwarding headers.
+    pub trust_forwarded_for: bool,
+    /// Background work (sweeper, WAL checkpoints) that stops with the state.
+    pub tasks: TaskScope,
+}
