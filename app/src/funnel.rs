@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Merchant;
-use crate::error::{Error, Problem};
+use crate::error::Error;
 use crate::http::method_not_allowed;
 use crate::intents::entity::{detection, intent};
 use crate::intents::model::Reason;
 use crate::orders::entity::order;
 use crate::orders::model::{IntentStatus, OrderStatus};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// `?since=&until=` (RFC 3339); the default window is the last 24 hours.

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{PROBLEM_BASE, PROBLEM_JSON};
+use crate::problem::{PROBLEM_BASE, PROBLEM_JSON};
 use crate::state::AppState;
 
 /// Readiness of each dependency.

@@ -14,7 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::error::{Error, PROBLEM_JSON, problem_response};
+use crate::error::Error;
+use crate::problem::{EdgeError, PROBLEM_JSON, problem_response};
 
 /// A resource id as it appears in paths: `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`.
 ///
@@ -88,21 +89,21 @@ pub fn declares_json(req: &HttpRequest) -> bool {
 }
 
 /// Parses `bytes` as `T`, telling malformed JSON from well-formed JSON of the wrong shape.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EdgeError> {
     serde_json::from_slice(bytes).map_err(|err| {
         // serde_json reports some shape errors (a number where an enum belongs) as
         // syntax errors, so ask whether the body is JSON at all.
         if err.is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
-            Error::InvalidBody(err.to_string())
+            EdgeError::InvalidBody(err.to_string())
         } else {
-            Error::MalformedJson(err.to_string())
+            EdgeError::MalformedJson(err.to_string())
         }
     })
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
-    type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+    type Error = EdgeError;
+    type Future = LocalBoxFuture<'static, Result<Self, EdgeError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
@@ -110,11 +111,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             let bytes = body.await.map_err(|err| match err.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => Error::PayloadTooLarge(limit),
-                _ => Error::MalformedJson(format!("the body could not be read: {err}")),
+                Some(PayloadError::Overflow) => EdgeError::PayloadTooLarge(limit),
+                _ => EdgeError::MalformedJson(format!("the body could not be read: {err}")),
             })?;
             if !is_json {
-                return Err(Error::UnsupportedMediaType);
+                return Err(EdgeError::UnsupportedMediaType);
             }
             parse_json(&bytes).map(JsonBody)
         })
@@ -205,8 +206,8 @@ pub fn method_not_allowed(methods: &'static str) -> Route {
 }
 
 /// The app's fallback service: 404 problem+json.
-pub async fn route_not_found() -> Result<HttpResponse, Error> {
-    Err(Error::RouteNotFound)
+pub async fn route_not_found() -> Result<HttpResponse, EdgeError> {
+    Err(EdgeError::RouteNotFound)
 }
 
 /// Rewrites any error response that is not already problem+json (actix's own
@@ -268,4 +269,19 @@ mod tests {
 /// Parses an intent or order id from a path.
 pub fn parse_uuid(raw: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(raw).map_err(|_| Error::InvalidId(raw.to_owned()))
+}
+
+/// Parses an optional JSON body: empty means the type's defaults; anything
+/// else must be declared `application/json`.
+pub fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(
+    http: &HttpRequest,
+    body: &[u8],
+) -> Result<T, EdgeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    if !declares_json(http) {
+        return Err(EdgeError::UnsupportedMediaType);
+    }
+    parse_json(body)
 }

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod openapi;
 pub mod orders;
 pub mod platform;
+pub mod problem;
 pub mod startup;
 pub mod state;
 pub mod stores;

@@ -66,7 +66,7 @@ impl Modify for BearerSchemes {
         assistant::routes::post_frame,
         assistant::routes::post_speech,
     ),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    components(schemas(crate::problem::Problem, crate::error::FieldError)),
     modifiers(&BearerSchemes),
     tags(
         (name = "admin", description = "Platform operations (admin token)"),

@@ -15,7 +15,8 @@ use crate::assistant::guard::{Ticket, Usage};
 use crate::assistant::image::ValidImage;
 use crate::assistant::provider::{ChunkStream, map_error, usage_of};
 use crate::auth::DeviceCaller;
-use crate::error::{Error, PROBLEM_BASE, Violations};
+use crate::error::{Error, Violations};
+use crate::problem::PROBLEM_BASE;
 use crate::tenants::snapshot::TenantSnapshot;
 
 /// Most turns of history sent back to the model.

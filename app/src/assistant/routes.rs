@@ -14,9 +14,10 @@ use crate::assistant::provider::{reply_text, usage_of};
 use crate::assistant::{Assistant, image};
 use crate::auth::DeviceCaller;
 use crate::catalog::model::FillLevel;
-use crate::error::{Error, Problem, Violations};
+use crate::error::{Error, Violations};
 use crate::http::{BodyLimit, JsonBody, method_not_allowed};
 use crate::intents::model::{Confidence, DetectionRequest, DetectionResponse};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts the assistant routes inside `/api/v1`; the two that carry a frame

@@ -5,8 +5,9 @@ use actix_web::{HttpResponse, web};
 use crate::auth::Merchant;
 use crate::catalog::model::{ProductSpec, ProductView};
 use crate::catalog::repo;
-use crate::error::{Error, Problem};
+use crate::error::Error;
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts the product routes inside the merchant scope.

@@ -3,9 +3,10 @@
 use actix_web::web;
 
 use crate::auth::DeviceCaller;
-use crate::error::{Error, Problem};
+use crate::error::Error;
 use crate::http::{JsonBody, method_not_allowed};
 use crate::intents::model::{DetectionRequest, DetectionResponse};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts `/detections` inside `/api/v1`.

@@ -6,8 +6,9 @@ use actix_web::{HttpResponse, web};
 use crate::auth::{Admin, DeviceCaller, Merchant};
 use crate::devices::model::{DeviceBatch, DeviceSpec, DeviceView, NewDevice, RegisteredBatch};
 use crate::devices::repo::{self, OnExisting, RegisterOutcome};
-use crate::error::{Error, Problem};
+use crate::error::Error;
 use crate::http::{BodyLimit, JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts the admin device routes inside the admin scope.

@@ -4,11 +4,12 @@
 use actix_web::web;
 
 use crate::auth::{Caller, DeviceCaller, Merchant};
-use crate::error::{Error, Problem};
+use crate::error::Error;
 use crate::history::HistoryQuery;
 use crate::http::{JsonBody, Page, method_not_allowed, parse_uuid};
 use crate::intents::decision::{DecisionRequest, DecisionResponse, IntentView};
 use crate::intents::listing::{self, is_intent_status};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts decisions and the intent history inside `/api/v1`.

@@ -3,11 +3,12 @@
 use actix_web::web;
 
 use crate::auth::{Caller, Merchant};
-use crate::error::{Error, Problem};
+use crate::error::Error;
 use crate::history::HistoryQuery;
 use crate::http::{Page, method_not_allowed, parse_uuid};
 use crate::orders::listing::{self, is_order_status};
 use crate::orders::model::OrderView;
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts the order routes inside `/api/v1`.

@@ -3,8 +3,9 @@
 use actix_web::{HttpResponse, web};
 
 use crate::auth::Merchant;
-use crate::error::{Error, Problem};
+use crate::error::Error;
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
+use crate::problem::Problem;
 use crate::state::AppState;
 use crate::stores::model::{StoreSpec, StoreView};
 use crate::stores::repo;

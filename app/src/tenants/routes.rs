@@ -3,8 +3,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::Admin;
-use crate::error::{Error, Problem};
-use crate::http::{JsonBody, Page, PageQuery, ResourceId, declares_json, method_not_allowed, parse_json};
+use crate::error::Error;
+use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed, parse_optional_json};
+use crate::problem::{EdgeError, Problem};
 use crate::state::AppState;
 use crate::tenants::model::{RotateKeyRequest, RotatedKey, TenantSpec, TenantView};
 use crate::tenants::repo::{self, UpsertOutcome};
@@ -115,13 +116,11 @@ pub async fn rotate_api_key(
     tenant: web::Path<ResourceId>,
     http: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, EdgeError> {
     let request = parse_optional_json::<RotateKeyRequest>(&http, &body)?;
     if request.grace_period_seconds > 86_400 {
-        return Err(Error::Validation(vec![crate::error::FieldError::new(
-            "grace_period_seconds",
-            "must be at most 86400",
-        )]));
+        let error = crate::error::FieldError::new("grace_period_seconds", "must be at most 86400");
+        return Err(Error::Validation(vec![error]).into());
     }
     let rotated = repo::rotate_api_key(&state.db, &tenant, &request).await?;
     state.credentials.invalidate_tenant(tenant.as_str());
@@ -148,16 +147,4 @@ pub async fn delete_tenant(
     state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, "tenant deactivated");
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Parses an optional JSON body: empty means the type's defaults; anything
-/// else must be declared `application/json`.
-fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(http: &HttpRequest, body: &[u8]) -> Result<T, Error> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    if !declares_json(http) {
-        return Err(Error::UnsupportedMediaType);
-    }
-    parse_json(body)
 }
