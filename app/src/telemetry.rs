@@ -52,11 +52,40 @@ pub fn init_sentry(
     options.release = sentry::release_name!();
     options.environment = Some(settings.environment.clone().into());
     options.send_default_pii = false;
+    // Request bodies carry speech, prompts, locations and images: never captured.
+    options.max_request_body_size = sentry::MaxRequestBodySize::None;
+    options.before_send = Some(Arc::new(|event| Some(scrub_event(event))));
     options.dsn = Some(dsn);
     if let Some(transport) = transport {
         options.transport = Some(transport);
     }
     Some(sentry::init(options))
+}
+
+/// Headers an event may keep; everything else (credentials, cookies,
+/// forwarding chains naming clients) is dropped.
+const REPORTED_HEADERS: [&str; 3] = ["content-type", "content-length", "user-agent"];
+
+/// The second line of defence behind `max_request_body_size` and
+/// `send_default_pii`: whatever an integration attached, an event leaves with
+/// no request body, no cookies, no credentials and no query string (tokens
+/// have been seen in query strings).
+pub fn scrub_event(mut event: sentry::protocol::Event<'static>) -> sentry::protocol::Event<'static> {
+    if let Some(request) = event.request.as_mut() {
+        request.data = None;
+        request.cookies = None;
+        request.query_string = None;
+        request.env.clear();
+        request.headers.retain(|name, _| REPORTED_HEADERS.contains(&name.to_ascii_lowercase().as_str()));
+        if let Some(url) = request.url.as_mut() {
+            url.set_query(None);
+            url.set_fragment(None);
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
+        }
+    }
+    event.user = None;
+    event
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
