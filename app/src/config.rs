@@ -11,6 +11,16 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+/// Which forwarding header the trusted proxy appends the client address to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, Envoy, most load balancers).
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +77,17 @@ pub struct Settings {
     /// Take the client IP from `Forwarded`/`X-Forwarded-For` (only behind a trusted proxy)
     /// (`REPLENISH_TRUST_FORWARDED_FOR`).
     pub trust_forwarded_for: bool,
+    /// Which header the trusted proxy writes (`REPLENISH_FORWARDED_HEADER`:
+    /// `x-forwarded-for` or `forwarded`); the other one is ignored.
+    pub forwarded_header: ForwardedHeader,
+    /// How many proxies in front of the service append to that header
+    /// (`REPLENISH_TRUSTED_PROXY_HOPS`): the client is the entry this many
+    /// places from the right. Entries further left were written by the client.
+    pub trusted_proxy_hops: usize,
+    /// Comma-separated CIDRs of the trusted proxies (`REPLENISH_TRUSTED_PROXIES`);
+    /// when set, the client is the right-most address not in them (and the
+    /// header counts only when the peer itself is one of them), instead of a hop count.
+    pub trusted_proxies: String,
     /// Prefix of every Redis key this service writes (`REPLENISH_REDIS_PREFIX`).
     pub redis_prefix: String,
     /// Idle time after which a device or store actor passivates, ms (`REPLENISH_ACTOR_IDLE_TIMEOUT_MS`).
@@ -166,6 +187,9 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             ip_per_minute: 1_000,
             trust_forwarded_for: false,
+            forwarded_header: ForwardedHeader::XForwardedFor,
+            trusted_proxy_hops: 1,
+            trusted_proxies: String::new(),
             redis_prefix: "replenish:".into(),
             actor_idle_timeout_ms: 10 * 60 * 1000,
             mailbox_capacity: 64,

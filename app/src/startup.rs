@@ -19,6 +19,7 @@ use crate::detections::actor::DeviceDeps;
 use crate::detections::fleet::DeviceFleet;
 use crate::detections::writer::DetectionWriter;
 use crate::http::{BodyLimit, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
+use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
 use crate::limits::shared::SharedLimiter;
 use crate::orders::actor::StoreActors;
@@ -83,6 +84,13 @@ impl Application {
         let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
         let assistant = web::Data::new(Assistant::new(&settings.assistant, db.clone(), metrics.clone()));
         let credentials = credential_cache(&settings);
+        let client_ip = ClientIpPolicy::from_settings(
+            settings.trust_forwarded_for,
+            settings.forwarded_header,
+            settings.trusted_proxy_hops,
+            &settings.trusted_proxies,
+        )
+        .map_err(StartupError::Config)?;
         let tenants = Arc::new(TenantCache::new(db.clone(), TENANT_SNAPSHOT_TTL));
         let tasks = TaskScope::default();
         let devices = loop_services(&settings, &db, &tenants, &metrics, &tasks);
@@ -94,7 +102,7 @@ impl Application {
             devices,
             limiter,
             credentials,
-            trust_forwarded_for: settings.trust_forwarded_for,
+            client_ip,
             tasks,
         });
         let metrics = web::Data::from(metrics);

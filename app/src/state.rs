@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::credentials::CredentialCache;
 use crate::detections::fleet::DeviceFleet;
+use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
 use crate::tasks::TaskScope;
 use crate::tenants::cache::TenantCache;
@@ -28,8 +29,8 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Credentials the database confirmed recently.
     pub credentials: Arc<CredentialCache>,
-    /// Whether the client IP comes from forwarding headers.
-    pub trust_forwarded_for: bool,
+    /// Where a request's client address comes from, for the per-IP limit.
+    pub client_ip: ClientIpPolicy,
     /// Background work (sweeper, WAL checkpoints) that stops with the state.
     pub tasks: TaskScope,
 }

@@ -1,8 +1,6 @@
 //! The request limits at the HTTP edge: per client IP before authentication,
 //! per tenant after it.
 
-use std::net::IpAddr;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -11,25 +9,13 @@ use actix_web::{HttpMessage, web};
 use crate::auth::Caller;
 use crate::state::AppState;
 
-fn client_ip(req: &ServiceRequest, trust_forwarded: bool) -> Option<IpAddr> {
-    if trust_forwarded
-        && let Some(ip) = req
-            .connection_info()
-            .realip_remote_addr()
-            .and_then(|a| a.parse::<std::net::SocketAddr>().map(|s| s.ip()).or_else(|_| a.parse()).ok())
-    {
-        return Some(ip);
-    }
-    req.peer_addr().map(|addr| addr.ip())
-}
-
 /// Middleware: the per-IP limit, before authentication so floods cost no lookups.
 pub async fn ip_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if let Some(state) = req.app_data::<web::Data<AppState>>().cloned()
-        && let Some(ip) = client_ip(&req, state.trust_forwarded_for)
+        && let Some(ip) = state.client_ip.client_ip(req.peer_addr().map(|addr| addr.ip()), req.headers())
     {
         state.limiter.check_ip(ip).await?;
     }

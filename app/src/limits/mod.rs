@@ -4,9 +4,11 @@
 //! - [`shared`]: limits shared by every replica through Redis;
 //! - [`requests`]: the per-IP and per-tenant request limits, shared when
 //!   Redis is there, local while it is not;
-//! - [`middleware`]: where those two apply at the HTTP edge;
+//! - [`middleware`]: where those two apply at the HTTP edge, and
+//!   [`client_ip`]: which address the per-IP limit belongs to;
 //! - [`mailbox`]: how many requests an actor takes at once.
 
+pub mod client_ip;
 pub mod limit;
 pub mod mailbox;
 pub mod middleware;

@@ -2,9 +2,8 @@
 //! shared by every replica through one atomic GCRA script; when Redis is unreachable each
 //! replica falls back to local limiters and keeps serving.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -12,10 +11,20 @@ use crate::limits::limit::{Limit, LocalLimiter};
 use crate::limits::shared::SharedLimiter;
 use crate::telemetry::Metrics;
 
+/// Most local limiters one replica keeps (~200 bytes each): past it the
+/// least used are forgotten, which at worst hands a flood of new addresses
+/// fresh bursts, never unbounded memory.
+const MAX_LOCAL_LIMITERS: u64 = 100_000;
+/// The longest window of the limits kept here (the per-IP minute).
+const LONGEST_WINDOW: Duration = Duration::from_secs(60);
+
 /// The IP and tenant limiters of one replica.
 pub struct Limiter {
     ip_per_minute: u32,
-    local: Mutex<HashMap<String, Arc<LocalLimiter>>>,
+    /// Local limiters by key, forgotten once idle for a whole window (they
+    /// would be back at a full burst anyway) and bounded in number, so
+    /// clients choosing ever new addresses cannot grow it without end.
+    local: moka::sync::Cache<String, Arc<LocalLimiter>>,
     shared: Option<SharedLimiter>,
     metrics: Arc<Metrics>,
 }
@@ -23,7 +32,8 @@ pub struct Limiter {
 impl Limiter {
     /// Limiters allowing `ip_per_minute` per client IP; shared through Redis when given.
     pub fn new(ip_per_minute: u32, shared: Option<SharedLimiter>, metrics: Arc<Metrics>) -> Self {
-        Self { ip_per_minute, local: Mutex::new(HashMap::new()), shared, metrics }
+        let local = moka::sync::Cache::builder().max_capacity(MAX_LOCAL_LIMITERS).time_to_idle(LONGEST_WINDOW).build();
+        Self { ip_per_minute, local, shared, metrics }
     }
 
     /// True while Redis is configured but unreachable, so limits are per replica.
@@ -32,15 +42,18 @@ impl Limiter {
     }
 
     fn check_local(&self, key: &str, limit: Limit) -> Result<(), Error> {
-        let limiter = {
-            let mut local = self.local.lock().map_err(|_| Error::Internal("limiter poisoned".into()))?;
-            let entry = local.entry(key.to_owned()).or_insert_with(|| Arc::new(LocalLimiter::new(limit)));
-            if entry.limit() != limit {
-                *entry = Arc::new(LocalLimiter::new(limit));
-            }
-            entry.clone()
-        };
+        let mut limiter = self.local.get_with_by_ref(key, || Arc::new(LocalLimiter::new(limit)));
+        if limiter.limit() != limit {
+            limiter = Arc::new(LocalLimiter::new(limit));
+            self.local.insert(key.to_owned(), limiter.clone());
+        }
         limiter.check()
+    }
+
+    /// Local limiters held right now (after pending evictions ran).
+    pub fn local_keys(&self) -> u64 {
+        self.local.run_pending_tasks();
+        self.local.entry_count()
     }
 
     async fn check(&self, key: String, limit: Limit) -> Result<(), Error> {

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::Script;
@@ -56,6 +57,9 @@ fn lease_life(limit: Limit) -> Duration {
     (limit.window / 20).min(MAX_LEASE_LIFE)
 }
 
+/// Fewest leases held before lapsed ones are swept out.
+const MIN_SWEEP: usize = 1_024;
+
 /// How long Redis is left alone after it failed, before it is tried again.
 const BACKOFF: Duration = Duration::from_secs(1);
 /// How long one Redis check may take before the local limiter answers instead.
@@ -68,6 +72,8 @@ pub struct SharedLimiter {
     script: Script,
     failed_at: Mutex<Option<Instant>>,
     leases: Mutex<HashMap<String, Lease>>,
+    /// Size of `leases` at which lapsed leases are swept out.
+    sweep_at: AtomicUsize,
 }
 
 impl SharedLimiter {
@@ -79,6 +85,7 @@ impl SharedLimiter {
             script: Script::new(GCRA),
             failed_at: Mutex::new(None),
             leases: Mutex::new(HashMap::new()),
+            sweep_at: AtomicUsize::new(MIN_SWEEP),
         }
     }
 
@@ -91,6 +98,11 @@ impl SharedLimiter {
         if let Ok(mut at) = self.failed_at.lock() {
             *at = failed.then(Instant::now);
         }
+    }
+
+    /// Leases held right now, lapsed or not.
+    pub fn leases_held(&self) -> usize {
+        self.leases.lock().map(|l| l.len()).unwrap_or(0)
     }
 
     /// Spends one request of this replica's lease for `key`, if it has one.
@@ -114,9 +126,17 @@ impl SharedLimiter {
             return;
         }
         let Ok(mut leases) = self.leases.lock() else { return };
-        let until = Instant::now() + lease_life(limit);
+        let now = Instant::now();
+        // Leases live at most 250 ms: dropping the lapsed ones whenever the
+        // map has doubled keeps it to the keys of the last moments, however
+        // many distinct keys (spoofed addresses) came before.
+        if leases.len() >= self.sweep_at.load(Ordering::Relaxed) {
+            leases.retain(|_, lease| lease.until > now);
+            self.sweep_at.store((leases.len() * 2).max(MIN_SWEEP), Ordering::Relaxed);
+        }
+        let until = now + lease_life(limit);
         let lease = leases.entry(key.to_owned()).or_insert(Lease { remaining: 0, until });
-        if lease.until <= Instant::now() {
+        if lease.until <= now {
             lease.remaining = 0;
         }
         lease.remaining += extra;

@@ -84,7 +84,37 @@ async fn budget_and_limits_metrics(backend: Backend) {
     assert!(text.contains(r#"replenish_detections_total{outcome="ABOVE_THRESHOLD"} 1"#), "{text}");
 }
 
-on_both_backends!(each_scope_answers_429_with_headers, budget_and_limits_metrics);
+/// Behind one trusted proxy, the address the proxy appended is the client's:
+/// whatever a client writes to the left of it does not give it a new bucket.
+async fn forwarded_addresses_cannot_be_chosen_by_the_client(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.redis_url = redis_for(backend);
+        s.redis_prefix = unique_redis_prefix();
+        s.ip_per_minute = 5;
+        s.trust_forwarded_for = true;
+        s.trusted_proxy_hops = 1;
+    })
+    .await;
+    let get = |forwarded: String| {
+        app.client.get(format!("{}/api/v1/device", app.address)).header("x-forwarded-for", forwarded).send()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        // A new invented address each time, then the one the proxy saw.
+        let reply = get(format!("10.9.{i}.{i}, 203.0.113.7")).await.expect("request sent");
+        statuses.push(reply.status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3, "one bucket for 203.0.113.7: {statuses:?}");
+    // Another client behind the same proxy has a bucket of its own.
+    let other = get("203.0.113.8".into()).await.expect("request sent");
+    assert_ne!(other.status().as_u16(), 429);
+}
+
+on_both_backends!(
+    each_scope_answers_429_with_headers,
+    budget_and_limits_metrics,
+    forwarded_addresses_cannot_be_chosen_by_the_client
+);
 
 /// A Redis of this test's own, so stopping it disturbs no other test.
 struct OwnRedis {
