@@ -241,6 +241,26 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body::<B>()))
 }
 
+/// Parses an intent or order id from a path.
+pub fn parse_uuid(raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::InvalidId(raw.to_owned()))
+}
+
+/// Parses an optional JSON body: empty means the type's defaults; anything
+/// else must be declared `application/json`.
+pub fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(
+    http: &HttpRequest,
+    body: &[u8],
+) -> Result<T, EdgeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    if !declares_json(http) {
+        return Err(EdgeError::UnsupportedMediaType);
+    }
+    parse_json(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,24 +284,4 @@ mod tests {
         let last = Page::from_overfetch(vec!["a", "b"], &request, |s| s.to_string());
         assert_eq!(last.next_cursor, None);
     }
-}
-
-/// Parses an intent or order id from a path.
-pub fn parse_uuid(raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw).map_err(|_| Error::InvalidId(raw.to_owned()))
-}
-
-/// Parses an optional JSON body: empty means the type's defaults; anything
-/// else must be declared `application/json`.
-pub fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(
-    http: &HttpRequest,
-    body: &[u8],
-) -> Result<T, EdgeError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    if !declares_json(http) {
-        return Err(EdgeError::UnsupportedMediaType);
-    }
-    parse_json(body)
 }
