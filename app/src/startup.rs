@@ -236,7 +236,7 @@ const CREDENTIAL_CACHE_CAPACITY: u64 = 200_000;
 fn credential_cache(settings: &Settings) -> Arc<CredentialCache> {
     let ttl = Duration::from_secs(settings.credential_cache_secs);
     // On Postgres the invalidator keeps the cache off until it hears other replicas.
-    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY, true));
+    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY));
     if !ttl.is_zero() {
         cache.spawn_housekeeping();
     }

@@ -50,9 +50,9 @@ pub struct CredentialCache {
 pub struct LookupTicket(u64);
 
 impl CredentialCache {
-    /// A cache keeping entries for `ttl` (zero disables it). `usable` is false
-    /// when cross-replica notices have yet to be connected.
-    pub fn new(ttl: Duration, capacity: u64, usable: bool) -> Self {
+    /// A cache keeping entries for `ttl` (zero disables it), usable until the
+    /// invalidator says notices could be missed.
+    pub fn new(ttl: Duration, capacity: u64) -> Self {
         let entries =
             (!ttl.is_zero()).then(|| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
         Self {
@@ -60,7 +60,7 @@ impl CredentialCache {
             clock: AtomicU64::new(1),
             invalidated: RwLock::new(HashMap::new()),
             all_invalidated: AtomicU64::new(0),
-            usable: AtomicBool::new(usable),
+            usable: AtomicBool::new(true),
         }
     }
 
@@ -161,7 +161,7 @@ mod tests {
     }
 
     fn cache() -> CredentialCache {
-        CredentialCache::new(Duration::from_secs(60), 1_000, true)
+        CredentialCache::new(Duration::from_secs(60), 1_000)
     }
 
     fn tenant_of(caller: Option<Caller>) -> Option<String> {
@@ -178,6 +178,18 @@ mod tests {
         cache.invalidate_tenant("acme");
         assert!(cache.get("a", now).is_none());
         assert_eq!(tenant_of(cache.get("b", now)).as_deref(), Some("globex"), "other tenants keep theirs");
+    }
+
+    #[test]
+    fn only_credential_changes_drop_a_tenants_credentials() {
+        let cache = cache();
+        cache.insert(cache.ticket(), "a".into(), device("acme", "d1"), None);
+        cache.apply(&Change::Tenant { tenant: "acme".into() });
+        cache.apply(&Change::Catalog { tenant: "acme".into() });
+        cache.apply(&Change::Device { tenant: "acme".into(), device: "d1".into() });
+        assert!(cache.get("a", Utc::now()).is_some());
+        cache.apply(&Change::Credentials { tenant: "acme".into() });
+        assert!(cache.get("a", Utc::now()).is_none());
     }
 
     #[test]
@@ -210,7 +222,7 @@ mod tests {
         assert!(cache.get("a", Utc::now()).is_none());
         cache.set_usable(true);
         assert!(cache.get("a", Utc::now()).is_none(), "entries from before the outage are dropped");
-        let disabled = CredentialCache::new(Duration::ZERO, 1_000, true);
+        let disabled = CredentialCache::new(Duration::ZERO, 1_000);
         disabled.insert(disabled.ticket(), "a".into(), device("acme", "d1"), None);
         assert!(disabled.get("a", Utc::now()).is_none(), "a zero TTL turns the cache off");
     }

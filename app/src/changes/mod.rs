@@ -115,11 +115,6 @@ impl<T> Changed<T> {
         Self { value, changes }
     }
 
-    /// The changes made.
-    pub fn changes(&self) -> &[Change] {
-        &self.changes
-    }
-
     /// Applies the changes to this replica's caches and hands back the value.
     pub fn applied(self, invalidator: &Invalidator) -> T {
         invalidator.apply_all(&self.changes);

@@ -9,7 +9,7 @@
 //! replaces an actor whose device moved.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use actix::Actor;
 
@@ -27,12 +27,15 @@ pub struct DeviceFleet {
     deps: Arc<DeviceDeps>,
     /// False while change notices could be missed.
     trusted: AtomicBool,
+    /// Ticks before actors are forgotten for a change, so an activation that
+    /// loaded the device before the change does not outlive it.
+    forgets: AtomicU64,
 }
 
 impl DeviceFleet {
     /// A fleet whose actors start lazily on first use.
     pub fn new(deps: DeviceDeps) -> Self {
-        Self { deps: Arc::new(deps), trusted: AtomicBool::new(true) }
+        Self { deps: Arc::new(deps), trusted: AtomicBool::new(true), forgets: AtomicU64::new(0) }
     }
 
     async fn activate(&self, caller: &DeviceCaller) -> Result<Entry<DeviceActor>, Error> {
@@ -43,6 +46,7 @@ impl DeviceFleet {
         {
             return Ok(entry.clone());
         }
+        let forgets = self.forgets.load(Ordering::Acquire);
         // Load outside the registry lock; if another request activated it meanwhile, theirs wins.
         let deps = &self.deps;
         let device = crate::devices::repo::context(&deps.db, &key.0, &key.1).await?.ok_or(Error::Unauthorized)?;
@@ -57,9 +61,16 @@ impl DeviceFleet {
         let memory = crate::detections::repo::load_memory(&deps.db, &device, cooldown, crate::db::now()).await?;
         let quota = snapshot.limits.device_per_minute;
         let deps = deps.clone();
-        self.deps
+        let entry = self
+            .deps
             .registry
-            .get_or_start(&key, move |generation| DeviceActor::new(device, deps, generation, quota, memory).start())
+            .get_or_start(&key, move |generation| DeviceActor::new(device, deps, generation, quota, memory).start())?;
+        if self.forgets.load(Ordering::Acquire) != forgets {
+            // A change came in while this actor loaded; it may hold the device as it
+            // was. It serves this request (which raced the change); the next one reloads.
+            self.deps.registry.forget(&key);
+        }
+        Ok(entry)
     }
 
     /// Sends a detection to the device's actor.
@@ -103,11 +114,13 @@ impl ChangeSink for DeviceFleet {
         // Limits and catalog are read from the tenant snapshot on every request,
         // and the memory of cooldowns stays right when the cooldown changes.
         if let Change::Device { tenant, device } = change {
+            self.forgets.fetch_add(1, Ordering::AcqRel);
             self.deps.registry.forget(&(tenant.clone(), device.clone()));
         }
     }
 
     fn forget_all(&self) {
+        self.forgets.fetch_add(1, Ordering::AcqRel);
         self.deps.registry.forget_all();
     }
 
