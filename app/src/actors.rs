@@ -76,6 +76,13 @@ impl<K: Eq + Hash + Clone, A: Actor> Registry<K, A> {
             entries.remove(key);
         }
     }
+
+    /// Forgets every actor, as [`Registry::forget`] does one.
+    pub fn forget_all(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
 }
 
 /// What every actor of a kind is configured with.

@@ -31,10 +31,10 @@ fn id(value: &str) -> Result<ResourceId, Error> {
 pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
     let tenant = id("demo")?;
     let spec = TenantSpec { display_name: "Demo Market".into(), plan: Plan::Starter, limits: TenantLimits::default() };
-    let (_, view) = tenants::repo::upsert(db, &tenant, &spec).await?;
+    let (_, view) = tenants::repo::upsert(db, &tenant, &spec).await?.into_value();
     let api_key = match view.api_key {
         Some(key) => key,
-        None => tenants::repo::rotate_api_key(db, &tenant, &RotateKeyRequest::default()).await?.api_key,
+        None => tenants::repo::rotate_api_key(db, &tenant, &RotateKeyRequest::default()).await?.into_value().api_key,
     };
     let store = id("demo-store")?;
     let store_spec = StoreSpec {
@@ -60,7 +60,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
                 unit_price_usd: price,
             }],
         };
-        catalog::repo::upsert(db, &tenant, &id(product)?, &spec).await?;
+        catalog::repo::upsert(db, &tenant, &id(product)?, &spec).await?.into_value();
     }
     let device = id("demo-glasses")?;
     let device_spec = DeviceSpec {
@@ -71,9 +71,9 @@ pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
     };
     // Revoke first so registration issues a fresh token the demo can print.
     if devices::repo::get(db, &tenant, &device).await.is_ok() {
-        devices::repo::revoke(db, &tenant, &device).await?;
+        devices::repo::revoke(db, &tenant, &device).await?.into_value();
     }
-    let (_, view) = devices::repo::register(db, &tenant, &device, &device_spec, OnExisting::Update).await?;
+    let (_, view) = devices::repo::register(db, &tenant, &device, &device_spec, OnExisting::Update).await?.into_value();
     let device_token = view.token.ok_or_else(|| Error::Internal("demo device got no token".into()))?;
     Ok(DemoCredentials { api_key, device_token })
 }

@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::actors::{ActorSettings, Registry};
 use crate::assistant::Assistant;
 use crate::auth::credentials::CredentialCache;
+use crate::changes::Invalidator;
 use crate::config::Settings;
 use crate::detections::actor::DeviceDeps;
 use crate::detections::fleet::DeviceFleet;
@@ -93,7 +94,12 @@ impl Application {
         .map_err(StartupError::Config)?;
         let tenants = Arc::new(TenantCache::new(db.clone(), TENANT_SNAPSHOT_TTL));
         let tasks = TaskScope::default();
-        let devices = loop_services(&settings, &db, &tenants, &metrics, &tasks);
+        let devices = Arc::new(loop_services(&settings, &db, &tenants, &metrics, &tasks));
+        let changes = Arc::new(Invalidator::new(vec![credentials.clone(), tenants.clone(), devices.clone()]));
+        if !settings.is_sqlite() {
+            // One process owns an SQLite file: every change happens here and is applied here.
+            changes.listen(settings.database_url.expose_secret().to_owned());
+        }
         let state = web::Data::new(AppState {
             db,
             admin_token_hash: admin.hash,
@@ -103,6 +109,7 @@ impl Application {
             limiter,
             credentials,
             client_ip,
+            changes,
             tasks,
         });
         let metrics = web::Data::from(metrics);
@@ -236,14 +243,10 @@ const CREDENTIAL_CACHE_CAPACITY: u64 = 200_000;
 
 fn credential_cache(settings: &Settings) -> Arc<CredentialCache> {
     let ttl = Duration::from_secs(settings.credential_cache_secs);
-    // One process owns an SQLite file: every revocation happens here and is seen here.
-    // On Postgres the cache stays off until the listener hears other replicas.
-    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY, settings.is_sqlite()));
+    // On Postgres the invalidator keeps the cache off until it hears other replicas.
+    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY));
     if !ttl.is_zero() {
         cache.spawn_housekeeping();
-        if !settings.is_sqlite() {
-            cache.spawn_listener(settings.database_url.expose_secret().to_owned());
-        }
     }
     cache
 }

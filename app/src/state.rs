@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::credentials::CredentialCache;
+use crate::changes::Invalidator;
 use crate::detections::fleet::DeviceFleet;
 use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
@@ -24,13 +25,16 @@ pub struct AppState {
     /// Tenant limits and catalogs, cached per replica.
     pub tenants: Arc<TenantCache>,
     /// The device actors: detections and decisions go through them.
-    pub devices: DeviceFleet,
+    pub devices: Arc<DeviceFleet>,
     /// IP and tenant rate limits.
     pub limiter: Limiter,
     /// Credentials the database confirmed recently.
     pub credentials: Arc<CredentialCache>,
     /// Where a request's client address comes from, for the per-IP limit.
     pub client_ip: ClientIpPolicy,
+    /// Applies committed changes to the caches above, this replica's and (by
+    /// listening) every other replica's.
+    pub changes: Arc<Invalidator>,
     /// Background work (sweeper, WAL checkpoints) that stops with the state.
     pub tasks: TaskScope,
 }

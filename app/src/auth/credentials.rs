@@ -2,15 +2,12 @@
 //! detection does not cost a database round trip for its token.
 //!
 //! Revocation must still cut a token off at once, on every replica. Each
-//! transaction that revokes, rotates or deactivates announces it: this replica
-//! forgets the tenant's cached credentials right after the commit, and on
-//! Postgres the transaction also sends `NOTIFY replenish_credentials` with the
-//! tenant id, delivered to every replica's listener when (and only if) it
-//! commits. While a replica's listener is not connected it could miss such a
-//! notice, so it stops using the cache and asks the database every time until
-//! the listener is back — degraded speed, never stale access.
-//!
-//! On SQLite the service is one process, so announcing locally is enough.
+//! transaction that issues, revokes, rotates or deactivates announces a
+//! [`Change::Credentials`] for the tenant (see [`crate::changes`]): every
+//! replica forgets the tenant's cached credentials when it hears it. While a
+//! replica's notice listener is not connected it could miss one, so it stops
+//! using the cache and asks the database every time until the listener is
+//! back — degraded speed, never stale access.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,17 +15,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Func, Query};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
 use crate::auth::Caller;
+use crate::changes::{Change, ChangeSink};
 
-/// The Postgres channel revocations are announced on.
-pub const CHANNEL: &str = "replenish_credentials";
 /// How often expired entries are swept out.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
-/// How long the listener waits before reconnecting after a failure.
-const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 struct Cached {
@@ -58,9 +50,9 @@ pub struct CredentialCache {
 pub struct LookupTicket(u64);
 
 impl CredentialCache {
-    /// A cache keeping entries for `ttl` (zero disables it). `usable` is false
-    /// when cross-replica notices have yet to be connected.
-    pub fn new(ttl: Duration, capacity: u64, usable: bool) -> Self {
+    /// A cache keeping entries for `ttl` (zero disables it), usable until the
+    /// invalidator says notices could be missed.
+    pub fn new(ttl: Duration, capacity: u64) -> Self {
         let entries =
             (!ttl.is_zero()).then(|| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
         Self {
@@ -68,7 +60,7 @@ impl CredentialCache {
             clock: AtomicU64::new(1),
             invalidated: RwLock::new(HashMap::new()),
             all_invalidated: AtomicU64::new(0),
-            usable: AtomicBool::new(usable),
+            usable: AtomicBool::new(true),
         }
     }
 
@@ -137,61 +129,22 @@ impl CredentialCache {
             }
         });
     }
-
-    /// Listens for other replicas' announcements on Postgres at `url` until
-    /// the process ends, keeping the cache unusable whenever it cannot listen.
-    pub fn spawn_listener(self: &Arc<Self>, url: String) {
-        let cache = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                match listen(&url).await {
-                    Ok(mut listener) => {
-                        let Some(live) = cache.upgrade() else { return };
-                        live.set_usable(true);
-                        drop(live);
-                        let lost = loop {
-                            match listener.try_recv().await {
-                                Ok(Some(notice)) => match cache.upgrade() {
-                                    Some(live) => live.invalidate_tenant(notice.payload()),
-                                    None => return,
-                                },
-                                Ok(None) => break "connection lost".to_owned(),
-                                Err(err) => break err.to_string(),
-                            }
-                        };
-                        tracing::warn!(reason = %lost, "credential notices interrupted; caching off until reconnected");
-                    }
-                    Err(err) => tracing::warn!(error = %err, "cannot listen for credential notices; caching off"),
-                }
-                match cache.upgrade() {
-                    Some(live) => live.set_usable(false),
-                    None => return,
-                }
-                tokio::time::sleep(RECONNECT_BACKOFF).await;
-            }
-        });
-    }
 }
 
-async fn listen(url: &str) -> Result<sea_orm::sqlx::postgres::PgListener, sea_orm::sqlx::Error> {
-    let mut listener = sea_orm::sqlx::postgres::PgListener::connect(url).await?;
-    // Report a lost connection at once instead of silently reconnecting: notices
-    // sent in between are gone, and the cache must hear about that.
-    listener.eager_reconnect(false);
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
-}
-
-/// Announces, inside the transaction that changes them, that `tenant`'s
-/// credentials changed; other replicas hear it when the transaction commits.
-/// The replica making the change must also call [`CredentialCache::invalidate_tenant`]
-/// after the commit (routes do), so its own next request sees the change.
-pub async fn announce_change(txn: &impl ConnectionTrait, tenant: &str) -> Result<(), DbErr> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        let notify = Query::select().expr(Func::cust("pg_notify").arg(CHANNEL).arg(Expr::val(tenant))).to_owned();
-        txn.query_one(&notify).await?;
+impl ChangeSink for CredentialCache {
+    fn apply(&self, change: &Change) {
+        if let Change::Credentials { tenant } = change {
+            self.invalidate_tenant(tenant);
+        }
     }
-    Ok(())
+
+    fn forget_all(&self) {
+        self.invalidate_all();
+    }
+
+    fn set_trusted(&self, trusted: bool) {
+        self.set_usable(trusted);
+    }
 }
 
 #[cfg(test)]
@@ -208,7 +161,7 @@ mod tests {
     }
 
     fn cache() -> CredentialCache {
-        CredentialCache::new(Duration::from_secs(60), 1_000, true)
+        CredentialCache::new(Duration::from_secs(60), 1_000)
     }
 
     fn tenant_of(caller: Option<Caller>) -> Option<String> {
@@ -225,6 +178,18 @@ mod tests {
         cache.invalidate_tenant("acme");
         assert!(cache.get("a", now).is_none());
         assert_eq!(tenant_of(cache.get("b", now)).as_deref(), Some("globex"), "other tenants keep theirs");
+    }
+
+    #[test]
+    fn only_credential_changes_drop_a_tenants_credentials() {
+        let cache = cache();
+        cache.insert(cache.ticket(), "a".into(), device("acme", "d1"), None);
+        cache.apply(&Change::Tenant { tenant: "acme".into() });
+        cache.apply(&Change::Catalog { tenant: "acme".into() });
+        cache.apply(&Change::Device { tenant: "acme".into(), device: "d1".into() });
+        assert!(cache.get("a", Utc::now()).is_some());
+        cache.apply(&Change::Credentials { tenant: "acme".into() });
+        assert!(cache.get("a", Utc::now()).is_none());
     }
 
     #[test]
@@ -257,7 +222,7 @@ mod tests {
         assert!(cache.get("a", Utc::now()).is_none());
         cache.set_usable(true);
         assert!(cache.get("a", Utc::now()).is_none(), "entries from before the outage are dropped");
-        let disabled = CredentialCache::new(Duration::ZERO, 1_000, true);
+        let disabled = CredentialCache::new(Duration::ZERO, 1_000);
         disabled.insert(disabled.ticket(), "a".into(), device("acme", "d1"), None);
         assert!(disabled.get("a", Utc::now()).is_none(), "a zero TTL turns the cache off");
     }

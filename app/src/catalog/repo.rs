@@ -9,6 +9,7 @@ use sea_orm::{
 
 use crate::catalog::entity::{product, variant};
 use crate::catalog::model::{ProductSpec, ProductView, usd_to_cents};
+use crate::changes::{Change, Changed, announce};
 use crate::db::{is_unique_violation, now};
 use crate::error::Error;
 use crate::http::{PageRequest, ResourceId};
@@ -19,7 +20,7 @@ pub async fn upsert(
     tenant: &ResourceId,
     id: &ResourceId,
     spec: &ProductSpec,
-) -> Result<(bool, ProductView), Error> {
+) -> Result<Changed<(bool, ProductView)>, Error> {
     match try_upsert(db, tenant.as_str(), id.as_str(), spec).await {
         // A concurrent writer took the id, class or a SKU: the second pass sees it and answers 409 or updates.
         Err(Error::Database(err)) if is_unique_violation(&err) => {
@@ -79,7 +80,7 @@ async fn try_upsert(
     tenant: &str,
     id: &str,
     spec: &ProductSpec,
-) -> Result<(bool, ProductView), Error> {
+) -> Result<Changed<(bool, ProductView)>, Error> {
     let txn = crate::db::begin_write(db).await?;
     check_conflicts(&txn, tenant, id, spec).await?;
     let desired_variants = variant_models(tenant, id, spec);
@@ -113,7 +114,7 @@ async fn try_upsert(
                 && stored_variants == desired_variants;
             if unchanged {
                 txn.commit().await?;
-                return Ok((false, ProductView::from_models(&current, stored_variants)?));
+                return Ok(Changed::new((false, ProductView::from_models(&current, stored_variants)?), Vec::new()));
             }
             let mut active: product::ActiveModel = current.into();
             active.object_class = Set(spec.object_class.clone());
@@ -132,8 +133,10 @@ async fn try_upsert(
     };
     let rows: Vec<variant::ActiveModel> = desired_variants.iter().cloned().map(Into::into).collect();
     variant::Entity::insert_many(rows).exec(&txn).await?;
+    let changes = vec![Change::Catalog { tenant: tenant.to_owned() }];
+    announce(&txn, &changes).await?;
     txn.commit().await?;
-    Ok((created, ProductView::from_models(&model, desired_variants)?))
+    Ok(Changed::new((created, ProductView::from_models(&model, desired_variants)?), changes))
 }
 
 /// Variants of the given products, grouped by product id.
@@ -179,7 +182,7 @@ pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageReque
 }
 
 /// Deletes a product and its variants.
-pub async fn delete(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<(), Error> {
+pub async fn delete(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<Changed<()>, Error> {
     let txn = crate::db::begin_write(db).await?;
     variant::Entity::delete_many()
         .filter(variant::Column::TenantId.eq(tenant.as_str()))
@@ -190,6 +193,8 @@ pub async fn delete(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceI
     if deleted.rows_affected == 0 {
         return Err(Error::NotFound("product"));
     }
+    let changes = vec![Change::Catalog { tenant: tenant.to_string() }];
+    announce(&txn, &changes).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(Changed::new((), changes))
 }

@@ -44,8 +44,7 @@ pub async fn put_product(
     spec: JsonBody<ProductSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
-    let (created, view) = repo::upsert(&state.db, &merchant.tenant_id, &product, &spec).await?;
-    state.tenants.invalidate(merchant.tenant_id.as_str());
+    let (created, view) = repo::upsert(&state.db, &merchant.tenant_id, &product, &spec).await?.applied(&state.changes);
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
 }
 
@@ -102,7 +101,6 @@ pub async fn delete_product(
     state: web::Data<AppState>,
     product: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
-    repo::delete(&state.db, &merchant.tenant_id, &product).await?;
-    state.tenants.invalidate(merchant.tenant_id.as_str());
+    repo::delete(&state.db, &merchant.tenant_id, &product).await?.applied(&state.changes);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -54,6 +54,13 @@ pub struct Decide {
     pub now: DateTime<Utc>,
 }
 
+/// Asks whether the actor's device is still as the database holds it now;
+/// if not, the actor leaves the registry and stops (its memory belongs to
+/// the old store and household) and answers `false`.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct Recheck(pub DeviceContext);
+
 /// (tenant, device).
 pub type DeviceKey = (String, String);
 
@@ -168,6 +175,20 @@ impl Actor for DeviceActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.deps.metrics.actor_stopped("device");
+    }
+}
+
+impl Handler<Recheck> for DeviceActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: Recheck, ctx: &mut Self::Context) -> bool {
+        let current = self.device == msg.0;
+        if !current {
+            let key = (self.device.tenant_id.clone(), self.device.device_id.clone());
+            self.deps.registry.remove(&key, self.generation);
+            ctx.stop();
+        }
+        current
     }
 }
 

@@ -1,14 +1,22 @@
 //! The device fleet of this replica: finds a device's actor, activating it
 //! (with its memory loaded from the database) on first use, and hands it
 //! detections and decisions within its mailbox bound and deadline.
+//!
+//! An actor keeps its device's store and owner, so a [`Change::Device`] (a
+//! move, a re-registration, a revocation) from any replica drops it and the
+//! next request starts from the database. While change notices could be
+//! missed, every request checks the actor's device against the database and
+//! replaces an actor whose device moved.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use actix::Actor;
 
 use crate::actors::Entry;
 use crate::auth::DeviceCaller;
-use crate::detections::actor::{Decide, Detect, DeviceActor, DeviceDeps};
+use crate::changes::{Change, ChangeSink};
+use crate::detections::actor::{Decide, Detect, DeviceActor, DeviceDeps, Recheck};
 use crate::error::Error;
 use crate::intents::decision::{DecisionRequest, DecisionResponse};
 use crate::intents::model::{DetectionRequest, DetectionResponse};
@@ -17,30 +25,52 @@ use crate::orders::actor::mailbox_error;
 /// The device actors of this replica.
 pub struct DeviceFleet {
     deps: Arc<DeviceDeps>,
+    /// False while change notices could be missed.
+    trusted: AtomicBool,
+    /// Ticks before actors are forgotten for a change, so an activation that
+    /// loaded the device before the change does not outlive it.
+    forgets: AtomicU64,
 }
 
 impl DeviceFleet {
     /// A fleet whose actors start lazily on first use.
     pub fn new(deps: DeviceDeps) -> Self {
-        Self { deps: Arc::new(deps) }
+        Self { deps: Arc::new(deps), trusted: AtomicBool::new(true), forgets: AtomicU64::new(0) }
     }
 
     async fn activate(&self, caller: &DeviceCaller) -> Result<Entry<DeviceActor>, Error> {
         let key = (caller.tenant_id.to_string(), caller.device_id.to_string());
-        if let Some(entry) = self.deps.registry.get(&key) {
-            return Ok(entry);
+        let live = self.deps.registry.get(&key);
+        if let Some(entry) = &live
+            && self.trusted.load(Ordering::Acquire)
+        {
+            return Ok(entry.clone());
         }
+        let forgets = self.forgets.load(Ordering::Acquire);
         // Load outside the registry lock; if another request activated it meanwhile, theirs wins.
         let deps = &self.deps;
         let device = crate::devices::repo::context(&deps.db, &key.0, &key.1).await?.ok_or(Error::Unauthorized)?;
+        if let Some(entry) = live {
+            // The device may have moved without this replica hearing of it.
+            if entry.addr.send(Recheck(device.clone())).await.unwrap_or(false) {
+                return Ok(entry);
+            }
+        }
         let snapshot = deps.tenants.get(&device.tenant_id).await?;
         let cooldown = chrono::Duration::seconds(i64::from(snapshot.limits.cooldown_seconds));
         let memory = crate::detections::repo::load_memory(&deps.db, &device, cooldown, crate::db::now()).await?;
         let quota = snapshot.limits.device_per_minute;
         let deps = deps.clone();
-        self.deps
+        let entry = self
+            .deps
             .registry
-            .get_or_start(&key, move |generation| DeviceActor::new(device, deps, generation, quota, memory).start())
+            .get_or_start(&key, move |generation| DeviceActor::new(device, deps, generation, quota, memory).start())?;
+        if self.forgets.load(Ordering::Acquire) != forgets {
+            // A change came in while this actor loaded; it may hold the device as it
+            // was. It serves this request (which raced the change); the next one reloads.
+            self.deps.registry.forget(&key);
+        }
+        Ok(entry)
     }
 
     /// Sends a detection to the device's actor.
@@ -77,10 +107,24 @@ impl DeviceFleet {
             .reserve(self.deps.settings.mailbox_capacity, "device")
             .inspect_err(|_| self.deps.metrics.mailbox_full("device"))
     }
+}
 
-    /// Drops the device's actor, so its next request starts from the
-    /// database (after a move, a revocation or a re-registration).
-    pub fn forget(&self, tenant: &str, device: &str) {
-        self.deps.registry.forget(&(tenant.to_owned(), device.to_owned()));
+impl ChangeSink for DeviceFleet {
+    fn apply(&self, change: &Change) {
+        // Limits and catalog are read from the tenant snapshot on every request,
+        // and the memory of cooldowns stays right when the cooldown changes.
+        if let Change::Device { tenant, device } = change {
+            self.forgets.fetch_add(1, Ordering::AcqRel);
+            self.deps.registry.forget(&(tenant.clone(), device.clone()));
+        }
+    }
+
+    fn forget_all(&self) {
+        self.forgets.fetch_add(1, Ordering::AcqRel);
+        self.deps.registry.forget_all();
+    }
+
+    fn set_trusted(&self, trusted: bool) {
+        self.trusted.store(trusted, Ordering::Release);
     }
 }

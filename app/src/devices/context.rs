@@ -1,7 +1,7 @@
 //! The device as the detection path knows it once activated.
 
 /// Who is detecting: the device as the registry loaded it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceContext {
     /// Tenant id.
     pub tenant_id: String,

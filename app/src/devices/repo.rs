@@ -9,6 +9,7 @@ use sea_orm::{
 use secrecy::ExposeSecret;
 
 use crate::auth::tokens::{TokenKind, issue_token};
+use crate::changes::{Change, Changed, announce};
 use crate::db::{is_unique_violation, now};
 use crate::devices::context::DeviceContext;
 use crate::devices::entity;
@@ -48,7 +49,7 @@ pub async fn register(
     id: &ResourceId,
     spec: &DeviceSpec,
     on_existing: OnExisting,
-) -> Result<(RegisterOutcome, DeviceView), Error> {
+) -> Result<Changed<(RegisterOutcome, DeviceView)>, Error> {
     match try_register(db, tenant, id, spec, on_existing).await {
         Err(Error::Database(err)) if is_unique_violation(&err) => try_register(db, tenant, id, spec, on_existing).await,
         other => other,
@@ -61,7 +62,7 @@ async fn try_register(
     id: &ResourceId,
     spec: &DeviceSpec,
     on_existing: OnExisting,
-) -> Result<(RegisterOutcome, DeviceView), Error> {
+) -> Result<Changed<(RegisterOutcome, DeviceView)>, Error> {
     let txn = crate::db::begin_write(db).await?;
     crate::tenants::active::require_active(&txn, tenant.as_str()).await?;
     if !stores::repo::exists(&txn, tenant.as_str(), spec.store.as_str()).await? {
@@ -69,13 +70,15 @@ async fn try_register(
     }
     let now = now();
     let existing = entity::Entity::find_by_id((tenant.to_string(), id.to_string())).one(&txn).await?;
-    let (outcome, model, token) = match existing {
+    let device_changed = || Change::Device { tenant: tenant.to_string(), device: id.to_string() };
+    // A device never seen before is in no cache: it needs no notice.
+    let (outcome, model, token, changes) = match existing {
         None => {
             let token = issue_token(TokenKind::Device);
             let model = entity::ActiveModel::from(new_row(tenant.as_str(), id.as_str(), spec, token.hash, now))
                 .insert(&txn)
                 .await?;
-            (RegisterOutcome::Issued, model, Some(token.secret))
+            (RegisterOutcome::Issued, model, Some(token.secret), Vec::new())
         }
         Some(current) if current.active && on_existing == OnExisting::Conflict => {
             return Err(Error::Conflict {
@@ -83,7 +86,9 @@ async fn try_register(
                 detail: format!("device {} is already registered", current.id),
             });
         }
-        Some(current) if current.active && matches_spec(&current, spec) => (RegisterOutcome::Unchanged, current, None),
+        Some(current) if current.active && matches_spec(&current, spec) => {
+            (RegisterOutcome::Unchanged, current, None, Vec::new())
+        }
         Some(current) => {
             let reissue = !current.active;
             let mut active: entity::ActiveModel = current.into();
@@ -98,17 +103,19 @@ async fn try_register(
                 active.active = Set(true);
             }
             let model = active.update(&txn).await?;
-            if reissue {
-                crate::auth::credentials::announce_change(&txn, tenant.as_str()).await?;
-            }
-            let outcome = if reissue { RegisterOutcome::Issued } else { RegisterOutcome::Updated };
-            (outcome, model, token.map(|t| t.secret))
+            let (outcome, changes) = if reissue {
+                (RegisterOutcome::Issued, vec![Change::Credentials { tenant: tenant.to_string() }, device_changed()])
+            } else {
+                (RegisterOutcome::Updated, vec![device_changed()])
+            };
+            (outcome, model, token.map(|t| t.secret), changes)
         }
     };
+    announce(&txn, &changes).await?;
     txn.commit().await?;
     let mut view = DeviceView::from_model(&model);
     view.token = token.map(|t| t.expose_secret().to_owned());
-    Ok((outcome, view))
+    Ok(Changed::new((outcome, view), changes))
 }
 
 fn matches_spec(current: &entity::Model, spec: &DeviceSpec) -> bool {
@@ -232,12 +239,13 @@ pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageReque
 }
 
 /// Revokes a device's token; revoking twice is fine.
-pub async fn revoke(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<(), Error> {
+pub async fn revoke(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<Changed<()>, Error> {
     let txn = crate::db::begin_write(db).await?;
     let device = entity::Entity::find_by_id((tenant.to_string(), id.to_string()))
         .one(&txn)
         .await?
         .ok_or(Error::NotFound("device"))?;
+    let mut changes = Vec::new();
     if device.active {
         let now = now();
         let mut active: entity::ActiveModel = device.into();
@@ -245,10 +253,14 @@ pub async fn revoke(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceI
         active.revoked_at = Set(Some(now));
         active.updated_at = Set(now);
         active.update(&txn).await?;
-        crate::auth::credentials::announce_change(&txn, tenant.as_str()).await?;
+        changes = vec![
+            Change::Credentials { tenant: tenant.to_string() },
+            Change::Device { tenant: tenant.to_string(), device: id.to_string() },
+        ];
+        announce(&txn, &changes).await?;
     }
     txn.commit().await?;
-    Ok(())
+    Ok(Changed::new((), changes))
 }
 
 /// Revokes every device of a tenant (part of deactivation's transaction).

@@ -74,9 +74,8 @@ pub async fn admin_put_device(
 ) -> Result<HttpResponse, Error> {
     let (tenant, device) = path.into_inner();
     spec.validate()?;
-    let (outcome, view) = repo::register(&state.db, &tenant, &device, &spec, OnExisting::Update).await?;
-    state.credentials.invalidate_tenant(tenant.as_str());
-    state.devices.forget(tenant.as_str(), device.as_str());
+    let (outcome, view) =
+        repo::register(&state.db, &tenant, &device, &spec, OnExisting::Update).await?.applied(&state.changes);
     Ok(issued_or_ok(outcome, view))
 }
 
@@ -96,9 +95,7 @@ pub async fn admin_delete_device(
     path: web::Path<(ResourceId, ResourceId)>,
 ) -> Result<HttpResponse, Error> {
     let (tenant, device) = path.into_inner();
-    repo::revoke(&state.db, &tenant, &device).await?;
-    state.credentials.invalidate_tenant(tenant.as_str());
-    state.devices.forget(tenant.as_str(), device.as_str());
+    repo::revoke(&state.db, &tenant, &device).await?.applied(&state.changes);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -120,8 +117,9 @@ pub async fn create_device(
 ) -> Result<HttpResponse, Error> {
     let spec = body.spec();
     spec.validate()?;
-    let (outcome, view) =
-        repo::register(&state.db, &merchant.tenant_id, &body.device_id, &spec, OnExisting::Conflict).await?;
+    let (outcome, view) = repo::register(&state.db, &merchant.tenant_id, &body.device_id, &spec, OnExisting::Conflict)
+        .await?
+        .applied(&state.changes);
     Ok(issued_or_ok(outcome, view))
 }
 
@@ -200,9 +198,7 @@ pub async fn delete_device(
     state: web::Data<AppState>,
     device: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
-    repo::revoke(&state.db, &merchant.tenant_id, &device).await?;
-    state.credentials.invalidate_tenant(merchant.tenant_id.as_str());
-    state.devices.forget(merchant.tenant_id.as_str(), device.as_str());
+    repo::revoke(&state.db, &merchant.tenant_id, &device).await?.applied(&state.changes);
     Ok(HttpResponse::NoContent().finish())
 }
 

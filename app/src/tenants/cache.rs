@@ -1,16 +1,19 @@
 //! A short-lived, per-replica snapshot of each tenant's limits and catalog,
 //! so the detection path does not read them from the database every time.
 //!
-//! Changes made through this replica invalidate the snapshot at once; changes
-//! made through another replica show after at most the TTL (plus one load).
+//! A change to the tenant's plan, limits or catalog, made through any replica,
+//! drops the snapshot when the change notice arrives (see [`crate::changes`]);
+//! the TTL only bounds how long an entry lives. While notices could be missed
+//! the cache is bypassed: every caller loads the snapshot itself.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
 
+use crate::changes::{Change, ChangeSink};
 use crate::error::Error;
 use crate::tenants::repo::load_snapshot;
 use crate::tenants::snapshot::TenantSnapshot;
@@ -32,6 +35,8 @@ pub struct TenantCache {
     entries: Mutex<HashMap<String, Entry>>,
     /// Ticks on every invalidation, so a load that raced one is not stored.
     invalidations: AtomicU64,
+    /// False while change notices could be missed: nothing is served from memory.
+    trusted: AtomicBool,
 }
 
 /// What the cache can answer without the database.
@@ -46,7 +51,13 @@ enum Lookup {
 impl TenantCache {
     /// A cache whose snapshots live for `ttl`.
     pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
-        Self { db, ttl, entries: Mutex::new(HashMap::new()), invalidations: AtomicU64::new(0) }
+        Self {
+            db,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+            invalidations: AtomicU64::new(0),
+            trusted: AtomicBool::new(true),
+        }
     }
 
     fn lookup(&self, tenant: &str) -> Lookup {
@@ -64,6 +75,9 @@ impl TenantCache {
 
     /// The tenant's snapshot, loading it when missing or stale.
     pub async fn get(&self, tenant: &str) -> Result<Arc<TenantSnapshot>, Error> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return load_snapshot(&self.db, tenant).await.map(Arc::new);
+        }
         let stale = match self.lookup(tenant) {
             Lookup::Fresh(snapshot) | Lookup::Stale(snapshot) => return Ok(snapshot),
             Lookup::Load(stale) => stale,
@@ -104,12 +118,31 @@ impl TenantCache {
         }
     }
 
-    /// Forgets the tenant's snapshot after a change made through this replica.
+    /// Forgets the tenant's snapshot.
     pub fn invalidate(&self, tenant: &str) {
         self.invalidations.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(tenant);
         }
+    }
+}
+
+impl ChangeSink for TenantCache {
+    fn apply(&self, change: &Change) {
+        if let Change::Tenant { tenant } | Change::Catalog { tenant } = change {
+            self.invalidate(tenant);
+        }
+    }
+
+    fn forget_all(&self) {
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
+    fn set_trusted(&self, trusted: bool) {
+        self.trusted.store(trusted, Ordering::Release);
     }
 }
 
@@ -159,9 +192,18 @@ mod tests {
     }
 
     #[test]
-    fn invalidation_forgets_the_snapshot() {
+    fn tenant_and_catalog_changes_forget_the_snapshot() {
+        for change in [Change::Tenant { tenant: "acme".into() }, Change::Catalog { tenant: "acme".into() }] {
+            let cache = with_stale_entry();
+            cache.apply(&Change::Credentials { tenant: "acme".into() });
+            cache.apply(&Change::Device { tenant: "acme".into(), device: "glasses".into() });
+            assert!(matches!(cache.lookup("acme"), Lookup::Load(Some(_))), "other changes keep it");
+            cache.end_refresh("acme");
+            cache.apply(&change);
+            assert!(matches!(cache.lookup("acme"), Lookup::Load(None)), "{change:?}");
+        }
         let cache = with_stale_entry();
-        cache.invalidate("acme");
+        cache.forget_all();
         assert!(matches!(cache.lookup("acme"), Lookup::Load(None)));
     }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::auth::{TokenKind, issue_token};
 use crate::catalog::entity::{product, variant};
 use crate::catalog::model::FillLevel;
+use crate::changes::{Change, Changed, announce};
 use crate::db::{is_unique_violation, now};
 use crate::devices;
 use crate::error::Error;
@@ -42,7 +43,7 @@ pub async fn upsert(
     db: &DatabaseConnection,
     id: &ResourceId,
     spec: &TenantSpec,
-) -> Result<(UpsertOutcome, TenantView), Error> {
+) -> Result<Changed<(UpsertOutcome, TenantView)>, Error> {
     match try_upsert(db, id, spec).await {
         // Two creators raced on the primary key: the loser now sees the row and updates it.
         Err(Error::Database(err)) if is_unique_violation(&err) => try_upsert(db, id, spec).await,
@@ -54,7 +55,7 @@ async fn try_upsert(
     db: &DatabaseConnection,
     id: &ResourceId,
     spec: &TenantSpec,
-) -> Result<(UpsertOutcome, TenantView), Error> {
+) -> Result<Changed<(UpsertOutcome, TenantView)>, Error> {
     let limits = serde_json::to_string(&spec.limits).map_err(|e| Error::Internal(e.to_string()))?;
     let display_name = spec.display_name.trim().to_owned();
     let txn = crate::db::begin_write(db).await?;
@@ -102,10 +103,17 @@ async fn try_upsert(
             }
         }
     };
+    let tenant = || id.to_string();
+    let changes = match outcome {
+        UpsertOutcome::Issued => vec![Change::Credentials { tenant: tenant() }, Change::Tenant { tenant: tenant() }],
+        UpsertOutcome::Updated => vec![Change::Tenant { tenant: tenant() }],
+        UpsertOutcome::Unchanged => Vec::new(),
+    };
+    announce(&txn, &changes).await?;
     txn.commit().await?;
     let mut view = TenantView::from_model(&model)?;
     view.api_key = key;
-    Ok((outcome, view))
+    Ok(Changed::new((outcome, view), changes))
 }
 
 async fn insert_api_key(db: &impl ConnectionTrait, tenant_id: &str) -> Result<String, Error> {
@@ -143,7 +151,7 @@ pub async fn rotate_api_key(
     db: &DatabaseConnection,
     id: &ResourceId,
     request: &RotateKeyRequest,
-) -> Result<RotatedKey, Error> {
+) -> Result<Changed<RotatedKey>, Error> {
     let txn = crate::db::begin_write(db).await?;
     require_active(&txn, id.as_str()).await?;
     let now = now();
@@ -165,23 +173,24 @@ pub async fn rotate_api_key(
         active.update(&txn).await?;
     }
     let api_key = insert_api_key(&txn, id.as_str()).await?;
-    crate::auth::credentials::announce_change(&txn, id.as_str()).await?;
+    let changes = vec![Change::Credentials { tenant: id.to_string() }];
+    announce(&txn, &changes).await?;
     tenant::Entity::update_many()
         .col_expr(tenant::Column::UpdatedAt, Expr::value(now))
         .filter(tenant::Column::Id.eq(id.as_str()))
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    Ok(RotatedKey { tenant_id: id.to_string(), api_key, previous_keys_expire_at: cutoff })
+    Ok(Changed::new(RotatedKey { tenant_id: id.to_string(), api_key, previous_keys_expire_at: cutoff }, changes))
 }
 
 /// Deactivates tenant `id`: in one transaction it is marked inactive and every
 /// API key and device token it has is revoked. Data stays for audit.
-pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<(), Error> {
+pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<Changed<()>, Error> {
     let txn = crate::db::begin_write(db).await?;
     let current = tenant::Entity::find_by_id(id.as_str()).one(&txn).await?.ok_or(Error::NotFound("tenant"))?;
     if !current.active {
-        return Ok(());
+        return Ok(Changed::new((), Vec::new()));
     }
     let now = now();
     let mut active: tenant::ActiveModel = current.into();
@@ -196,9 +205,11 @@ pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<(), 
         .exec(&txn)
         .await?;
     devices::repo::revoke_all(&txn, id.as_str(), now).await?;
-    crate::auth::credentials::announce_change(&txn, id.as_str()).await?;
+    // Its devices' actors need no notice: their revoked tokens no longer reach them.
+    let changes = vec![Change::Credentials { tenant: id.to_string() }, Change::Tenant { tenant: id.to_string() }];
+    announce(&txn, &changes).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(Changed::new((), changes))
 }
 
 /// Loads `tenant_id`'s snapshot: its limits and, per object class, the

@@ -48,9 +48,7 @@ pub async fn put_tenant(
     spec: JsonBody<TenantSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
-    let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?;
-    state.tenants.invalidate(tenant.as_str());
-    state.credentials.invalidate_tenant(tenant.as_str());
+    let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?.applied(&state.changes);
     tracing::info!(tenant = %tenant, ?outcome, "tenant upserted");
     Ok(match outcome {
         UpsertOutcome::Issued => HttpResponse::Created().json(view),
@@ -122,8 +120,7 @@ pub async fn rotate_api_key(
         let error = crate::error::FieldError::new("grace_period_seconds", "must be at most 86400");
         return Err(Error::Validation(vec![error]).into());
     }
-    let rotated = repo::rotate_api_key(&state.db, &tenant, &request).await?;
-    state.credentials.invalidate_tenant(tenant.as_str());
+    let rotated = repo::rotate_api_key(&state.db, &tenant, &request).await?.applied(&state.changes);
     tracing::info!(tenant = %tenant, grace = request.grace_period_seconds, "api key rotated");
     Ok(HttpResponse::Created().json(rotated))
 }
@@ -143,8 +140,7 @@ pub async fn delete_tenant(
     state: web::Data<AppState>,
     tenant: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
-    repo::deactivate(&state.db, &tenant).await?;
-    state.credentials.invalidate_tenant(tenant.as_str());
+    repo::deactivate(&state.db, &tenant).await?.applied(&state.changes);
     tracing::info!(tenant = %tenant, "tenant deactivated");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -36,6 +36,7 @@ mod durability;
 mod helpers;
 mod limits;
 mod merchant;
+mod notices;
 mod operations;
 mod replenishment;
 mod replicas;

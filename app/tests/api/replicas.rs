@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{AppProcess, Backend, TestApp, TestDb, now_ms, redis_url, unique_redis_prefix};
 
-async fn call(
+pub(crate) async fn call(
     client: &reqwest::Client,
     base: &str,
     method: Method,
@@ -29,14 +29,14 @@ fn detection(event_id: &str) -> Value {
     json!({"event_id": event_id, "object_class": "water_bottle", "fill_level": "EMPTY", "confidence": "HIGH", "captured_at_ms": now_ms()})
 }
 
-struct Replicas {
-    a: AppProcess,
-    b: AppProcess,
-    db_url: String,
+pub(crate) struct Replicas {
+    pub(crate) a: AppProcess,
+    pub(crate) b: AppProcess,
+    pub(crate) db_url: String,
     _db: TestDb,
 }
 
-async fn replicas(admin_token: &str) -> Replicas {
+pub(crate) async fn replicas(admin_token: &str) -> Replicas {
     let db = TestDb::create(Backend::Postgres).await;
     let env = vec![
         ("DATABASE_URL", db.url.clone()),
@@ -229,16 +229,9 @@ async fn revocations_reach_the_other_replica_at_once() {
     println!("deactivation reached replica B after {took:?}");
 }
 
-#[tokio::test]
-async fn a_replica_that_lost_its_notice_channel_does_not_trust_its_cache() {
-    let admin = "replica-admin-token-0123456789".to_owned();
-    let r = replicas(&admin).await;
-    let (key, device) = seed(&r.a.address, &admin).await;
-    let client = reqwest::Client::new();
-    warm(&client, &r, "/api/v1/device", &device).await;
-
-    // Cut every replica's LISTEN connection, as a network blip or a failover would.
-    let db = sea_orm::Database::connect(&r.db_url).await.expect("connect");
+/// Cuts every replica's LISTEN connection, as a network blip or a failover would.
+pub(crate) async fn cut_listeners(db_url: &str) {
+    let db = sea_orm::Database::connect(db_url).await.expect("connect");
     let cut = db
         .execute_unprepared(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -248,6 +241,17 @@ async fn a_replica_that_lost_its_notice_channel_does_not_trust_its_cache() {
         .expect("terminate listeners");
     assert!(cut.rows_affected() >= 2, "both replicas listen: {}", cut.rows_affected());
     db.close().await.ok();
+}
+
+#[tokio::test]
+async fn a_replica_that_lost_its_notice_channel_does_not_trust_its_cache() {
+    let admin = "replica-admin-token-0123456789".to_owned();
+    let r = replicas(&admin).await;
+    let (key, device) = seed(&r.a.address, &admin).await;
+    let client = reqwest::Client::new();
+    warm(&client, &r, "/api/v1/device", &device).await;
+
+    cut_listeners(&r.db_url).await;
 
     let (status, _) = call(&client, &r.a.address, Method::DELETE, "/api/v1/devices/glasses", &key, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
