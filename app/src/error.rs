@@ -7,29 +7,13 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 /// Prefix of every problem `type` URI.
 pub const PROBLEM_BASE: &str = "https://replenish.dev/problems/";
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// JSON pointer-like path of the field, e.g. `variants[0].sku`.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A validation failure of `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
-}
+pub use replenish_api::problem::{FieldError, Problem};
 
 /// Everything that can go wrong while serving a request.
 #[derive(Debug, thiserror::Error)]
@@ -175,23 +159,6 @@ impl Error {
     }
 }
 
-/// The RFC 9457 problem document.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// Stable URI naming the kind of problem.
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    /// Short summary of the kind of problem.
-    pub title: String,
-    /// HTTP status code.
-    pub status: u16,
-    /// Explanation specific to this occurrence.
-    pub detail: String,
-    /// Per-field validation failures, when there are any.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-}
-
 /// Builds a problem+json response for `status` with the given type suffix.
 pub fn problem_response(
     status: StatusCode,
@@ -314,5 +281,26 @@ impl Violations {
     /// `Ok(())` when nothing failed, else the collected validation error.
     pub fn finish(self) -> Result<(), Error> {
         if self.0.is_empty() { Ok(()) } else { Err(Error::Validation(self.0)) }
+    }
+}
+
+impl From<replenish_api::Invalid> for Error {
+    fn from(err: replenish_api::Invalid) -> Self {
+        match err {
+            replenish_api::Invalid::Fields(errors) => Error::Validation(errors),
+            replenish_api::Invalid::Timestamp(detail) => Error::InvalidTimestamp(detail),
+        }
+    }
+}
+
+impl From<replenish_api::UnknownValue> for Error {
+    fn from(err: replenish_api::UnknownValue) -> Self {
+        Error::Internal(format!("{err} in database"))
+    }
+}
+
+impl From<replenish_api::InvalidId> for Error {
+    fn from(err: replenish_api::InvalidId) -> Self {
+        Error::InvalidId(err.0)
     }
 }

@@ -23,6 +23,7 @@ use crate::orders::commerce::{OrderRequest, provider_for, submit_with_timeout};
 use crate::orders::entity::order;
 use crate::orders::model::OrderView;
 use crate::stores::model::CommerceSettings;
+use crate::stores::model::CommerceSettingsExt as _;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 

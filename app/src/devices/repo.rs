@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 use crate::auth::{TokenKind, hashes_match, issue_token};
 use crate::db::{is_unique_violation, now};
 use crate::devices::entity;
+use crate::devices::model::DeviceViewExt as _;
 use crate::devices::model::{DeviceSpec, DeviceView, NewDevice};
 use crate::error::{Error, FieldError};
 use crate::http::{PageRequest, ResourceId};

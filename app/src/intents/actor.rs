@@ -15,6 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::error::{Error, RateLimitInfo};
+use crate::intents::decision::DecisionResponseExt as _;
 use crate::intents::decision::{DecisionRequest, DecisionResponse};
 use crate::intents::model::{
     DetectionRequest, DetectionResponse, ProductMemory, ProductOffer, Reason, RuleSettings, Verdict, precheck,
@@ -22,6 +23,7 @@ use crate::intents::model::{
 };
 use crate::intents::repo::{self, Candidate, DeviceContext};
 use crate::orders::model::OrderStatus;
+use crate::orders::model::OrderViewExt as _;
 use crate::orders::repo::Decided;
 use crate::replenishment::Services;
 

@@ -9,8 +9,10 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::http::{MAX_PAGE_SIZE, Page, ResourceId};
 use crate::intents::decision::IntentView;
+use crate::intents::decision::IntentViewExt as _;
 use crate::intents::entity::intent;
 use crate::orders::entity::order;
+use crate::orders::model::OrderViewExt as _;
 use crate::orders::model::{IntentStatus, OrderStatus, OrderView};
 
 /// `?status=&device=&since=&until=&limit=&cursor=` for history listings.

@@ -10,6 +10,7 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Respon
 use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::entity::order;
+use crate::orders::model::OrderViewExt as _;
 use crate::orders::model::{OrderStatus, OrderView};
 use crate::replenishment::Services;
 

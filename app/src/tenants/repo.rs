@@ -15,6 +15,7 @@ use crate::devices;
 use crate::error::Error;
 use crate::http::{PageRequest, ResourceId};
 use crate::tenants::entity::{api_key, tenant};
+use crate::tenants::model::TenantViewExt as _;
 use crate::tenants::model::{RotateKeyRequest, RotatedKey, TenantSpec, TenantView};
 
 /// What an idempotent tenant upsert did.
