@@ -22,7 +22,7 @@ pub struct DemoCredentials {
 }
 
 fn id(value: &str) -> Result<ResourceId, Error> {
-    ResourceId::parse(value)
+    Ok(ResourceId::parse(value)?)
 }
 
 /// Seeds (or refreshes) tenant `demo`: store `demo-store`, the three products

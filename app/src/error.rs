@@ -2,24 +2,7 @@
 //! no notion of HTTP. The edge (`problem.rs`) maps it to problem+json in one
 //! place.
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-/// One field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// JSON pointer-like path of the field, e.g. `variants[0].sku`.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A validation failure of `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
-}
+pub use replenish_api::problem::FieldError;
 
 /// Everything that can go wrong while serving a request.
 #[derive(Debug, thiserror::Error)]
@@ -151,5 +134,26 @@ impl Violations {
     /// `Ok(())` when nothing failed, else the collected validation error.
     pub fn finish(self) -> Result<(), Error> {
         if self.0.is_empty() { Ok(()) } else { Err(Error::Validation(self.0)) }
+    }
+}
+
+impl From<replenish_api::Invalid> for Error {
+    fn from(err: replenish_api::Invalid) -> Self {
+        match err {
+            replenish_api::Invalid::Fields(errors) => Error::Validation(errors),
+            replenish_api::Invalid::Timestamp(detail) => Error::InvalidTimestamp(detail),
+        }
+    }
+}
+
+impl From<replenish_api::UnknownValue> for Error {
+    fn from(err: replenish_api::UnknownValue) -> Self {
+        Error::Internal(format!("{err} in database"))
+    }
+}
+
+impl From<replenish_api::InvalidId> for Error {
+    fn from(err: replenish_api::InvalidId) -> Self {
+        Error::InvalidId(err.0)
     }
 }

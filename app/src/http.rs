@@ -9,56 +9,16 @@ use actix_web::http::header;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, Route, web};
 use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::problem::{EdgeError, PROBLEM_JSON, problem_response};
 
-/// A resource id as it appears in paths: `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`.
-///
-/// Ids become Kubernetes object names later, hence the DNS-label rules.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
-#[schema(value_type = String, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
-pub struct ResourceId(String);
-
-impl ResourceId {
-    /// Parses `value`, returning [`Error::InvalidId`] unless it is a valid id.
-    pub fn parse(value: &str) -> Result<Self, Error> {
-        if is_valid_id(value) { Ok(Self(value.to_owned())) } else { Err(Error::InvalidId(value.to_owned())) }
-    }
-
-    /// The id as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for ResourceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ResourceId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-fn is_valid_id(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            bytes.len() <= 63 && allowed(first) && allowed(last) && bytes.iter().all(|b| allowed(b) || *b == b'-')
-        }
-        _ => false,
-    }
-}
+pub use replenish_api::ids::{ResourceId, is_valid_id};
+pub use replenish_api::page::{Page, PageRequest};
 
 /// The largest body a route accepts; read by [`JsonBody`] to report 413s.
 /// Register it together with a `web::PayloadConfig` of the same limit.
@@ -154,15 +114,6 @@ pub struct PageQuery {
 /// Largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u64 = 500;
 
-/// A validated page request.
-#[derive(Debug, Clone)]
-pub struct PageRequest {
-    /// Items per page.
-    pub limit: u64,
-    /// Exclusive lower bound on the id.
-    pub after: Option<String>,
-}
-
 impl PageQuery {
     /// Validates the limit and the cursor.
     pub fn validate(&self) -> Result<PageRequest, Error> {
@@ -176,26 +127,6 @@ impl PageQuery {
             None => None,
         };
         Ok(PageRequest { limit, after })
-    }
-}
-
-/// One page of a listing.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T> {
-    /// The items, ordered by id.
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl<T> Page<T> {
-    /// Builds a page from up to `limit + 1` fetched items, so the extra one tells
-    /// whether another page exists without a second query.
-    pub fn from_overfetch(mut items: Vec<T>, request: &PageRequest, id_of: impl Fn(&T) -> String) -> Self {
-        let has_more = items.len() as u64 > request.limit;
-        items.truncate(request.limit as usize);
-        let next_cursor = if has_more { items.last().map(id_of) } else { None };
-        Self { items, next_cursor }
     }
 }
 
@@ -259,29 +190,4 @@ pub fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(
         return Err(EdgeError::UnsupportedMediaType);
     }
     parse_json(body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accepts_dns_labels_and_rejects_everything_else() {
-        for ok in ["a", "0", "store-1", "abc-def-123", &"a".repeat(63)] {
-            assert!(ResourceId::parse(ok).is_ok(), "{ok} should be valid");
-        }
-        for bad in ["", "-a", "a-", "A", "a_b", "a.b", "a b", "é", &"a".repeat(64), "a/b"] {
-            assert!(ResourceId::parse(bad).is_err(), "{bad:?} should be invalid");
-        }
-    }
-
-    #[test]
-    fn page_reports_next_cursor_only_when_more_items_exist() {
-        let request = PageRequest { limit: 2, after: None };
-        let full = Page::from_overfetch(vec!["a", "b", "c"], &request, |s| s.to_string());
-        assert_eq!(full.items, vec!["a", "b"]);
-        assert_eq!(full.next_cursor.as_deref(), Some("b"));
-        let last = Page::from_overfetch(vec!["a", "b"], &request, |s| s.to_string());
-        assert_eq!(last.next_cursor, None);
-    }
 }

@@ -10,10 +10,11 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::error::{Error, FieldError, RateLimitInfo};
+
+/// The RFC 9457 problem document (the wire type every client shares).
+pub use replenish_api::problem::Problem;
 
 /// Prefix of every problem `type` URI.
 pub const PROBLEM_BASE: &str = "https://replenish.dev/problems/";
@@ -183,23 +184,6 @@ fn write_rate_limit_headers(info: &RateLimitInfo, headers: &mut HeaderMap) {
             headers.insert(name, value);
         }
     }
-}
-
-/// The RFC 9457 problem document.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// Stable URI naming the kind of problem.
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    /// Short summary of the kind of problem.
-    pub title: String,
-    /// HTTP status code.
-    pub status: u16,
-    /// Explanation specific to this occurrence.
-    pub detail: String,
-    /// Per-field validation failures, when there are any.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
 }
 
 /// Builds a problem+json response for `status` with the given type suffix.

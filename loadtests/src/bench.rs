@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use replenish_api::{Confidence, DetectionRequest, FillLevel};
+
 use crate::client::Api;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
@@ -32,7 +34,10 @@ pub struct BenchConfig {
 }
 
 const ADMIN: &str = "bench-admin-token-0123456789abcdef";
-const FILLS: [&str; 10] = ["FULL", "HALF", "FULL", "HALF", "FULL", "HALF", "FULL", "HALF", "FULL", "LOW"];
+const FILLS: [FillLevel; 10] = {
+    use FillLevel::{Full, Half, Low};
+    [Full, Half, Full, Half, Full, Half, Full, Half, Full, Low]
+};
 
 /// Rate and latency of one phase.
 #[derive(Debug, Clone, Copy)]
@@ -54,10 +59,14 @@ fn measured(snapshot: &Snapshot, seconds: f64) -> Measured {
     Measured { ok_per_second: ok as f64 / seconds, failed: s.requests() - ok, p50_ms: q(0.5), p99_ms: q(0.99) }
 }
 
-fn detection(prefix: &str, n: u64) -> serde_json::Value {
-    let class = crate::client::CATALOG[(n % 3) as usize].1;
-    serde_json::json!({"event_id": format!("{prefix}-{n}"), "object_class": class, "fill_level": FILLS[(n % 10) as usize],
-        "confidence": "HIGH", "captured_at_ms": chrono::Utc::now().timestamp_millis()})
+fn detection(prefix: &str, n: u64) -> DetectionRequest {
+    DetectionRequest {
+        event_id: format!("{prefix}-{n}"),
+        object_class: crate::client::CATALOG[(n % 3) as usize].1.to_owned(),
+        fill_level: FILLS[(n % 10) as usize],
+        confidence: Confidence::High,
+        captured_at_ms: chrono::Utc::now().timestamp_millis(),
+    }
 }
 
 async fn one(http: &reqwest::Client, url: &str, token: &str, prefix: &str, n: u64) -> Option<u16> {

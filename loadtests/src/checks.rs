@@ -2,8 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use replenish_api::{IntentStatus, IntentView, OrderView, Summary};
 use serde::Serialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::client::{Api, Fleet};
@@ -75,21 +75,20 @@ fn check(name: &str, passed: bool, detail: String) -> Check {
     Check { name: name.to_owned(), passed, detail }
 }
 
-fn uuid_at(value: &Value, key: &str) -> Option<Uuid> {
-    value[key].as_str().and_then(|s| Uuid::parse_str(s).ok())
-}
-
-fn count(value: &Value, key: &str) -> u64 {
-    value[key].as_u64().unwrap_or(0)
-}
-
 /// Reads orders, intents and the funnel back through the merchant API and compares them with `ledger`.
 /// `before` is the funnel summary taken just before the load started.
-pub async fn verify(api: &Api, fleet: &Fleet, ledger: &Ledger, stats: &Snapshot, before: &Value) -> Result<Vec<Check>> {
-    let ours =
-        |item: &Value| item["device_id"].as_str().is_some_and(|d| d.starts_with(&format!("{}-", fleet.device_prefix)));
-    let orders: Vec<Value> = api.list_all("/api/v1/orders", &fleet.api_key).await?.into_iter().filter(ours).collect();
-    let intents: Vec<Value> = api.list_all("/api/v1/intents", &fleet.api_key).await?.into_iter().filter(ours).collect();
+pub async fn verify(
+    api: &Api,
+    fleet: &Fleet,
+    ledger: &Ledger,
+    stats: &Snapshot,
+    before: &Summary,
+) -> Result<Vec<Check>> {
+    let ours = |device: &str| device.starts_with(&format!("{}-", fleet.device_prefix));
+    let orders: Vec<OrderView> = api.list_all("/api/v1/orders", &fleet.api_key).await?;
+    let orders: Vec<OrderView> = orders.into_iter().filter(|o| ours(&o.device_id)).collect();
+    let intents: Vec<IntentView> = api.list_all("/api/v1/intents", &fleet.api_key).await?;
+    let intents: Vec<IntentView> = intents.into_iter().filter(|i| ours(&i.device_id)).collect();
     let after = api.summary(&fleet.api_key).await?;
     let mut checks = Vec::new();
 
@@ -116,21 +115,17 @@ pub async fn verify(api: &Api, fleet: &Fleet, ledger: &Ledger, stats: &Snapshot,
     let mut order_ids = HashSet::new();
     let mut repeated_ids = 0;
     for order in &orders {
-        let (Some(intent), Some(id)) = (uuid_at(order, "intent_id"), uuid_at(order, "order_id")) else {
-            repeated_ids += 1;
-            continue;
-        };
-        if !order_ids.insert(id) {
+        if !order_ids.insert(order.order_id) {
             repeated_ids += 1;
         }
-        by_intent.entry(intent).or_default().push(id);
+        by_intent.entry(order.intent_id).or_default().push(order.order_id);
     }
     let doubled = by_intent.values().filter(|ids| ids.len() > 1).count();
     checks.push(check(
         "one_order_per_intent",
         doubled == 0 && repeated_ids == 0,
         format!(
-            "{} orders; {doubled} intents with more than one order; {repeated_ids} repeated or unreadable order ids",
+            "{} orders; {doubled} intents with more than one order; {repeated_ids} repeated order ids",
             orders.len()
         ),
     ));
@@ -159,17 +154,19 @@ pub async fn verify(api: &Api, fleet: &Fleet, ledger: &Ledger, stats: &Snapshot,
     ));
 
     // Every prompt the simulator saw is an intent, in the state its decision left it.
-    let listed: HashMap<Uuid, String> = intents
-        .iter()
-        .filter_map(|i| Some((uuid_at(i, "intent_id")?, i["status"].as_str().unwrap_or_default().to_owned())))
-        .collect();
+    let listed: HashMap<Uuid, IntentStatus> = intents.iter().map(|i| (i.intent_id, i.status)).collect();
     let unknown = ledger.intents.iter().filter(|i| !listed.contains_key(i)).count();
     let wrong_state = ledger
         .rejected
         .iter()
-        .filter(|i| listed.get(*i).is_some_and(|s| s != "REJECTED"))
+        .filter(|i| listed.get(*i).is_some_and(|s| *s != IntentStatus::Rejected))
         .chain(ledger.accepted.keys().filter(|i| {
-            listed.get(*i).is_some_and(|s| !matches!(s.as_str(), "ACCEPTED" | "ORDERED" | "CONFIRMED" | "FAILED"))
+            listed.get(*i).is_some_and(|s| {
+                !matches!(
+                    s,
+                    IntentStatus::Accepted | IntentStatus::Ordered | IntentStatus::Confirmed | IntentStatus::Failed
+                )
+            })
         }))
         .count();
     let extra = listed.len() as u64 > ledger.intents.len() as u64 + ledger.detections_uncertain;
@@ -185,9 +182,9 @@ pub async fn verify(api: &Api, fleet: &Fleet, ledger: &Ledger, stats: &Snapshot,
     ));
 
     // The funnel counts this run added (after minus before) are what the simulator was told.
-    let delta = |key: &str| count(&after, key).saturating_sub(count(before, key));
+    let delta = |count: fn(&Summary) -> u64| count(&after).saturating_sub(count(before));
     let within = |got: u64, at_least: u64, slack: u64| got >= at_least && got <= at_least + slack;
-    let (detections, prompts, accepted) = (delta("detections"), delta("prompts"), delta("accepted"));
+    let (detections, prompts, accepted) = (delta(|s| s.detections), delta(|s| s.prompts), delta(|s| s.accepted));
     checks.push(check(
         "telemetry_matches",
         within(detections, ledger.detections_ok, ledger.detections_uncertain)

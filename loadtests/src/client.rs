@@ -1,7 +1,13 @@
 //! Provisioning and read-back through the admin and merchant APIs.
 
+use replenish_api::{
+    CommerceProviderKind, CommerceSettings, DeviceBatch, FillLevel, NewDevice, Page, Plan, ProductSpec,
+    RegisteredBatch, ResourceId, StoreSpec, Summary, TenantLimits, TenantSpec, TenantView, Variant,
+};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::config::{RunConfig, Target};
 use crate::error::{Error, Result};
@@ -66,10 +72,16 @@ impl Api {
     }
 
     /// Sends one call and returns its status and JSON body (Null when not JSON).
-    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    pub async fn call<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&B>,
+    ) -> Result<(u16, Value)> {
         let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request.json(body);
         }
         let response = request.send().await?;
         let status = response.status().as_u16();
@@ -77,14 +89,21 @@ impl Api {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(excerpt(&text)))))
     }
 
-    async fn expect(&self, method: Method, path: &str, token: &str, body: Option<Value>, ok: &[u16]) -> Result<Value> {
+    /// Sends one call expecting one of the `ok` statuses and an answer of type `T`.
+    async fn expect<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&B>,
+        ok: &[u16],
+    ) -> Result<T> {
         let call = format!("{method} {path}");
         let (status, value) = self.call(method, path, token, body).await?;
-        if ok.contains(&status) {
-            Ok(value)
-        } else {
-            Err(Error::Status { call, status, body: excerpt(&value.to_string()) })
+        if !ok.contains(&status) {
+            return Err(Error::Status { call, status, body: excerpt(&value.to_string()) });
         }
+        serde_json::from_value(value).map_err(|e| Error::Shape { call, detail: e.to_string() })
     }
 
     /// Creates the run's tenant, store, catalog and devices.
@@ -95,59 +114,88 @@ impl Api {
             (None, Some(admin)) => (Some(tenant.clone()), self.create_tenant(admin, tenant, config).await?),
             (None, None) => return Err(Error::Config("an admin token or an API key is needed".into())),
         };
-        let store = json!({"name": "Load test store", "timezone": "UTC", "commerce": {"provider": "mock"}});
-        self.expect(Method::PUT, &format!("/api/v1/stores/{STORE}"), &api_key, Some(store), &[200, 201]).await?;
+        let store = StoreSpec {
+            name: "Load test store".into(),
+            timezone: "UTC".into(),
+            commerce: CommerceSettings { provider: CommerceProviderKind::Mock, mock_outcome: Default::default() },
+        };
+        let path = format!("/api/v1/stores/{STORE}");
+        self.expect::<_, Value>(Method::PUT, &path, &api_key, Some(&store), &[200, 201]).await?;
         for (id, class, sku, price) in CATALOG {
-            let product = json!({"object_class": class, "display_name": id, "reorder_threshold": "LOW",
-                "default_sku": sku, "variants": [{"sku": sku, "label": format!("{id} pack"), "unit_price_usd": price}]});
-            self.expect(Method::PUT, &format!("/api/v1/products/{id}"), &api_key, Some(product), &[200, 201]).await?;
+            let product = ProductSpec {
+                object_class: class.into(),
+                display_name: id.into(),
+                reorder_threshold: FillLevel::Low,
+                default_sku: sku.into(),
+                variants: vec![Variant {
+                    sku: sku.into(),
+                    label: format!("{id} pack"),
+                    size: None,
+                    unit_price_usd: price,
+                }],
+            };
+            let path = format!("/api/v1/products/{id}");
+            self.expect::<_, Value>(Method::PUT, &path, &api_key, Some(&product), &[200, 201]).await?;
         }
         // A run-unique prefix keeps this run's devices (and so its orders) apart from earlier runs on the same tenant.
         let device_prefix = format!("ld{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let mut devices = Vec::with_capacity(config.devices);
         let ids: Vec<usize> = (0..config.devices).collect();
+        let id = |value: String| ResourceId::parse(&value).map_err(|e| Error::Config(e.to_string()));
         for chunk in ids.chunks(1000) {
-            let batch: Vec<Value> = chunk
-                .iter()
-                .map(|i| {
-                    json!({"device_id": format!("{device_prefix}-{i}"), "store": STORE,
-                           "owner": format!("{device_prefix}-owner-{i}"), "model": "spectacles-5"})
-                })
-                .collect();
-            let registered = self
-                .expect(Method::POST, "/api/v1/devices:batch", &api_key, Some(json!({"devices": batch})), &[200, 201])
-                .await?;
-            let shape =
-                |detail: &str| Error::Shape { call: "POST /api/v1/devices:batch".into(), detail: detail.into() };
-            for device in registered["devices"].as_array().ok_or_else(|| shape("no devices array"))? {
-                let id = device["device_id"].as_str().ok_or_else(|| shape("device without id"))?;
-                let token = device["token"].as_str().ok_or_else(|| shape("device without token"))?;
-                devices.push(Device { id: id.to_owned(), token: token.to_owned() });
+            let batch = DeviceBatch {
+                devices: chunk
+                    .iter()
+                    .map(|i| {
+                        Ok(NewDevice {
+                            device_id: id(format!("{device_prefix}-{i}"))?,
+                            store: id(STORE.to_owned())?,
+                            owner: format!("{device_prefix}-owner-{i}"),
+                            model: "spectacles-5".into(),
+                            serial: None,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            };
+            let registered: RegisteredBatch =
+                self.expect(Method::POST, "/api/v1/devices:batch", &api_key, Some(&batch), &[200, 201]).await?;
+            for device in registered.devices {
+                let token = device.token.ok_or_else(|| Error::Shape {
+                    call: "POST /api/v1/devices:batch".into(),
+                    detail: "device without token".into(),
+                })?;
+                devices.push(Device { id: device.device_id, token });
             }
         }
         Ok(Fleet { tenant, api_key, device_prefix, devices })
     }
 
     async fn create_tenant(&self, admin: &str, tenant: &str, config: &RunConfig) -> Result<String> {
-        let body = json!({"display_name": format!("Load test {tenant}"), "plan": "enterprise", "limits": {
-            // The tenant limit is not under test here; the device limit is whatever the run asks for.
-            "tenant_per_second": 10_000_000, "device_per_minute": config.device_per_minute,
-            "cooldown_seconds": config.cooldown_seconds, "daily_order_budget_usd": 1_000_000.0}});
+        let body = TenantSpec {
+            display_name: format!("Load test {tenant}"),
+            plan: Plan::Enterprise,
+            limits: TenantLimits {
+                // The tenant limit is not under test here; the device limit is whatever the run asks for.
+                tenant_per_second: Some(10_000_000),
+                device_per_minute: Some(config.device_per_minute),
+                cooldown_seconds: Some(config.cooldown_seconds),
+                daily_order_budget_usd: Some(1_000_000.0),
+                ..TenantLimits::default()
+            },
+        };
         let path = format!("/admin/v1/tenants/{tenant}");
-        let created = self.expect(Method::PUT, &path, admin, Some(body), &[201]).await.map_err(|e| match e {
-            Error::Status { status: 200, call, body } => {
-                Error::Status { call: format!("{call} (tenant exists; pass its --api-key)"), status: 200, body }
-            }
-            other => other,
-        })?;
-        created["api_key"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Shape { call: path, detail: "no api_key in a 201".into() })
+        let created: TenantView =
+            self.expect(Method::PUT, &path, admin, Some(&body), &[201]).await.map_err(|e| match e {
+                Error::Status { status: 200, call, body } => {
+                    Error::Status { call: format!("{call} (tenant exists; pass its --api-key)"), status: 200, body }
+                }
+                other => other,
+            })?;
+        created.api_key.ok_or_else(|| Error::Shape { call: path, detail: "no api_key in a 201".into() })
     }
 
     /// Every item of a paginated merchant listing (`/api/v1/orders`, `/api/v1/intents`).
-    pub async fn list_all(&self, path: &str, key: &str) -> Result<Vec<Value>> {
+    pub async fn list_all<T: DeserializeOwned>(&self, path: &str, key: &str) -> Result<Vec<T>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -155,20 +203,24 @@ impl Api {
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={c}"));
             }
-            let page = self.expect(Method::GET, &url, key, None, &[200]).await?;
-            let shape = |detail: &str| Error::Shape { call: format!("GET {path}"), detail: detail.into() };
-            items.extend(page["items"].as_array().ok_or_else(|| shape("no items array"))?.iter().cloned());
-            match page["next_cursor"].as_str() {
-                Some(next) if Some(next) != cursor.as_deref() => cursor = Some(next.to_owned()),
-                Some(_) => return Err(shape("next_cursor did not advance")),
+            let page: Page<T> = self.expect(Method::GET, &url, key, None::<&()>, &[200]).await?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                Some(_) => {
+                    return Err(Error::Shape {
+                        call: format!("GET {path}"),
+                        detail: "next_cursor did not advance".into(),
+                    });
+                }
                 None => return Ok(items),
             }
         }
     }
 
     /// The tenant's funnel counts (`GET /api/v1/telemetry/summary`, last 24 h).
-    pub async fn summary(&self, key: &str) -> Result<Value> {
-        self.expect(Method::GET, "/api/v1/telemetry/summary", key, None, &[200]).await
+    pub async fn summary(&self, key: &str) -> Result<Summary> {
+        self.expect(Method::GET, "/api/v1/telemetry/summary", key, None::<&()>, &[200]).await
     }
 }
 

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use replenish_api::{
+    Channel, Confidence, DecisionRequest, DecisionResponse, DetectionRequest, DetectionResponse, FillLevel,
+};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -19,14 +22,15 @@ use crate::report::Report;
 use crate::schedule::arrival_offset;
 use crate::stats::{Endpoint, Recorder};
 
-const FILL_LEVELS: [&str; 5] = ["FULL", "HALF", "LOW", "NEARLY_EMPTY", "EMPTY"];
+const FILL_LEVELS: [FillLevel; 5] =
+    [FillLevel::Full, FillLevel::Half, FillLevel::Low, FillLevel::NearlyEmpty, FillLevel::Empty];
 /// Earlier detections kept per device, to re-send as duplicates.
 const HISTORY: usize = 4;
 
 /// A detection answered 2xx, kept to re-send later.
 #[derive(Debug, Clone)]
 struct Sent {
-    body: Value,
+    body: DetectionRequest,
     answer: Value,
 }
 
@@ -86,7 +90,13 @@ impl Shared {
     }
 
     /// Sends one request. In the open model latency counts from `intended`, waits for a slot included.
-    async fn send(&self, endpoint: Endpoint, device: usize, body: &Value, intended: Instant) -> Option<(u16, Value)> {
+    async fn send(
+        &self,
+        endpoint: Endpoint,
+        device: usize,
+        body: &impl serde::Serialize,
+        intended: Instant,
+    ) -> Option<(u16, Value)> {
         let _slot = match &self.open_slots {
             Some(slots) => slots.acquire().await.ok(),
             None => None,
@@ -162,14 +172,14 @@ impl Shared {
                 None
             }
         });
-        let confidence = if rng.random_bool(mix.low_confidence) { "LOW" } else { "HIGH" };
-        let body = json!({
-            "event_id": format!("{}-{n}", self.fleet.device_prefix),
-            "object_class": CATALOG[rng.random_range(0..CATALOG.len())].1,
-            "fill_level": fill.unwrap_or("FULL"),
-            "confidence": confidence,
-            "captured_at_ms": chrono::Utc::now().timestamp_millis(),
-        });
+        let confidence = if rng.random_bool(mix.low_confidence) { Confidence::Low } else { Confidence::High };
+        let body = DetectionRequest {
+            event_id: format!("{}-{n}", self.fleet.device_prefix),
+            object_class: CATALOG[rng.random_range(0..CATALOG.len())].1.to_owned(),
+            fill_level: fill.unwrap_or(FillLevel::Full),
+            confidence,
+            captured_at_ms: chrono::Utc::now().timestamp_millis(),
+        };
         let answer = self.send(Endpoint::Detections, device, &body, intended).await;
         let (status, value) = match answer {
             Some((status, value)) if is_success(status) => (status, value),
@@ -179,8 +189,8 @@ impl Shared {
                 return;
             }
         };
-        let intent = value["should_prompt"].as_bool().unwrap_or(false).then(|| value["intent_id"].as_str()).flatten();
-        let intent = intent.and_then(|s| Uuid::parse_str(s).ok());
+        let answered = serde_json::from_value::<DetectionResponse>(value.clone()).ok();
+        let intent = answered.filter(|a| a.should_prompt).and_then(|a| a.intent_id);
         {
             let mut ledger = lock(&self.ledger);
             ledger.detections_ok += 1;
@@ -232,16 +242,21 @@ impl Shared {
 
     async fn decision(self: &Arc<Self>, pending: Pending, intended: Instant) {
         let mut rng = rng_for(pending.seed, 1);
-        let channel = if rng.random_bool(0.5) { "GESTURE" } else { "VOICE" };
-        let body = json!({"intent_id": pending.intent, "accepted": pending.accept, "channel": channel,
-                          "decided_at_ms": chrono::Utc::now().timestamp_millis()});
+        let channel = if rng.random_bool(0.5) { Channel::Gesture } else { Channel::Voice };
+        let body = DecisionRequest {
+            intent_id: pending.intent,
+            accepted: pending.accept,
+            channel,
+            decided_at_ms: chrono::Utc::now().timestamp_millis(),
+        };
         let answer = self.send(Endpoint::Decisions, pending.device, &body, intended).await;
         {
             let mut ledger = lock(&self.ledger);
             match &answer {
                 Some((status, value)) if is_success(*status) => {
                     if pending.accept {
-                        let order = value["order"]["order_id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+                        let answer = serde_json::from_value::<DecisionResponse>(value.clone()).ok();
+                        let order = answer.and_then(|a| a.order).map(|o| o.order_id);
                         ledger.accepted.insert(pending.intent, order);
                     } else {
                         ledger.rejected.insert(pending.intent);
@@ -261,10 +276,12 @@ impl Shared {
         {
             let again = self.send(Endpoint::Decisions, pending.device, &body, Instant::now()).await;
             // The same decision again gets the same answer: same intent, state and order.
-            let same = |v: &Value| {
-                ["intent_id", "status"].iter().all(|k| v[k] == value[k])
-                    && v["order"]["order_id"] == value["order"]["order_id"]
+            let key = |v: &Value| {
+                let answer = serde_json::from_value::<DecisionResponse>(v.clone()).ok()?;
+                Some((answer.intent_id, answer.status, answer.order.map(|o| o.order_id)))
             };
+            let first = key(&value);
+            let same = |v: &Value| first.is_some() && key(v) == first;
             self.compare(true, &format!("retried decision ({status})"), &value, &again, same);
         }
     }

@@ -1,97 +1,19 @@
 //! The app's admin API over HTTP: the only way the operator touches the app.
+//!
+//! Bodies and answers are the app's own types from `replenish_api`, so every limit the app
+//! knows is sent and read back.
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// Body of `PUT /admin/v1/tenants/{tenant}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TenantRequest {
-    /// Name shown to people.
-    pub display_name: String,
-    /// `starter`, `growth` or `enterprise`.
-    pub plan: String,
-    /// Limit overrides; absent fields keep the app's plan defaults.
-    pub limits: LimitsRequest,
-}
-
-/// The app's limit overrides (snake_case, absent means "plan default").
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct LimitsRequest {
-    /// Requests per minute per device.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device_per_minute: Option<u32>,
-    /// Requests per second for the whole tenant.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant_per_second: Option<u32>,
-    /// Daily order budget per device owner, in USD.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub daily_order_budget_usd: Option<f64>,
-    /// Seconds between prompts for one product on one device.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cooldown_seconds: Option<u32>,
-}
-
-/// Body of `PUT /admin/v1/tenants/{tenant}/devices/{device}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeviceRequest {
-    /// Store the device orders from.
-    pub store: String,
-    /// Hardware model.
-    pub model: String,
-    /// Hardware serial number.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
-    /// Wearer or household.
-    pub owner: String,
-}
-
-/// What the app says about a tenant (the fields the operator reads).
-#[derive(Debug, Clone, Deserialize)]
-pub struct TenantView {
-    /// Tenant id.
-    pub tenant_id: String,
-    /// `starter`, `growth` or `enterprise`.
-    pub plan: String,
-    /// `active` or `deactivated`.
-    pub status: String,
-    /// The limits in force, as the app reports them.
-    pub effective_limits: serde_json::Value,
-    /// The API key: only in the response that issued it.
-    #[serde(default)]
-    pub api_key: Option<String>,
-}
-
-/// What the app says about a device (the fields the operator reads).
-#[derive(Debug, Clone, Deserialize)]
-pub struct DeviceView {
-    /// Device id.
-    pub device_id: String,
-    /// `active` or `revoked`.
-    pub status: String,
-    /// Registration time (RFC 3339).
-    pub created_at: String,
-    /// The token: only in the response that issued it.
-    #[serde(default)]
-    pub token: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RotatedKey {
-    api_key: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Problem {
-    #[serde(rename = "type", default)]
-    type_: String,
-    #[serde(default)]
-    detail: String,
-}
+pub use replenish_api::{
+    DeviceSpec, DeviceStatus, DeviceView, Plan, Problem, RotatedKey, TenantLimits, TenantSpec, TenantStatus, TenantView,
+};
 
 /// A client of the app's admin API.
 #[derive(Clone)]
@@ -120,7 +42,7 @@ impl AppClient {
 
     /// Creates, updates or reactivates a tenant. The key is `Some` when the app issued one
     /// (creation or reactivation): it is shown this once.
-    pub async fn put_tenant(&self, tenant: &str, request: &TenantRequest) -> Result<TenantView> {
+    pub async fn put_tenant(&self, tenant: &str, request: &TenantSpec) -> Result<TenantView> {
         let path = format!("/admin/v1/tenants/{tenant}");
         let response = self.send("put tenant", Method::PUT, &path, Some(request)).await?;
         parse("put tenant", response).await
@@ -153,7 +75,7 @@ impl AppClient {
     }
 
     /// Registers or updates a device. The token is `Some` when the app issued one.
-    pub async fn put_device(&self, tenant: &str, device: &str, request: &DeviceRequest) -> Result<DeviceView> {
+    pub async fn put_device(&self, tenant: &str, device: &str, request: &DeviceSpec) -> Result<DeviceView> {
         let path = format!("/admin/v1/tenants/{tenant}/devices/{device}");
         let response = self.send("put device", Method::PUT, &path, Some(request)).await?;
         parse("put device", response).await
@@ -189,12 +111,15 @@ impl AppClient {
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             return Err(Error::AppUnavailable(format!("{operation}: {status}: {text}")));
         }
-        let problem: Problem = serde_json::from_str(&text).unwrap_or_default();
+        let problem = serde_json::from_str::<Problem>(&text).ok();
         Err(Error::AppRejected {
             operation,
             status: status.as_u16(),
-            problem: problem.type_.rsplit('/').next().unwrap_or_default().to_owned(),
-            detail: if problem.detail.is_empty() { text } else { problem.detail },
+            problem: problem.as_ref().map(|p| p.kind().to_owned()).unwrap_or_default(),
+            detail: match problem {
+                Some(problem) if !problem.detail.is_empty() => problem.detail,
+                _ => text,
+            },
         })
     }
 }

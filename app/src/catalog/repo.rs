@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use crate::catalog::entity::{product, variant};
+use crate::catalog::model::ProductViewExt as _;
 use crate::catalog::model::{ProductSpec, ProductView, usd_to_cents};
 use crate::changes::{Change, Changed, announce};
 use crate::db::{is_unique_violation, now};

@@ -17,6 +17,7 @@ use crate::detections::repo::{self, Candidate};
 use crate::detections::writer::DetectionWriter;
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
+use crate::intents::decision::DecisionResponseExt as _;
 use crate::intents::decision::{DecisionRequest, DecisionResponse};
 use crate::intents::model::{
     DetectionRequest, DetectionResponse, ProductMemory, ProductOffer, Reason, RuleSettings, Verdict, precheck,
@@ -25,6 +26,7 @@ use crate::intents::model::{
 use crate::limits::limit::{Limit, LocalLimiter};
 use crate::orders::actor::StoreActors;
 use crate::orders::model::OrderStatus;
+use crate::orders::model::OrderViewExt as _;
 use crate::orders::repo::Decided;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;

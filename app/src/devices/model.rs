@@ -1,154 +1,20 @@
-//! What the APIs say about devices.
-
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+//! What the APIs say about devices. The wire types live in
+//! `replenish_api::devices`; this module adds what needs the database.
 
 use crate::devices::entity;
-use crate::error::{Error, Violations};
-use crate::http::ResourceId;
 
-/// Most devices one batch registers.
-pub const MAX_BATCH: usize = 1_000;
+pub use replenish_api::devices::{
+    DeviceBatch, DeviceSpec, DeviceStatus, DeviceView, MAX_BATCH, NewDevice, RegisteredBatch,
+};
 
-/// The registration details of a device (admin `PUT …/devices/{device}`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceSpec {
-    /// Store the device orders from; it must exist.
-    pub store: ResourceId,
-    /// Hardware model (1-64 characters).
-    pub model: String,
-    /// Hardware serial number (1-128 characters).
-    #[serde(default)]
-    pub serial: Option<String>,
-    /// Wearer or household (1-128 characters); devices of one owner share order history.
-    pub owner: String,
-}
-
-/// One device to register (merchant `POST /api/v1/devices`).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewDevice {
-    /// Device id.
-    pub device_id: ResourceId,
-    /// Store the device orders from; it must exist.
-    pub store: ResourceId,
-    /// Wearer or household.
-    pub owner: String,
-    /// Hardware model.
-    pub model: String,
-    /// Hardware serial number.
-    #[serde(default)]
-    pub serial: Option<String>,
-}
-
-impl NewDevice {
-    /// The registration details without the id.
-    pub fn spec(&self) -> DeviceSpec {
-        DeviceSpec {
-            store: self.store.clone(),
-            model: self.model.clone(),
-            serial: self.serial.clone(),
-            owner: self.owner.clone(),
-        }
-    }
-}
-
-/// Body of `POST /api/v1/devices:batch`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceBatch {
-    /// 1-1000 devices, registered all together or not at all.
-    pub devices: Vec<NewDevice>,
-}
-
-fn text_ok(value: &str, max: usize) -> bool {
-    let trimmed = value.trim();
-    !trimmed.is_empty() && trimmed.chars().count() <= max
-}
-
-impl DeviceSpec {
-    /// Checks the rules serde cannot express; `at` prefixes field names.
-    pub fn check(&self, at: &str, violations: &mut Violations) {
-        violations.check(!text_ok(&self.model, 64), format!("{at}model"), "must be 1-64 characters");
-        violations.check(!text_ok(&self.owner, 128), format!("{at}owner"), "must be 1-128 characters");
-        violations.check(
-            self.serial.as_deref().is_some_and(|s| !text_ok(s, 128)),
-            format!("{at}serial"),
-            "must be 1-128 characters when given",
-        );
-    }
-
-    /// Validates one spec on its own.
-    pub fn validate(&self) -> Result<(), Error> {
-        let mut violations = Violations::default();
-        self.check("", &mut violations);
-        violations.finish()
-    }
-}
-
-impl DeviceBatch {
-    /// Validates every device and the batch as a whole.
-    pub fn validate(&self) -> Result<(), Error> {
-        let mut violations = Violations::default();
-        violations.check(
-            self.devices.is_empty() || self.devices.len() > MAX_BATCH,
-            "devices",
-            format!("must hold 1-{MAX_BATCH} devices"),
-        );
-        let mut seen = std::collections::HashSet::new();
-        for (i, device) in self.devices.iter().enumerate() {
-            device.spec().check(&format!("devices[{i}]."), &mut violations);
-            violations.check(
-                !seen.insert(device.device_id.as_str()),
-                format!("devices[{i}].device_id"),
-                "is repeated in this batch",
-            );
-        }
-        violations.finish()
-    }
-}
-
-/// Whether a device's token works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceStatus {
-    /// The token works.
-    Active,
-    /// The token was revoked.
-    Revoked,
-}
-
-/// A device as the APIs show it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DeviceView {
-    /// Device id.
-    pub device_id: String,
-    /// Store the device orders from.
-    pub store: String,
-    /// Wearer or household.
-    pub owner: String,
-    /// Hardware model.
-    pub model: String,
-    /// Hardware serial number.
-    pub serial: Option<String>,
-    /// Active or revoked.
-    pub status: DeviceStatus,
-    /// Registration time.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-    /// Last revocation.
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// The device token: present only in the response that issued it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-}
-
-impl DeviceView {
+/// Builds the API view of a stored device.
+pub trait DeviceViewExt {
     /// Builds the view of a stored device.
-    pub fn from_model(model: &entity::Model) -> Self {
+    fn from_model(model: &entity::Model) -> Self;
+}
+
+impl DeviceViewExt for DeviceView {
+    fn from_model(model: &entity::Model) -> Self {
         Self {
             device_id: model.id.clone(),
             store: model.store_id.clone(),
@@ -162,11 +28,4 @@ impl DeviceView {
             token: None,
         }
     }
-}
-
-/// Response of a batch registration.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RegisteredBatch {
-    /// The registered devices with their tokens, in request order.
-    pub devices: Vec<DeviceView>,
 }

@@ -13,6 +13,7 @@ use crate::changes::{Change, Changed, announce};
 use crate::db::{is_unique_violation, now};
 use crate::devices::context::DeviceContext;
 use crate::devices::entity;
+use crate::devices::model::DeviceViewExt as _;
 use crate::devices::model::{DeviceSpec, DeviceView, NewDevice};
 use crate::error::{Error, FieldError};
 use crate::http::{PageRequest, ResourceId};

@@ -1,60 +1,13 @@
-//! Decisions: the wearer's answer to a prompt, and intents as the APIs show them.
+//! Decisions: the wearer's answer to a prompt, and intents as the APIs show them
+//! (wire types from `replenish_api::intents`; here what needs the database).
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::error::Error;
 use crate::intents::entity::intent;
-use crate::orders::model::{IntentStatus, OrderStatus, OrderSummary, OrderView, usd};
+use crate::orders::model::{IntentStatus, OrderStatus, OrderView, usd};
 
-/// How the wearer answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Channel {
-    /// A hand gesture.
-    Gesture,
-    /// A spoken answer.
-    Voice,
-}
-
-impl Channel {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Gesture => "GESTURE",
-            Channel::Voice => "VOICE",
-        }
-    }
-}
-
-/// Body of `POST /api/v1/decisions`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionRequest {
-    /// The intent being answered.
-    pub intent_id: Uuid,
-    /// Yes or no.
-    pub accepted: bool,
-    /// How the wearer answered.
-    pub channel: Channel,
-    /// When, Unix milliseconds; within 24 h of server time.
-    pub decided_at_ms: i64,
-}
-
-/// Response of `POST /api/v1/decisions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DecisionResponse {
-    /// The intent.
-    pub intent_id: Uuid,
-    /// Its status now.
-    pub status: IntentStatus,
-    /// The order, when one was placed.
-    pub order: Option<OrderSummary>,
-    /// What the glasses say.
-    pub message: String,
-}
+pub use replenish_api::intents::{Channel, DecisionRequest, DecisionResponse, IntentView};
 
 fn weekday_name(date: NaiveDate) -> &'static str {
     match date.weekday() {
@@ -68,9 +21,14 @@ fn weekday_name(date: NaiveDate) -> &'static str {
     }
 }
 
-impl DecisionResponse {
+/// Builds decision responses from stored intents.
+pub trait DecisionResponseExt: Sized {
     /// The response for an intent in its current state (and its order, if any).
-    pub fn build(intent: &intent::Model, order: Option<&OrderView>) -> Result<Self, Error> {
+    fn build(intent: &intent::Model, order: Option<&OrderView>) -> Result<Self, Error>;
+}
+
+impl DecisionResponseExt for DecisionResponse {
+    fn build(intent: &intent::Model, order: Option<&OrderView>) -> Result<Self, Error> {
         let status = IntentStatus::parse(&intent.status)?;
         let message = match (status, order) {
             (IntentStatus::Rejected, _) => "Okay, no order.".to_owned(),
@@ -91,42 +49,14 @@ impl DecisionResponse {
     }
 }
 
-/// An intent as the APIs show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct IntentView {
-    /// Intent id.
-    pub intent_id: Uuid,
-    /// Device that was prompted.
-    pub device_id: String,
-    /// Product offered.
-    pub product_id: String,
-    /// Store that would fulfil it.
-    pub store_id: String,
-    /// Household.
-    pub owner: String,
-    /// SKU offered.
-    pub sku: String,
-    /// Its label.
-    pub label: String,
-    /// Its price.
-    pub unit_price_usd: f64,
-    /// Status.
-    pub status: IntentStatus,
-    /// When the prompt was created.
-    pub created_at: DateTime<Utc>,
-    /// When it expires (or expired) unanswered.
-    pub expires_at: DateTime<Utc>,
-    /// When the wearer decided.
-    pub decided_at: Option<DateTime<Utc>>,
-    /// The decision.
-    pub accepted: Option<bool>,
-    /// How the wearer answered.
-    pub channel: Option<String>,
+/// Builds the API view of a stored intent.
+pub trait IntentViewExt: Sized {
+    /// Builds the view of a stored intent; a lapsed PENDING one shows as EXPIRED.
+    fn from_model(m: &intent::Model, now: DateTime<Utc>) -> Result<Self, Error>;
 }
 
-impl IntentView {
-    /// Builds the view of a stored intent; a lapsed PENDING one shows as EXPIRED.
-    pub fn from_model(m: &intent::Model, now: DateTime<Utc>) -> Result<Self, Error> {
+impl IntentViewExt for IntentView {
+    fn from_model(m: &intent::Model, now: DateTime<Utc>) -> Result<Self, Error> {
         let mut status = IntentStatus::parse(&m.status)?;
         if status == IntentStatus::Pending && m.expires_at <= now {
             status = IntentStatus::Expired;

@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::history::{History, cursor_of, history_condition, page};
 use crate::http::Page;
 use crate::intents::decision::IntentView;
+use crate::intents::decision::IntentViewExt as _;
 use crate::intents::entity::intent;
 use crate::orders::model::IntentStatus;
 

@@ -1,133 +1,18 @@
-//! The device-facing shapes of the loop and the rules that need no database.
+//! The device-facing shapes of the loop (from `replenish_api::intents`) and the rules that need no database.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::catalog::model::FillLevel;
-use crate::error::{Error, Violations};
+use crate::error::Error;
 
-/// How sure the device's classifier is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Confidence {
-    /// Below the device's threshold.
-    Low,
-    /// Usable.
-    Medium,
-    /// Sure.
-    High,
-}
-
-/// Body of `POST /api/v1/detections`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DetectionRequest {
-    /// The device's id for this event (1-128 printable ASCII characters); a repeat gets the same answer.
-    pub event_id: String,
-    /// Detector class, e.g. `water_bottle`.
-    pub object_class: String,
-    /// How full the container looks.
-    pub fill_level: FillLevel,
-    /// Classifier confidence.
-    pub confidence: Confidence,
-    /// When the frame was captured, Unix milliseconds; within 24 h of server time.
-    pub captured_at_ms: i64,
-}
-
-/// How far `captured_at_ms` and `decided_at_ms` may be from server time.
-pub const MAX_CLOCK_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
+pub use replenish_api::intents::{
+    Confidence, DetectionRequest, DetectionResponse, MAX_CLOCK_SKEW_MS, ProductOffer, Reason,
+};
 
 /// Rejects a device timestamp more than 24 h from `now`.
 pub fn check_device_time(field: &str, at_ms: i64, now: DateTime<Utc>) -> Result<(), Error> {
-    if (at_ms - now.timestamp_millis()).abs() > MAX_CLOCK_SKEW_MS {
-        return Err(Error::InvalidTimestamp(format!("{field} is more than 24 h away from server time")));
-    }
-    Ok(())
-}
-
-impl DetectionRequest {
-    /// Checks the rules serde cannot express.
-    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), Error> {
-        check_device_time("captured_at_ms", self.captured_at_ms, now)?;
-        let mut v = Violations::default();
-        v.check(
-            self.event_id.is_empty()
-                || self.event_id.len() > 128
-                || !self.event_id.chars().all(|c| c.is_ascii_graphic()),
-            "event_id",
-            "must be 1-128 printable ASCII characters",
-        );
-        v.check(
-            self.object_class.is_empty() || self.object_class.len() > 64,
-            "object_class",
-            "must be 1-64 characters",
-        );
-        v.finish()
-    }
-}
-
-/// Why a detection did or did not prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Reason {
-    /// A new intent was created; the glasses should ask.
-    Prompt,
-    /// Fuller than the product's reorder threshold.
-    AboveThreshold,
-    /// The classifier was not sure enough.
-    LowConfidence,
-    /// This device already has an open prompt for the product.
-    PendingIntent,
-    /// The household ordered this product within the cooldown.
-    AlreadyOrdered,
-    /// The wearer decided about this product within the cooldown.
-    Cooldown,
-}
-
-impl Reason {
-    /// The stored form (as on the wire).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Prompt => "PROMPT",
-            Reason::AboveThreshold => "ABOVE_THRESHOLD",
-            Reason::LowConfidence => "LOW_CONFIDENCE",
-            Reason::PendingIntent => "PENDING_INTENT",
-            Reason::AlreadyOrdered => "ALREADY_ORDERED",
-            Reason::Cooldown => "COOLDOWN",
-        }
-    }
-}
-
-/// The product a detection maps to, as the device shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ProductOffer {
-    /// Product id.
-    pub product_id: String,
-    /// The SKU that would be ordered.
-    pub sku: String,
-    /// Its label.
-    pub label: String,
-    /// Its price.
-    pub unit_price_usd: f64,
-}
-
-/// Response of `POST /api/v1/detections`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DetectionResponse {
-    /// Whether the glasses should ask the wearer now.
-    pub should_prompt: bool,
-    /// The new or open intent, if any.
-    pub intent_id: Option<Uuid>,
-    /// Why.
-    pub reason: Reason,
-    /// Time left in the cooldown that suppressed the prompt (0 otherwise).
-    pub cooldown_remaining_ms: u64,
-    /// The matched product.
-    pub product: ProductOffer,
-    /// What the glasses say, when they should prompt.
-    pub prompt: Option<String>,
+    Ok(replenish_api::check_device_time(field, at_ms, now)?)
 }
 
 /// The sentence the glasses speak for a prompt.

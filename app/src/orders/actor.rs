@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::entity::order;
 use crate::orders::model::OrderView;
+use crate::orders::model::OrderViewExt as _;
 use crate::orders::placement::OrderPlacement;
 use crate::telemetry::Metrics;
 

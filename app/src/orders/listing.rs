@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::history::{History, cursor_of, history_condition, page};
 use crate::http::Page;
 use crate::orders::entity::order;
+use crate::orders::model::OrderViewExt as _;
 use crate::orders::model::{OrderStatus, OrderView};
 
 /// A page of the tenant's orders (optionally only one device's).

@@ -10,6 +10,7 @@ use crate::intents::entity::intent;
 use crate::orders::commerce::{OrderRequest, provider_for, submit_with_timeout};
 use crate::orders::entity::order;
 use crate::stores::model::CommerceSettings;
+use crate::stores::model::CommerceSettingsExt as _;
 use crate::telemetry::Metrics;
 
 /// Submits orders to their store's provider and records the answers.

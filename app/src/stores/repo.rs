@@ -9,6 +9,7 @@ use crate::db::{is_unique_violation, now};
 use crate::error::Error;
 use crate::http::{PageRequest, ResourceId};
 use crate::stores::entity;
+use crate::stores::model::{CommerceSettingsExt as _, StoreViewExt as _};
 use crate::stores::model::{StoreSpec, StoreView};
 
 /// Creates or updates a store; `true` when it was created.

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::http::{PageRequest, ResourceId};
 use crate::tenants::active::require_active;
 use crate::tenants::entity::{api_key, tenant};
+use crate::tenants::model::TenantViewExt as _;
 use crate::tenants::model::{Plan, RotateKeyRequest, RotatedKey, TenantLimits, TenantSpec, TenantView};
 use crate::tenants::snapshot::{CatalogEntry, TenantSnapshot};
 use std::collections::HashMap;

@@ -61,10 +61,15 @@ pub enum Plan {
 impl Plan {
     /// The name the app and the plan defaults file use.
     pub fn as_str(self) -> &'static str {
+        self.api().as_str()
+    }
+
+    /// The app's name for this plan.
+    pub fn api(self) -> replenish_api::Plan {
         match self {
-            Plan::Starter => "starter",
-            Plan::Growth => "growth",
-            Plan::Enterprise => "enterprise",
+            Plan::Starter => replenish_api::Plan::Starter,
+            Plan::Growth => replenish_api::Plan::Growth,
+            Plan::Enterprise => replenish_api::Plan::Enterprise,
         }
     }
 }
@@ -100,6 +105,15 @@ pub struct TenantLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 2_592_000))]
     pub cooldown_seconds: Option<u32>,
+    /// Seconds before an unanswered prompt expires. When absent, the value set through the
+    /// app's API (or else the plan's) stands: the operator never resets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86_400))]
+    pub intent_ttl_seconds: Option<u32>,
+    /// Whether LOW-confidence detections may prompt. When absent, the value set through the
+    /// app's API (or else the plan's) stands: the operator never resets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_on_low_confidence: Option<bool>,
 }
 
 /// Replica bounds and CPU target of a dedicated tenant's autoscaler.

@@ -9,7 +9,6 @@ use kube::{Resource, ResourceExt};
 
 use super::tenant::tenant_of_namespace;
 use super::tenant_labels;
-use crate::app_client::DeviceRequest;
 use crate::crd::Device;
 use crate::error::{Error, Result};
 
@@ -29,14 +28,16 @@ pub fn tenant_of(device: &Device) -> Result<String> {
         .ok_or_else(|| Error::Invalid(format!("namespace {namespace:?} is not a tenant namespace (tenant-<name>)")))
 }
 
-/// The body of `PUT /admin/v1/tenants/{tenant}/devices/{name}`.
-pub fn app_request(device: &Device) -> DeviceRequest {
-    DeviceRequest {
-        store: device.spec.store.clone(),
+/// The body of `PUT /admin/v1/tenants/{tenant}/devices/{name}`; fails when the store is no valid id.
+pub fn app_request(device: &Device) -> Result<replenish_api::DeviceSpec> {
+    let store =
+        replenish_api::ResourceId::parse(&device.spec.store).map_err(|e| Error::Invalid(format!("store: {e}")))?;
+    Ok(replenish_api::DeviceSpec {
+        store,
         model: device.spec.model.clone(),
         serial: device.spec.serial.clone(),
         owner: device.spec.owner.clone(),
-    }
+    })
 }
 
 /// The Secret with the token the app issued, owned by the Device.
@@ -84,11 +85,11 @@ mod tests {
 
     #[test]
     fn app_request_carries_every_spec_field() {
-        let request = app_request(&device("tenant-acme"));
+        let request = app_request(&device("tenant-acme")).unwrap();
         assert_eq!(
             request,
-            DeviceRequest {
-                store: "main".into(),
+            replenish_api::DeviceSpec {
+                store: replenish_api::ResourceId::parse("main").unwrap(),
                 model: "spectacles-5".into(),
                 serial: Some("SN-1".into()),
                 owner: "household-7".into()
@@ -96,7 +97,7 @@ mod tests {
         );
         let mut without_serial = device("tenant-acme");
         without_serial.spec.serial = None;
-        let json = serde_json::to_value(app_request(&without_serial)).unwrap();
+        let json = serde_json::to_value(app_request(&without_serial).unwrap()).unwrap();
         assert!(json.get("serial").is_none(), "absent serial is not sent as null: {json}");
     }
 

@@ -18,7 +18,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 use super::tenant_labels;
-use crate::app_client::{LimitsRequest, TenantRequest};
 use crate::config::PlanDefaults;
 use crate::crd::{Isolation, Tenant};
 
@@ -44,19 +43,35 @@ pub fn tenant_of_namespace(namespace: &str) -> Option<&str> {
 }
 
 /// The body of `PUT /admin/v1/tenants/{name}`: the tenant's own limits laid over the plan profile's.
-pub fn app_request(tenant: &Tenant, defaults: &PlanDefaults) -> TenantRequest {
+pub fn app_request(tenant: &Tenant, defaults: &PlanDefaults) -> replenish_api::TenantSpec {
     let base = &defaults.profile(tenant.spec.plan).limits;
     let own = tenant.spec.limits.clone().unwrap_or_default();
-    TenantRequest {
+    replenish_api::TenantSpec {
         display_name: tenant.spec.display_name.clone(),
-        plan: tenant.spec.plan.as_str().to_owned(),
-        limits: LimitsRequest {
+        plan: tenant.spec.plan.api(),
+        limits: replenish_api::TenantLimits {
             device_per_minute: own.device_per_minute.or(base.device_per_minute),
             tenant_per_second: own.tenant_per_second.or(base.tenant_per_second),
             daily_order_budget_usd: own.daily_order_budget_usd.or(base.daily_order_budget_usd),
             cooldown_seconds: own.cooldown_seconds.or(base.cooldown_seconds),
+            intent_ttl_seconds: own.intent_ttl_seconds.or(base.intent_ttl_seconds),
+            prompt_on_low_confidence: own.prompt_on_low_confidence.or(base.prompt_on_low_confidence),
         },
     }
+}
+
+/// Whether `request` leaves a limit unset that the operator must not reset: one that
+/// could only be set through the app's API before the Tenant resource carried it.
+pub fn leaves_api_limits_unset(request: &replenish_api::TenantSpec) -> bool {
+    request.limits.intent_ttl_seconds.is_none() || request.limits.prompt_on_low_confidence.is_none()
+}
+
+/// Keeps the app's `current` value of every limit of [`leaves_api_limits_unset`] that
+/// `request` leaves unset, so a PUT does not reset a value set through the app's API.
+pub fn keep_api_limits(request: &mut replenish_api::TenantSpec, current: &replenish_api::TenantLimits) {
+    let limits = &mut request.limits;
+    limits.intent_ttl_seconds = limits.intent_ttl_seconds.or(current.intent_ttl_seconds);
+    limits.prompt_on_low_confidence = limits.prompt_on_low_confidence.or(current.prompt_on_low_confidence);
 }
 
 /// Metadata of an object owned (and garbage-collected) by the tenant.

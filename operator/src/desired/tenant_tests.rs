@@ -13,6 +13,8 @@ fn tenant(isolation: Isolation) -> Tenant {
                 tenant_per_second: None,
                 daily_order_budget_usd: Some(99.5),
                 cooldown_seconds: Some(60),
+                intent_ttl_seconds: Some(120),
+                prompt_on_low_confidence: None,
             }),
             scaling: None,
             paused: false,
@@ -38,14 +40,35 @@ fn app_request_carries_name_plan_and_limits_over_plan_profile() {
     defaults.growth.limits.device_per_minute = Some(10);
     let request = app_request(&tenant(Isolation::Shared), &defaults);
     assert_eq!(request.display_name, "Acme Corp");
-    assert_eq!(request.plan, "growth");
+    assert_eq!(request.plan, replenish_api::Plan::Growth);
     // The tenant's own value wins; the plan profile fills what the tenant left out.
     assert_eq!(request.limits.device_per_minute, Some(42));
     assert_eq!(request.limits.tenant_per_second, Some(700));
     assert_eq!(request.limits.daily_order_budget_usd, Some(99.5));
     assert_eq!(request.limits.cooldown_seconds, Some(60));
+    assert_eq!(request.limits.intent_ttl_seconds, Some(120));
+    assert_eq!(request.limits.prompt_on_low_confidence, None, "left to the app");
     let json = serde_json::to_value(&request).unwrap();
     assert_eq!(json["limits"]["device_per_minute"], 42, "the app speaks snake_case: {json}");
+    assert_eq!(json["limits"]["intent_ttl_seconds"], 120, "{json}");
+    assert!(json["limits"].get("prompt_on_low_confidence").is_none(), "absent, not null: {json}");
+}
+
+#[test]
+fn limits_set_through_the_api_are_kept_when_the_tenant_leaves_them_unset() {
+    let mut request = app_request(&tenant(Isolation::Shared), &PlanDefaults::default());
+    assert!(leaves_api_limits_unset(&request));
+    let current = replenish_api::TenantLimits {
+        intent_ttl_seconds: Some(30),
+        prompt_on_low_confidence: Some(true),
+        device_per_minute: Some(1),
+        ..Default::default()
+    };
+    keep_api_limits(&mut request, &current);
+    assert_eq!(request.limits.intent_ttl_seconds, Some(120), "the Tenant's own value wins");
+    assert_eq!(request.limits.prompt_on_low_confidence, Some(true), "the app's value is kept");
+    assert_eq!(request.limits.device_per_minute, Some(42), "other limits are the Tenant's");
+    assert!(!leaves_api_limits_unset(&request));
 }
 
 #[test]

@@ -61,7 +61,7 @@ async fn apply_device(device: &Device, ctx: &Context) -> Result<Action> {
     status::unpaused(&mut new.conditions);
 
     let tenant = desired::tenant_of(device)?;
-    let request = desired::app_request(device);
+    let request = desired::app_request(device)?;
     let mut view = ctx.app.put_device(&tenant, &name, &request).await?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let secret_name = desired::credentials_secret_name(&name);
@@ -101,7 +101,7 @@ async fn apply_device(device: &Device, ctx: &Context) -> Result<Action> {
 
     new = DeviceStatus {
         credentials_secret: Some(secret_name),
-        registered_at: registered_at.or(Some(view.created_at)),
+        registered_at: registered_at.or(Some(view.created_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
         observed_generation: Some(generation),
         ..new
     };

@@ -68,7 +68,12 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
     let namespace = desired::namespace_name(&name);
     apply(&Api::<Namespace>::all(ctx.client.clone()), &desired::namespace(tenant)).await?;
 
-    let request = desired::app_request(tenant, &ctx.config.plan_defaults);
+    let mut request = desired::app_request(tenant, &ctx.config.plan_defaults);
+    if desired::leaves_api_limits_unset(&request)
+        && let Some(current) = ctx.app.get_tenant(&name).await?
+    {
+        desired::keep_api_limits(&mut request, &current.limits);
+    }
     let view = ctx.app.put_tenant(&name, &request).await?;
 
     let provisioned = format!("tenant is {} in the app on plan {}", view.status, view.plan);

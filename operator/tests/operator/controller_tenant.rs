@@ -142,6 +142,35 @@ async fn plan_and_limit_changes_reach_the_app() {
 }
 
 #[tokio::test]
+async fn intent_ttl_and_low_confidence_reach_the_app_and_are_never_reset() {
+    let h = Harness::start(true).await;
+    let limits = json!({"intentTtlSeconds": 120, "promptOnLowConfidence": true});
+    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "limits": limits})).await;
+    wait_ready(&h, "acme", "True").await;
+    let (_, view) = h.app.tenant("acme").await;
+    assert_eq!(view["limits"]["intent_ttl_seconds"], 120, "{view}");
+    assert_eq!(view["effective_limits"]["intent_ttl_seconds"], 120);
+    assert_eq!(view["effective_limits"]["prompt_on_low_confidence"], true);
+
+    // A Tenant that leaves them out, and someone sets them through the admin API.
+    create_tenant(&h, "bolt", json!({"displayName": "Bolt", "plan": "starter", "limits": {"cooldownSeconds": 30}}))
+        .await;
+    wait_ready(&h, "bolt", "True").await;
+    let body = json!({"display_name": "Bolt", "plan": "starter",
+        "limits": {"cooldown_seconds": 30, "intent_ttl_seconds": 45, "prompt_on_low_confidence": true}});
+    let (code, _) = h.app.call(Method::PUT, "/admin/v1/tenants/bolt", &h.app.admin_token, Some(body)).await;
+    assert_eq!(code, 200);
+    // The next reconcile (a spec change) sends the Tenant's limits but keeps those two.
+    patch_spec(&h, "bolt", json!({"displayName": "Bolt Inc", "limits": {"cooldownSeconds": 60}})).await;
+    wait_ready(&h, "bolt", "True").await;
+    let (_, view) = h.app.tenant("bolt").await;
+    assert_eq!(view["display_name"], "Bolt Inc");
+    assert_eq!(view["effective_limits"]["cooldown_seconds"], 60, "the Tenant's limits still win: {view}");
+    assert_eq!(view["limits"]["intent_ttl_seconds"], 45, "not reset to the plan's 900: {view}");
+    assert_eq!(view["limits"]["prompt_on_low_confidence"], true, "not reset: {view}");
+}
+
+#[tokio::test]
 async fn dedicated_creates_the_app_and_shared_removes_it() {
     let h = Harness::start(true).await;
     // The app env Secret in the operator's namespace (seeded by the harness) is copied for the dedicated app.
@@ -326,7 +355,8 @@ async fn app_down_means_ready_false_with_a_reason_then_a_retry_succeeds() {
     let t = wait_ready(&h, "acme", "False").await;
     let ready = condition(&t, "Ready").unwrap();
     assert_eq!(ready["reason"], "AppUnavailable");
-    assert!(ready["message"].as_str().unwrap().contains("put tenant"), "{ready}");
+    // The first call to the app reads the tenant (to keep limits set through the API).
+    assert!(ready["message"].as_str().unwrap().contains("get tenant"), "{ready}");
     assert_eq!(condition(&t, "Provisioned").unwrap()["status"], "False");
     assert!(!h.events("ReconcileFailed").is_empty());
     assert!(h.ctx.metrics.encode().contains("error=\"app_unavailable\""));

@@ -261,7 +261,7 @@ fn examples_produce_the_objects_they_describe() {
         "acme",
         "the example device lives in the example tenant's namespace"
     );
-    let request = device::app_request(&device);
+    let request = device::app_request(&device).unwrap();
     assert_eq!(
         (request.store.as_str(), request.model.as_str(), request.owner.as_str()),
         ("main", "spectacles-5", "household-1")

@@ -1,0 +1,119 @@
+//! Stores (merchant API): the store body and view and their commerce settings.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::problem::{Invalid, Violations};
+
+/// The commerce providers a store can order through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum CommerceProviderKind {
+    /// Confirms every order with a deterministic ETA; for demos and tests.
+    Mock,
+}
+
+wire_enum!(CommerceProviderKind, "commerce provider" { Mock => "mock" });
+
+/// What the `mock` provider does with an order; lets a merchant (and the
+/// tests) rehearse failures without a real provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum MockOutcome {
+    /// Confirm with a deterministic ETA (the default).
+    #[default]
+    Confirm,
+    /// Refuse every order.
+    Fail,
+    /// Never answer, so the provider timeout applies.
+    Timeout,
+}
+
+wire_enum!(MockOutcome, "mock outcome" { Confirm => "confirm", Fail => "fail", Timeout => "timeout" });
+
+impl MockOutcome {
+    /// Whether this is the default, [`MockOutcome::Confirm`] (which the wire form leaves out).
+    pub fn is_confirm(&self) -> bool {
+        *self == MockOutcome::Confirm
+    }
+}
+
+/// How a store places orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CommerceSettings {
+    /// Which provider.
+    pub provider: CommerceProviderKind,
+    /// For the `mock` provider only: what it does with orders.
+    #[serde(default, skip_serializing_if = "MockOutcome::is_confirm")]
+    pub mock_outcome: MockOutcome,
+}
+
+/// Body of `PUT /api/v1/stores/{store}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    /// Name shown to people (1-200 characters).
+    pub name: String,
+    /// IANA time zone name, e.g. `America/Los_Angeles` or `UTC`.
+    pub timezone: String,
+    /// Commerce provider settings.
+    pub commerce: CommerceSettings,
+}
+
+impl StoreSpec {
+    /// Checks the rules serde cannot express.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut violations = Violations::default();
+        let name = self.name.trim();
+        violations.check(name.is_empty() || name.chars().count() > 200, "name", "must be 1-200 characters");
+        violations.check(
+            !looks_like_iana_zone(&self.timezone),
+            "timezone",
+            "must be an IANA time zone name such as America/Los_Angeles or UTC",
+        );
+        violations.finish()
+    }
+}
+
+/// Whether `zone` names a zone of the IANA database (`America/Los_Angeles`, `UTC`).
+fn looks_like_iana_zone(zone: &str) -> bool {
+    zone.parse::<chrono_tz::Tz>().is_ok()
+}
+
+/// A store as the merchant API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoreView {
+    /// Store id.
+    pub store_id: String,
+    /// Name shown to people.
+    pub name: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Commerce provider settings.
+    pub commerce: CommerceSettings,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_iana_zone;
+
+    #[test]
+    fn zone_shape() {
+        for ok in ["UTC", "America/Los_Angeles", "America/Argentina/Buenos_Aires", "Etc/GMT+5"] {
+            assert!(looks_like_iana_zone(ok), "{ok}");
+        }
+        for bad in ["", "America/", "/Paris", "a/b/c/d", "Europe/Par is", "Europe/Paris;drop", "Mars/Olympus_Mons"] {
+            assert!(!looks_like_iana_zone(bad), "{bad}");
+        }
+    }
+}
