@@ -34,7 +34,9 @@ pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
     let (_, view) = tenants::repo::upsert(db, &tenant, &spec).await?;
     let api_key = match view.api_key {
         Some(key) => key,
-        None => tenants::repo::rotate_api_key(db, &tenant, &RotateKeyRequest::default()).await?.api_key,
+        None => {
+            tenants::repo::rotate_api_key(db, &tenant, &RotateKeyRequest::default(), crate::db::now()).await?.api_key
+        }
     };
     let store = id("demo-store")?;
     let store_spec = StoreSpec {

@@ -10,6 +10,7 @@ pub mod actors;
 pub mod assistant;
 pub mod auth;
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;

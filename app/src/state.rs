@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::credentials::CredentialCache;
+use crate::clock::Clock;
 use crate::detections::fleet::DeviceFleet;
 use crate::limits::requests::Limiter;
 use crate::tasks::TaskScope;
@@ -32,4 +33,6 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// Background work (sweeper, WAL checkpoints) that stops with the state.
     pub tasks: TaskScope,
+    /// The time every handler and service reads (manual in tests).
+    pub clock: Clock,
 }

@@ -123,7 +123,7 @@ pub async fn rotate_api_key(
             "must be at most 86400",
         )]));
     }
-    let rotated = repo::rotate_api_key(&state.db, &tenant, &request).await?;
+    let rotated = repo::rotate_api_key(&state.db, &tenant, &request, state.clock.now()).await?;
     state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, grace = request.grace_period_seconds, "api key rotated");
     Ok(HttpResponse::Created().json(rotated))
