@@ -45,8 +45,10 @@ async fn server_errors_are_reported_and_client_errors_are_not() {
         if !events.is_empty() {
             break;
         }
+        // Polls Sentry's transport thread for the event, not a TTL.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Gives the transport time to deliver a second event, were one sent.
     tokio::time::sleep(Duration::from_millis(200)).await;
     events.extend(transport.fetch_and_clear_events());
     assert_eq!(events.len(), 1, "exactly the one 5xx is reported: {events:#?}");
