@@ -202,6 +202,20 @@ async fn provider_failures_and_budget(backend: Backend) {
     }
     let orders = app.call(Method::GET, "/api/v1/orders?status=CONFIRMED", Some(&key), None).await;
     assert_eq!(orders.assert_status(200)["items"].as_array().map(Vec::len), Some(2));
+
+    // Just past midnight in the store's time zone (UTC) the owner has a fresh budget.
+    let now = app.clock.now();
+    let midnight = (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 1).expect("time").and_utc();
+    app.advance((midnight - now).to_std().expect("ahead"));
+    // The device's clock agrees with the server's, as a real device's would.
+    let device_now = app.clock.now().timestamp_millis();
+    let detection = json!({"event_id": "next-day", "object_class": "sunscreen", "fill_level": "EMPTY",
+        "confidence": "HIGH", "captured_at_ms": device_now});
+    let prompt = app.call(Method::POST, "/api/v1/detections", Some(&device), Some(detection)).await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("a new prompt: the old one lapsed").to_owned();
+    let decision = json!({"intent_id": intent, "accepted": true, "channel": "VOICE", "decided_at_ms": device_now});
+    let reply = app.call(Method::POST, "/api/v1/decisions", Some(&device), Some(decision)).await;
+    assert_eq!(reply.assert_status(200)["status"], "CONFIRMED", "a new day, a new budget");
 }
 
 on_both_backends!(
