@@ -149,9 +149,10 @@ pub fn is_transient(err: &DbErr) -> bool {
     matches!(code.as_deref(), Some("5" | "6" | "261" | "262" | "517" | "40001" | "40P01"))
 }
 
-/// The current time, truncated to microseconds so it round-trips through
-/// Postgres and SQLite unchanged (responses then equal what a later read returns).
+/// The system clock's time, truncated to microseconds so it round-trips
+/// through Postgres and SQLite unchanged. For bookkeeping timestamps only:
+/// decisions that depend on time (TTLs, cooldowns, expiry, grace) read the
+/// injected [`crate::clock::Clock`] so tests can move it.
 pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    crate::clock::Clock::system().now()
 }

@@ -34,7 +34,12 @@ pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
     let (_, view) = tenants::repo::upsert(db, &tenant, &spec).await?.into_value();
     let api_key = match view.api_key {
         Some(key) => key,
-        None => tenants::repo::rotate_api_key(db, &tenant, &RotateKeyRequest::default()).await?.into_value().api_key,
+        None => {
+            tenants::repo::rotate_api_key(db, &tenant, &RotateKeyRequest::default(), crate::db::now())
+                .await?
+                .into_value()
+                .api_key
+        }
     };
     let store = id("demo-store")?;
     let store_spec = StoreSpec {

@@ -44,20 +44,23 @@ pub async fn get_summary(
     state: web::Data<AppState>,
     query: web::Query<SummaryQuery>,
 ) -> Result<web::Json<Summary>, Error> {
-    let until = query.until.unwrap_or_else(Utc::now);
+    let now = state.clock.now();
+    let until = query.until.unwrap_or(now);
     let since = query.since.unwrap_or(until - Duration::hours(24));
     if since >= until {
         return Err(Error::InvalidQuery("since must be before until".into()));
     }
-    Ok(web::Json(summarize(&state.db, merchant.tenant_id.as_str(), since, until).await?))
+    Ok(web::Json(summarize(&state.db, merchant.tenant_id.as_str(), since, until, now).await?))
 }
 
-/// Counts the funnel stages of `tenant` between `since` and `until`.
+/// Counts the funnel stages of `tenant` between `since` and `until`; a
+/// pending intent counts as expired when it lapsed before `now`.
 pub async fn summarize(
     db: &DatabaseConnection,
     tenant: &str,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Summary, Error> {
     let detections_in = || {
         Condition::all()
@@ -78,7 +81,6 @@ pub async fn summarize(
             .add(order::Column::CreatedAt.lt(until))
             .add(order::Column::Status.eq(status.as_str()))
     };
-    let now = Utc::now();
     let detections = detection::Entity::find().filter(detections_in()).count(db).await?;
     let prompts = detection::Entity::find()
         .filter(detections_in().add(detection::Column::Reason.eq(Reason::Prompt.as_str())))

@@ -11,6 +11,7 @@ pub mod assistant;
 pub mod auth;
 pub mod catalog;
 pub mod changes;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -15,6 +15,7 @@ use crate::actors::{ActorSettings, Registry};
 use crate::assistant::Assistant;
 use crate::auth::credentials::CredentialCache;
 use crate::changes::Invalidator;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::detections::actor::DeviceDeps;
 use crate::detections::fleet::DeviceFleet;
@@ -65,8 +66,15 @@ pub struct Application {
 
 impl Application {
     /// Connects, migrates (unless disabled), settles the admin token and binds
-    /// the listener. Port 0 in `settings.listen` picks a free port.
+    /// the listener. Port 0 in `settings.listen` picks a free port. Runs on
+    /// the system clock.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// Like [`Application::build`], reading time from `clock` (tests pass a
+    /// manual clock and advance it instead of sleeping).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         let db =
             if settings.run_migrations { migrate(&settings).await? } else { crate::db::connect(&settings).await? };
         let admin = platform::admin_token(&db, &settings).await.map_err(|e| StartupError::Config(e.to_string()))?;
@@ -84,7 +92,7 @@ impl Application {
         let shared = redis.clone().map(|pool| SharedLimiter::new(pool, settings.redis_prefix.clone()));
         let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
         let assistant = web::Data::new(Assistant::new(&settings.assistant, db.clone(), metrics.clone()));
-        let credentials = credential_cache(&settings);
+        let credentials = credential_cache(&settings, &clock);
         let client_ip = ClientIpPolicy::from_settings(
             settings.trust_forwarded_for,
             settings.forwarded_header,
@@ -92,9 +100,9 @@ impl Application {
             &settings.trusted_proxies,
         )
         .map_err(StartupError::Config)?;
-        let tenants = Arc::new(TenantCache::new(db.clone(), TENANT_SNAPSHOT_TTL));
+        let tenants = Arc::new(TenantCache::new(db.clone(), TENANT_SNAPSHOT_TTL, clock.clone()));
         let tasks = TaskScope::default();
-        let devices = Arc::new(loop_services(&settings, &db, &tenants, &metrics, &tasks));
+        let devices = Arc::new(loop_services(&settings, &db, &tenants, &metrics, &tasks, &clock));
         let changes = Arc::new(Invalidator::new(vec![credentials.clone(), tenants.clone(), devices.clone()]));
         if !settings.is_sqlite() {
             // One process owns an SQLite file: every change happens here and is applied here.
@@ -111,6 +119,7 @@ impl Application {
             client_ip,
             changes,
             tasks,
+            clock,
         });
         let metrics = web::Data::from(metrics);
         let body_limit = settings.body_limit_bytes;
@@ -199,15 +208,16 @@ fn loop_services(
     tenants: &Arc<TenantCache>,
     metrics: &Arc<Metrics>,
     tasks: &TaskScope,
+    clock: &Clock,
 ) -> DeviceFleet {
     let commerce_timeout = Duration::from_millis(settings.commerce_timeout_ms.max(1));
     let answer_timeout = commerce_timeout + Duration::from_secs(5);
     let idle_timeout = Duration::from_millis(settings.actor_idle_timeout_ms.max(100));
-    let placement = Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), commerce_timeout));
+    let placement = Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), commerce_timeout, clock.clone()));
     let store_settings =
         ActorSettings { idle_timeout, mailbox_capacity: settings.store_mailbox_capacity.max(1), answer_timeout };
-    let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone()));
-    let sweeper = Arc::new(Sweeper::new(db.clone(), placement));
+    let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone(), clock.clone()));
+    let sweeper = Arc::new(Sweeper::new(db.clone(), placement, clock.clone()));
     tasks.every(Duration::from_secs(settings.sweep_interval_secs.max(1)), move || {
         let sweeper = sweeper.clone();
         async move {
@@ -235,16 +245,17 @@ fn loop_services(
         metrics: metrics.clone(),
         settings: ActorSettings { idle_timeout, mailbox_capacity: settings.mailbox_capacity.max(1), answer_timeout },
         registry: Arc::new(Registry::default()),
+        clock: clock.clone(),
     })
 }
 
 /// Most credentials one replica remembers (a device token entry is ~200 bytes).
 const CREDENTIAL_CACHE_CAPACITY: u64 = 200_000;
 
-fn credential_cache(settings: &Settings) -> Arc<CredentialCache> {
+fn credential_cache(settings: &Settings, clock: &Clock) -> Arc<CredentialCache> {
     let ttl = Duration::from_secs(settings.credential_cache_secs);
     // On Postgres the invalidator keeps the cache off until it hears other replicas.
-    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY));
+    let cache = Arc::new(CredentialCache::new(ttl, CREDENTIAL_CACHE_CAPACITY, clock.clone()));
     if !ttl.is_zero() {
         cache.spawn_housekeeping();
     }

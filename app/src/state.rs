@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::credentials::CredentialCache;
 use crate::changes::Invalidator;
+use crate::clock::Clock;
 use crate::detections::fleet::DeviceFleet;
 use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
@@ -37,4 +38,6 @@ pub struct AppState {
     pub changes: Arc<Invalidator>,
     /// Background work (sweeper, WAL checkpoints) that stops with the state.
     pub tasks: TaskScope,
+    /// The time every handler and service reads (manual in tests).
+    pub clock: Clock,
 }

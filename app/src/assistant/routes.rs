@@ -144,7 +144,7 @@ pub async fn post_frame(
         captured_at_ms,
     };
     // The event id and the timestamp are checked before any tokens are spent.
-    detection.validate(crate::db::now())?;
+    detection.validate(state.clock.now())?;
     if let Some(answer) = assistant.answered(&device, &detection.event_id).await? {
         return Ok(web::Json(answer));
     }

@@ -12,12 +12,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use crate::auth::Caller;
 use crate::changes::{Change, ChangeSink};
+use crate::clock::Clock;
 
 /// How often expired entries are swept out.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -30,6 +31,8 @@ struct Cached {
     stamp: u64,
     /// A rotated key's end of grace.
     expires_at: Option<DateTime<Utc>>,
+    /// When the database confirmed it (a reading of the cache's clock).
+    confirmed_at: Instant,
 }
 
 /// Authenticated credentials by token hash, invalidated per tenant.
@@ -43,6 +46,10 @@ pub struct CredentialCache {
     all_invalidated: AtomicU64,
     /// False while cross-replica notices could be missed.
     usable: AtomicBool,
+    /// How long an entry is served.
+    ttl: Duration,
+    /// Ages the entries (moka's own expiry only bounds the memory they hold).
+    time: Clock,
 }
 
 /// A lookup in progress: the clock value to stamp its result with.
@@ -50,9 +57,9 @@ pub struct CredentialCache {
 pub struct LookupTicket(u64);
 
 impl CredentialCache {
-    /// A cache keeping entries for `ttl` (zero disables it), usable until the
-    /// invalidator says notices could be missed.
-    pub fn new(ttl: Duration, capacity: u64) -> Self {
+    /// A cache keeping entries for `ttl` by `time` (zero disables it),
+    /// usable until the invalidator says notices could be missed.
+    pub fn new(ttl: Duration, capacity: u64, time: Clock) -> Self {
         let entries =
             (!ttl.is_zero()).then(|| moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
         Self {
@@ -61,6 +68,8 @@ impl CredentialCache {
             invalidated: RwLock::new(HashMap::new()),
             all_invalidated: AtomicU64::new(0),
             usable: AtomicBool::new(true),
+            ttl,
+            time,
         }
     }
 
@@ -71,7 +80,8 @@ impl CredentialCache {
         }
         let entry = self.entries.as_ref()?.get(hash)?;
         let void_since = self.invalidated.read().ok()?.get(&entry.tenant).copied().unwrap_or(0);
-        let fresh = entry.stamp > void_since
+        let fresh = self.time.elapsed(entry.confirmed_at) < self.ttl
+            && entry.stamp > void_since
             && entry.stamp > self.all_invalidated.load(Ordering::Acquire)
             && entry.expires_at.is_none_or(|at| at > now);
         fresh.then_some(entry.caller)
@@ -87,7 +97,8 @@ impl CredentialCache {
     pub fn insert(&self, ticket: LookupTicket, hash: String, caller: Caller, expires_at: Option<DateTime<Utc>>) {
         let (Some(entries), Ok((tenant, _))) = (&self.entries, caller.tenant_scope()) else { return };
         let tenant = tenant.to_string();
-        entries.insert(hash, Cached { caller, tenant, stamp: ticket.0, expires_at });
+        let confirmed_at = self.time.instant();
+        entries.insert(hash, Cached { caller, tenant, stamp: ticket.0, expires_at, confirmed_at });
     }
 
     /// Forgets every cached credential of `tenant`, including lookups still in flight.
@@ -160,8 +171,10 @@ mod tests {
         })
     }
 
+    const TTL: Duration = Duration::from_secs(60);
+
     fn cache() -> CredentialCache {
-        CredentialCache::new(Duration::from_secs(60), 1_000)
+        CredentialCache::new(TTL, 1_000, Clock::system())
     }
 
     fn tenant_of(caller: Option<Caller>) -> Option<String> {
@@ -222,8 +235,19 @@ mod tests {
         assert!(cache.get("a", Utc::now()).is_none());
         cache.set_usable(true);
         assert!(cache.get("a", Utc::now()).is_none(), "entries from before the outage are dropped");
-        let disabled = CredentialCache::new(Duration::ZERO, 1_000);
+        let disabled = CredentialCache::new(Duration::ZERO, 1_000, Clock::system());
         disabled.insert(disabled.ticket(), "a".into(), device("acme", "d1"), None);
         assert!(disabled.get("a", Utc::now()).is_none(), "a zero TTL turns the cache off");
+    }
+
+    #[test]
+    fn entries_are_served_for_their_ttl_by_the_injected_clock() {
+        let manual = Clock::manual(Utc::now());
+        let cache = CredentialCache::new(TTL, 1_000, manual.clock());
+        cache.insert(cache.ticket(), "a".into(), device("acme", "d1"), None);
+        manual.advance(TTL - Duration::from_millis(1));
+        assert!(cache.get("a", manual.now()).is_some());
+        manual.advance(Duration::from_millis(1));
+        assert!(cache.get("a", manual.now()).is_none(), "gone at the TTL");
     }
 }

@@ -24,13 +24,14 @@ async fn resolve(state: &AppState, token: &str) -> Result<Caller, Error> {
     let hash = hash_token(token);
     let is_tenant_key = token.starts_with(TokenKind::Tenant.prefix());
     if is_tenant_key || token.starts_with(TokenKind::Device.prefix()) {
-        if let Some(caller) = state.credentials.get(&hash, crate::db::now()) {
+        let now = state.clock.now();
+        if let Some(caller) = state.credentials.get(&hash, now) {
             return Ok(caller);
         }
         let ticket = state.credentials.ticket();
         let (caller, expires_at) = if is_tenant_key {
             let (tenant_id, expires_at) =
-                repo::authenticate_api_key(&state.db, &hash).await?.ok_or(Error::Unauthorized)?;
+                repo::authenticate_api_key(&state.db, &hash, now).await?.ok_or(Error::Unauthorized)?;
             (Caller::Merchant(Merchant { tenant_id }), expires_at)
         } else {
             let (tenant_id, device_id) =

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::auth::tokens::hashes_match;
-use crate::db::now;
 use crate::devices::entity as device;
 use crate::error::Error;
 use crate::http::ResourceId;
@@ -18,10 +17,12 @@ use crate::tenants::entity::api_key;
 /// tenant is active; the tenant check is a subquery of the same statement, so
 /// deactivation is instant even for a request racing the deactivating transaction.
 ///
-/// Returns the tenant and, for a rotated key in its grace period, when it stops.
+/// Returns the tenant and, for a rotated key in its grace period (judged at
+/// `now`), when it stops.
 pub async fn authenticate_api_key(
     db: &DatabaseConnection,
     token_hash: &str,
+    now: DateTime<Utc>,
 ) -> Result<Option<(ResourceId, Option<DateTime<Utc>>)>, Error> {
     let found = api_key::Entity::find()
         .filter(api_key::Column::TokenHash.eq(token_hash))
@@ -30,7 +31,7 @@ pub async fn authenticate_api_key(
         .one(db)
         .await?;
     match found {
-        Some(key) if key.expires_at.is_none_or(|at| at > now()) && hashes_match(&key.token_hash, token_hash) => {
+        Some(key) if key.expires_at.is_none_or(|at| at > now) && hashes_match(&key.token_hash, token_hash) => {
             Ok(Some((ResourceId::parse(&key.tenant_id)?, key.expires_at)))
         }
         _ => Ok(None),

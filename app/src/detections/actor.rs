@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use crate::actors::{ActorSettings, Registry};
+use crate::clock::Clock;
 use crate::detections::repo::{self, Candidate};
 use crate::detections::writer::DetectionWriter;
 use crate::devices::context::DeviceContext;
@@ -82,6 +83,8 @@ pub struct DeviceDeps {
     pub settings: ActorSettings,
     /// The registry an actor leaves when it passivates.
     pub registry: Arc<Registry<DeviceKey, DeviceActor>>,
+    /// Time for idle checks, cooldowns and intent expiry.
+    pub clock: Clock,
 }
 
 /// The per-device actor.
@@ -106,18 +109,18 @@ impl DeviceActor {
     ) -> Self {
         Self {
             device,
-            deps,
             generation,
             limiter: LocalLimiter::new(Limit::per_minute("device", quota_per_minute)),
             memory,
             // Grows with use instead of reserving room for every device up front.
             recent: VecDeque::new(),
-            last_active: Instant::now(),
+            last_active: deps.clock.instant(),
+            deps,
         }
     }
 
     fn admit(&mut self) -> Result<(), Error> {
-        self.last_active = Instant::now();
+        self.last_active = self.deps.clock.instant();
         self.limiter.check().inspect_err(|_| self.deps.metrics.rate_limited("device"))
     }
 
@@ -167,7 +170,7 @@ impl Actor for DeviceActor {
         self.deps.metrics.actor_started("device");
         let idle = self.deps.settings.idle_timeout;
         ctx.run_interval(idle / 4, move |act, ctx| {
-            if act.last_active.elapsed() >= idle {
+            if act.deps.clock.elapsed(act.last_active) >= idle {
                 let key = (act.device.tenant_id.clone(), act.device.device_id.clone());
                 act.deps.registry.remove(&key, act.generation);
                 ctx.stop();

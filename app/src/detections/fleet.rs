@@ -58,7 +58,7 @@ impl DeviceFleet {
         }
         let snapshot = deps.tenants.get(&device.tenant_id).await?;
         let cooldown = chrono::Duration::seconds(i64::from(snapshot.limits.cooldown_seconds));
-        let memory = crate::detections::repo::load_memory(&deps.db, &device, cooldown, crate::db::now()).await?;
+        let memory = crate::detections::repo::load_memory(&deps.db, &device, cooldown, deps.clock.now()).await?;
         let quota = snapshot.limits.device_per_minute;
         let deps = deps.clone();
         let entry = self
@@ -75,7 +75,7 @@ impl DeviceFleet {
 
     /// Sends a detection to the device's actor.
     pub async fn detect(&self, caller: &DeviceCaller, request: DetectionRequest) -> Result<DetectionResponse, Error> {
-        let now = crate::db::now();
+        let now = self.deps.clock.now();
         request.validate(now)?;
         let entry = self.activate(caller).await?;
         let _slot = self.admit(&entry)?;
@@ -89,7 +89,7 @@ impl DeviceFleet {
 
     /// Sends a decision to the device's actor.
     pub async fn decide(&self, caller: &DeviceCaller, request: DecisionRequest) -> Result<DecisionResponse, Error> {
-        let now = crate::db::now();
+        let now = self.deps.clock.now();
         crate::intents::model::check_device_time("decided_at_ms", request.decided_at_ms, now)?;
         let entry = self.activate(caller).await?;
         let _slot = self.admit(&entry)?;

@@ -1,6 +1,6 @@
 //! Filtered, paginated history of a tenant's intents (newest first).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -12,12 +12,14 @@ use crate::intents::decision::IntentViewExt as _;
 use crate::intents::entity::intent;
 use crate::orders::model::IntentStatus;
 
-/// A page of the tenant's intents (optionally only one device's).
+/// A page of the tenant's intents (optionally only one device's), pending
+/// ones shown as expired when lapsed at `now`.
 pub async fn intents(
     db: &DatabaseConnection,
     tenant: &str,
     device: Option<&str>,
     h: &History,
+    now: DateTime<Utc>,
 ) -> Result<Page<IntentView>, Error> {
     let rows = intent::Entity::find()
         .filter(history_condition!(intent, tenant, device, h))
@@ -26,7 +28,6 @@ pub async fn intents(
         .limit(h.limit + 1)
         .all(db)
         .await?;
-    let now = Utc::now();
     let cursors: Vec<String> = rows.iter().map(|r| cursor_of(r.created_at, r.id)).collect();
     let items = rows.iter().map(|r| IntentView::from_model(r, now)).collect::<Result<Vec<_>, _>>()?;
     Ok(page(items, cursors, h.limit))
@@ -37,17 +38,18 @@ pub fn is_intent_status(s: &str) -> bool {
     IntentStatus::parse(s).is_ok()
 }
 
-/// One intent of the tenant (and, for a device, of that device).
+/// One intent of the tenant (and, for a device, of that device), as of `now`.
 pub async fn intent(
     db: &DatabaseConnection,
     tenant: &str,
     device: Option<&str>,
     id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<IntentView, Error> {
     let mut query = intent::Entity::find_by_id(id).filter(intent::Column::TenantId.eq(tenant));
     if let Some(device) = device {
         query = query.filter(intent::Column::DeviceId.eq(device));
     }
     let row = query.one(db).await?.ok_or(Error::NotFound("intent"))?;
-    IntentView::from_model(&row, Utc::now())
+    IntentView::from_model(&row, now)
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, MailboxError, Message, ResponseFuture};
 
 use crate::actors::{ActorSettings, Registry};
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::entity::order;
@@ -32,12 +33,14 @@ pub struct StoreActors {
     placement: Arc<OrderPlacement>,
     settings: ActorSettings,
     metrics: Arc<Metrics>,
+    clock: Clock,
 }
 
 impl StoreActors {
-    /// Store actors placing orders through `placement`; they start on first use.
-    pub fn new(placement: Arc<OrderPlacement>, settings: ActorSettings, metrics: Arc<Metrics>) -> Self {
-        Self { registry: Arc::new(Registry::default()), placement, settings, metrics }
+    /// Store actors placing orders through `placement`; they start on first
+    /// use and passivate when idle by `clock`.
+    pub fn new(placement: Arc<OrderPlacement>, settings: ActorSettings, metrics: Arc<Metrics>, clock: Clock) -> Self {
+        Self { registry: Arc::new(Registry::default()), placement, settings, metrics, clock }
     }
 
     /// Places an accepted intent's order through its store's actor.
@@ -51,7 +54,8 @@ impl StoreActors {
                 settings: self.settings,
                 metrics: self.metrics.clone(),
                 generation,
-                last_active: Instant::now(),
+                last_active: self.clock.instant(),
+                clock: self.clock.clone(),
             }
             .start()
         })?;
@@ -81,6 +85,7 @@ pub struct StoreActor {
     metrics: Arc<Metrics>,
     generation: u64,
     last_active: Instant,
+    clock: Clock,
 }
 
 impl Actor for StoreActor {
@@ -91,7 +96,7 @@ impl Actor for StoreActor {
         self.metrics.actor_started("store");
         let idle = self.settings.idle_timeout;
         ctx.run_interval(idle / 4, move |act, ctx| {
-            if act.last_active.elapsed() >= idle {
+            if act.clock.elapsed(act.last_active) >= idle {
                 act.registry.remove(&act.key, act.generation);
                 ctx.stop();
             }
@@ -108,7 +113,7 @@ impl Handler<PlaceOrder> for StoreActor {
     type Result = ResponseFuture<Result<(intent::Model, OrderView), Error>>;
 
     fn handle(&mut self, msg: PlaceOrder, _: &mut Self::Context) -> Self::Result {
-        self.last_active = Instant::now();
+        self.last_active = self.clock.instant();
         let placement = self.placement.clone();
         Box::pin(async move {
             let (intent, order) = placement.submit(&msg.order).await?;

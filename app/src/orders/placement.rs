@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::commerce::{OrderRequest, provider_for, submit_with_timeout};
@@ -18,12 +19,14 @@ pub struct OrderPlacement {
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
     commerce_timeout: Duration,
+    clock: Clock,
 }
 
 impl OrderPlacement {
-    /// Placement over `db`, giving each provider call `commerce_timeout`.
-    pub fn new(db: DatabaseConnection, metrics: Arc<Metrics>, commerce_timeout: Duration) -> Self {
-        Self { db, metrics, commerce_timeout }
+    /// Placement over `db`, giving each provider call `commerce_timeout`,
+    /// stamping order changes with `clock`.
+    pub fn new(db: DatabaseConnection, metrics: Arc<Metrics>, commerce_timeout: Duration, clock: Clock) -> Self {
+        Self { db, metrics, commerce_timeout, clock }
     }
 
     /// How long one provider call may take.
@@ -37,7 +40,7 @@ impl OrderPlacement {
             .await?
             .ok_or_else(|| Error::Internal(format!("store {} is gone", order.store_id)))?;
         let settings = CommerceSettings::from_stored(&store.commerce_provider, &store.commerce_settings)?;
-        crate::orders::repo::mark_submitted(&self.db, order, crate::db::now()).await?;
+        crate::orders::repo::mark_submitted(&self.db, order, self.clock.now()).await?;
         let request = OrderRequest {
             order_id: order.id,
             sku: order.sku.clone(),
@@ -51,7 +54,7 @@ impl OrderPlacement {
         if let Err(err) = &outcome {
             tracing::warn!(order = %order.id, error = %err, "order failed");
         }
-        let (intent, order) = crate::orders::repo::finish(&self.db, order, &outcome, crate::db::now()).await?;
+        let (intent, order) = crate::orders::repo::finish(&self.db, order, &outcome, self.clock.now()).await?;
         self.metrics.order(&order.status);
         Ok((intent, order))
     }

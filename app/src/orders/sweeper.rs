@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::orders::placement::OrderPlacement;
 
@@ -13,18 +14,19 @@ use crate::orders::placement::OrderPlacement;
 pub struct Sweeper {
     db: DatabaseConnection,
     placement: Arc<OrderPlacement>,
+    clock: Clock,
 }
 
 impl Sweeper {
-    /// A sweeper finishing orders through `placement`.
-    pub fn new(db: DatabaseConnection, placement: Arc<OrderPlacement>) -> Self {
-        Self { db, placement }
+    /// A sweeper finishing orders through `placement`, judging what lapsed by `clock`.
+    pub fn new(db: DatabaseConnection, placement: Arc<OrderPlacement>, clock: Clock) -> Self {
+        Self { db, placement, clock }
     }
 
     /// Expires lapsed intents and resubmits orders left SUBMITTED for longer
     /// than two provider deadlines.
     pub async fn sweep(&self) -> Result<(), Error> {
-        let now = crate::db::now();
+        let now = self.clock.now();
         crate::intents::repo::expire_all_lapsed(&self.db, now).await?;
         let stale = now - chrono::Duration::from_std(self.placement.commerce_timeout() * 2).unwrap_or_default();
         for order in crate::orders::repo::unfinished(&self.db, stale).await? {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use sea_orm::DatabaseConnection;
 
 use crate::changes::{Change, ChangeSink};
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::tenants::repo::load_snapshot;
 use crate::tenants::snapshot::TenantSnapshot;
@@ -32,6 +33,7 @@ struct Entry {
 pub struct TenantCache {
     db: DatabaseConnection,
     ttl: Duration,
+    clock: Clock,
     entries: Mutex<HashMap<String, Entry>>,
     /// Ticks on every invalidation, so a load that raced one is not stored.
     invalidations: AtomicU64,
@@ -49,11 +51,12 @@ enum Lookup {
 }
 
 impl TenantCache {
-    /// A cache whose snapshots live for `ttl`.
-    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+    /// A cache whose snapshots live for `ttl` by `clock`.
+    pub fn new(db: DatabaseConnection, ttl: Duration, clock: Clock) -> Self {
         Self {
             db,
             ttl,
+            clock,
             entries: Mutex::new(HashMap::new()),
             invalidations: AtomicU64::new(0),
             trusted: AtomicBool::new(true),
@@ -64,7 +67,7 @@ impl TenantCache {
         let Ok(mut entries) = self.entries.lock() else { return Lookup::Load(None) };
         match entries.get_mut(tenant) {
             None => Lookup::Load(None),
-            Some(entry) if entry.loaded_at.elapsed() < self.ttl => Lookup::Fresh(entry.snapshot.clone()),
+            Some(entry) if self.clock.elapsed(entry.loaded_at) < self.ttl => Lookup::Fresh(entry.snapshot.clone()),
             Some(entry) if entry.refreshing => Lookup::Stale(entry.snapshot.clone()),
             Some(entry) => {
                 entry.refreshing = true;
@@ -92,7 +95,8 @@ impl TenantCache {
             Ok(snapshot) => {
                 let snapshot = Arc::new(snapshot);
                 if self.invalidations.load(Ordering::Acquire) == invalidations {
-                    let entry = Entry { loaded_at: Instant::now(), snapshot: snapshot.clone(), refreshing: false };
+                    let entry =
+                        Entry { loaded_at: self.clock.instant(), snapshot: snapshot.clone(), refreshing: false };
                     entries.insert(tenant.to_owned(), entry);
                 }
                 Ok(snapshot)
@@ -163,15 +167,34 @@ mod tests {
     use super::*;
     use crate::tenants::model::{Plan, TenantLimits};
 
-    fn with_stale_entry() -> TenantCache {
-        let cache = TenantCache::new(sea_orm::DatabaseConnection::default(), Duration::from_millis(1));
+    const TTL: Duration = Duration::from_secs(2);
+
+    /// A cache holding a snapshot of `acme` just loaded, and the clock to age it with.
+    fn with_fresh_entry() -> (TenantCache, crate::clock::ManualClock) {
+        let manual = Clock::manual(chrono::Utc::now());
+        let cache = TenantCache::new(sea_orm::DatabaseConnection::default(), TTL, manual.clock());
         let snapshot = Arc::new(TenantSnapshot {
             limits: TenantLimits::default().effective(Plan::Starter),
             catalog: HashMap::new(),
         });
-        let entry = Entry { loaded_at: Instant::now() - Duration::from_secs(1), snapshot, refreshing: false };
+        let entry = Entry { loaded_at: manual.clock().instant(), snapshot, refreshing: false };
         cache.entries.lock().unwrap().insert("acme".into(), entry);
+        (cache, manual)
+    }
+
+    fn with_stale_entry() -> TenantCache {
+        let (cache, manual) = with_fresh_entry();
+        manual.advance(TTL);
         cache
+    }
+
+    #[test]
+    fn a_snapshot_is_served_until_its_ttl_ends() {
+        let (cache, manual) = with_fresh_entry();
+        manual.advance(TTL - Duration::from_millis(1));
+        assert!(matches!(cache.lookup("acme"), Lookup::Fresh(_)));
+        manual.advance(Duration::from_millis(1));
+        assert!(matches!(cache.lookup("acme"), Lookup::Load(Some(_))), "stale at the TTL");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Tenant and API-key queries. Only this module writes SQL for them.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -147,15 +147,16 @@ pub async fn list(db: &DatabaseConnection, page: &PageRequest) -> Result<Vec<Ten
     query.limit(page.limit + 1).all(db).await?.iter().map(TenantView::from_model).collect()
 }
 
-/// Issues a new API key; the previous ones stop at once or after the grace period.
+/// Issues a new API key; the previous ones stop at once or after the grace
+/// period counted from `now`.
 pub async fn rotate_api_key(
     db: &DatabaseConnection,
     id: &ResourceId,
     request: &RotateKeyRequest,
+    now: DateTime<Utc>,
 ) -> Result<Changed<RotatedKey>, Error> {
     let txn = crate::db::begin_write(db).await?;
     require_active(&txn, id.as_str()).await?;
-    let now = now();
     let cutoff = now + Duration::seconds(i64::from(request.grace_period_seconds));
     let live = api_key::Entity::find()
         .filter(api_key::Column::TenantId.eq(id.as_str()))

@@ -120,7 +120,7 @@ pub async fn rotate_api_key(
         let error = crate::error::FieldError::new("grace_period_seconds", "must be at most 86400");
         return Err(Error::Validation(vec![error]).into());
     }
-    let rotated = repo::rotate_api_key(&state.db, &tenant, &request).await?.applied(&state.changes);
+    let rotated = repo::rotate_api_key(&state.db, &tenant, &request, state.clock.now()).await?.applied(&state.changes);
     tracing::info!(tenant = %tenant, grace = request.grace_period_seconds, "api key rotated");
     Ok(HttpResponse::Created().json(rotated))
 }

@@ -39,15 +39,28 @@ async fn metric(app: &crate::helpers::TestApp, line_start: &str) -> Option<f64> 
     text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
+/// Advances the app's clock past the idle timeout and waits (bounded) for
+/// the device actor's idle check, which ticks on real time, to passivate it.
+async fn passivate(app: &crate::helpers::TestApp) {
+    app.advance(IDLE);
+    app.eventually("the device actor passivated", || async {
+        metric(app, r#"replenish_active_actors{kind="device"}"#).await == Some(0.0)
+    })
+    .await;
+}
+
+/// Idle checks run every quarter of this in real time; the test's clock
+/// jumps over it, so passivation comes long before this much real time.
+const IDLE: Duration = Duration::from_secs(4);
+
 async fn passivation_keeps_state(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.actor_idle_timeout_ms = 300).await;
+    let app = spawn_app_with(backend, |s| s.actor_idle_timeout_ms = IDLE.as_millis() as u64).await;
     let (_key, device) = app.seeded_tenant("acme").await;
     let prompt = app.detect(&device, "p-1", "water_bottle", "EMPTY", "HIGH").await;
     let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
     assert_eq!(metric(&app, r#"replenish_active_actors{kind="device"}"#).await, Some(1.0));
 
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(metric(&app, r#"replenish_active_actors{kind="device"}"#).await, Some(0.0), "passivated");
+    passivate(&app).await;
 
     let reactivated = app.detect(&device, "p-2", "water_bottle", "EMPTY", "HIGH").await;
     let reactivated = reactivated.assert_status(200);
@@ -57,7 +70,7 @@ async fn passivation_keeps_state(backend: Backend) {
     assert_eq!(replay.assert_status(200)["reason"], "PROMPT", "old event ids are remembered by the database");
     app.decide(&device, &intent, false, "GESTURE").await.assert_status(200);
 
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    passivate(&app).await;
     let cooled = app.detect(&device, "p-3", "water_bottle", "EMPTY", "HIGH").await;
     assert_eq!(cooled.assert_status(200)["reason"], "COOLDOWN", "the cooldown was reloaded");
 }
@@ -76,6 +89,8 @@ async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
     let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
 
     let (slow, busy) = tokio::join!(app.decide(&device, &intent, true, "VOICE"), async {
+        // Not a TTL: gives the decision (its provider call hangs for the real
+        // 3 s commerce timeout) time to take the device's only mailbox slot.
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         app.detect(&device, "m-2", "water_bottle", "EMPTY", "HIGH").await
     });
@@ -89,11 +104,7 @@ async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
 }
 
 async fn an_interrupted_placement_is_finished_by_the_sweeper(backend: Backend) {
-    let app = spawn_app_with(backend, |s| {
-        s.sweep_interval_secs = 1;
-        s.commerce_timeout_ms = 100;
-    })
-    .await;
+    let app = spawn_app_with(backend, |s| s.sweep_interval_secs = 1).await;
     let (key, device) = app.seeded_tenant("acme").await;
     let prompt = app.detect(&device, "s-1", "water_bottle", "EMPTY", "HIGH").await;
     let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
@@ -108,12 +119,12 @@ async fn an_interrupted_placement_is_finished_by_the_sweeper(backend: Backend) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let order_id: uuid::Uuid = order.parse().expect("uuid");
     let intent_id: uuid::Uuid = intent.parse().expect("uuid");
-    let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let died_at = app.clock.now();
     orders::Entity::update_many()
         .col_expr(orders::Column::Status, Expr::value("PENDING"))
         .col_expr(orders::Column::ProviderRef, Expr::value(Option::<String>::None))
         .col_expr(orders::Column::Eta, Expr::value(Option::<String>::None))
-        .col_expr(orders::Column::UpdatedAt, Expr::value(long_ago))
+        .col_expr(orders::Column::UpdatedAt, Expr::value(died_at))
         .filter(orders::Column::Id.eq(order_id))
         .exec(&db)
         .await
@@ -127,16 +138,14 @@ async fn an_interrupted_placement_is_finished_by_the_sweeper(backend: Backend) {
     let rewound = app.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&key), None).await;
     assert_eq!(rewound.assert_status(200)["status"], "PENDING");
 
-    let mut status = String::new();
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // The sweeper leaves an order alone for two provider deadlines (2 × 5 s),
+    // then resubmits it at its next run (every second of real time).
+    app.advance(Duration::from_secs(10));
+    app.eventually("the sweeper resubmitted the order under its own id", || async {
         let shown = app.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&key), None).await;
-        status = shown.body["status"].as_str().unwrap_or_default().to_owned();
-        if status == "CONFIRMED" {
-            break;
-        }
-    }
-    assert_eq!(status, "CONFIRMED", "the sweeper resubmitted the order under its own id");
+        shown.body["status"] == "CONFIRMED"
+    })
+    .await;
     let intent_now = app.call(Method::GET, &format!("/api/v1/intents/{intent}"), Some(&device), None).await;
     assert_eq!(intent_now.assert_status(200)["status"], "CONFIRMED");
     let orders = app.call(Method::GET, "/api/v1/orders", Some(&key), None).await;

@@ -1,8 +1,10 @@
 //! Spawns the real application on a random port with a database of its own.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use replenish_app::clock::{Clock, ManualClock};
 use replenish_app::{Application, Settings};
 use reqwest::{Method, Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
@@ -94,6 +96,9 @@ pub struct TestApp {
     pub api: Api,
     pub settings: Settings,
     pub db: TestDb,
+    /// The app's clock: runs with the system clock, and [`TestApp::advance`]
+    /// moves it ahead instead of sleeping through a TTL or cooldown.
+    pub clock: ManualClock,
     handle: ServerHandle,
 }
 
@@ -131,7 +136,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     let db = TestDb::create(backend).await;
     let mut settings = test_settings(&db);
     adjust(&mut settings);
-    start(settings, db, None).await
+    start(settings, db, None, Clock::shifted()).await
 }
 
 /// A Redis key prefix no other test uses.
@@ -149,9 +154,9 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Builds and runs the app; `known_admin_token` is used when this start did not generate one.
-async fn start(settings: Settings, db: TestDb, known_admin_token: Option<String>) -> TestApp {
-    let app = Application::build(settings.clone()).await.expect("application builds");
+/// Builds and runs the app on `clock`; `known_admin_token` is used when this start did not generate one.
+async fn start(settings: Settings, db: TestDb, known_admin_token: Option<String>, clock: ManualClock) -> TestApp {
+    let app = Application::build_with_clock(settings.clone(), clock.clock()).await.expect("application builds");
     let admin_token = settings
         .admin_token
         .as_ref()
@@ -162,7 +167,7 @@ async fn start(settings: Settings, db: TestDb, known_admin_token: Option<String>
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp { api: Api { address, client: reqwest::Client::new(), admin_token }, settings, db, handle }
+    TestApp { api: Api { address, client: reqwest::Client::new(), admin_token }, settings, db, clock, handle }
 }
 
 /// A response read in full.
@@ -209,14 +214,35 @@ impl TestApp {
         Api { address: address.to_owned(), client: reqwest::Client::new(), admin_token: admin_token.to_owned() }
     }
 
-    /// Stops this server and starts a new one on the same database.
+    /// Stops this server and starts a new one on the same database and clock.
     pub async fn restart(self) -> TestApp {
         self.handle.stop(true).await;
-        let TestApp { settings, db, api, .. } = self;
+        let TestApp { settings, db, api, clock, .. } = self;
         let admin_token = api.admin_token;
         let mut settings = settings;
         settings.listen = "127.0.0.1:0".parse().expect("address");
-        start(settings, db, Some(admin_token)).await
+        start(settings, db, Some(admin_token), clock).await
+    }
+
+    /// Moves the app's clock forward by `by`: TTLs, cooldowns, expiry and
+    /// idle timers see that much time pass at once.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Polls `check` until it holds, at most two seconds of real time (for
+    /// what a background timer does after [`TestApp::advance`]); panics
+    /// with `what` if it never does.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !check().await {
+            assert!(std::time::Instant::now() < deadline, "after 2 s still not: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -382,6 +408,7 @@ impl AppProcess {
             if client.get(format!("{}/healthz", process.address)).send().await.is_ok_and(|r| r.status().is_success()) {
                 return process;
             }
+            // Waits for the replica process to start, not a TTL.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("replica on port {port} did not become healthy");

@@ -44,6 +44,10 @@ async fn each_scope_answers_429_with_headers(backend: Backend) {
 
     // Tenant: 2 per second across all its callers.
     app.set_limits("acme", json!({"tenant_per_second": 2})).await;
+    // Not a TTL of ours: rate-limit state runs on Redis's clock (Postgres
+    // here) and governor's (SQLite), which the app's clock does not move.
+    // The requests above must drain from it so the new limit starts with a
+    // full burst and a Retry-After within its window.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let mut replies = Vec::new();
     for _ in 0..6 {
@@ -134,6 +138,7 @@ impl OwnRedis {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
+            // Waits for the redis-server process to listen, not a TTL.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         OwnRedis { port, child }

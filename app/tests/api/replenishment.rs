@@ -102,7 +102,7 @@ async fn rules_threshold_confidence_catalog_and_clock(backend: Backend) {
 async fn reject_cooldown_and_expiry(backend: Backend) {
     let app = spawn_app(backend).await;
     let (key, device) = app.seeded_tenant("acme").await;
-    app.set_limits("acme", json!({"cooldown_seconds": 2, "intent_ttl_seconds": 1})).await;
+    app.set_limits("acme", json!({"cooldown_seconds": 120, "intent_ttl_seconds": 60})).await;
 
     let first = app.detect(&device, "a", "water_bottle", "EMPTY", "HIGH").await;
     let intent = first.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
@@ -114,13 +114,16 @@ async fn reject_cooldown_and_expiry(backend: Backend) {
     let cooling = cooling.assert_status(200);
     assert_eq!(cooling["reason"], "COOLDOWN");
     let remaining = cooling["cooldown_remaining_ms"].as_u64().unwrap_or_default();
-    assert!(remaining > 0 && remaining <= 2_000, "{remaining}");
+    assert!(remaining > 110_000 && remaining <= 120_000, "{remaining}");
 
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    app.advance(Duration::from_secs(119));
+    let still = app.detect(&device, "b-2", "water_bottle", "EMPTY", "HIGH").await;
+    assert_eq!(still.assert_status(200)["reason"], "COOLDOWN", "a second before its end");
+    app.advance(Duration::from_secs(1));
     let second = app.detect(&device, "c", "water_bottle", "EMPTY", "HIGH").await;
     assert_eq!(second.assert_status(200)["reason"], "PROMPT", "the cooldown is over");
     let lapsing = second.body["intent_id"].as_str().expect("intent").to_owned();
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    app.advance(Duration::from_secs(60));
     app.decide(&device, &lapsing, true, "GESTURE").await.assert_problem(410, "intent-expired");
     let shown = app.call(Method::GET, &format!("/api/v1/intents/{lapsing}"), Some(&key), None).await;
     assert_eq!(shown.assert_status(200)["status"], "EXPIRED");
@@ -199,6 +202,20 @@ async fn provider_failures_and_budget(backend: Backend) {
     }
     let orders = app.call(Method::GET, "/api/v1/orders?status=CONFIRMED", Some(&key), None).await;
     assert_eq!(orders.assert_status(200)["items"].as_array().map(Vec::len), Some(2));
+
+    // Just past midnight in the store's time zone (UTC) the owner has a fresh budget.
+    let now = app.clock.now();
+    let midnight = (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 1).expect("time").and_utc();
+    app.advance((midnight - now).to_std().expect("ahead"));
+    // The device's clock agrees with the server's, as a real device's would.
+    let device_now = app.clock.now().timestamp_millis();
+    let detection = json!({"event_id": "next-day", "object_class": "sunscreen", "fill_level": "EMPTY",
+        "confidence": "HIGH", "captured_at_ms": device_now});
+    let prompt = app.call(Method::POST, "/api/v1/detections", Some(&device), Some(detection)).await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("a new prompt: the old one lapsed").to_owned();
+    let decision = json!({"intent_id": intent, "accepted": true, "channel": "VOICE", "decided_at_ms": device_now});
+    let reply = app.call(Method::POST, "/api/v1/decisions", Some(&device), Some(decision)).await;
+    assert_eq!(reply.assert_status(200)["status"], "CONFIRMED", "a new day, a new budget");
 }
 
 on_both_backends!(

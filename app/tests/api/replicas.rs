@@ -120,7 +120,11 @@ async fn shared_tenant_limit(per_second: u32, workers: usize) {
     let r = replicas(&admin).await;
     let (key, _device) = seed(&r.a.address, &admin).await;
     TestApp::remote(&r.a.address, &admin).set_limits("acme", json!({"tenant_per_second": per_second})).await;
-    // Let the tenant snapshot cache of replica B see the new limit.
+    // Real time, not a clock to advance: the replicas are other processes,
+    // and the shared limit runs on Redis's own clock. Replica B's tenant
+    // snapshot (2 s TTL), had it loaded one, must show the new limit, and the
+    // seeding requests must drain from the GCRA state so the measured burst
+    // is the new one.
     tokio::time::sleep(Duration::from_millis(2_200)).await;
 
     let client = reqwest::Client::new();
@@ -184,6 +188,7 @@ async fn until_unauthorized(client: &reqwest::Client, base: &str, path: &str, to
         }
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(started.elapsed() < Duration::from_secs(2), "{base}{path} still accepted the token after 2 s");
+        // Polls for the other replica's notice to arrive (another process), not a TTL.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
