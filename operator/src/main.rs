@@ -65,6 +65,9 @@ fn write_crds(out: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    // kube's TLS uses rustls; with more than one crypto provider compiled in (feature
+    // unification can add aws-lc-rs) rustls cannot pick one and panics, so name it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
