@@ -1,9 +1,12 @@
 //! Operator configuration: command-line flags or environment variables, plus the
 //! plan defaults file the Helm chart renders into a ConfigMap.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::core::v1::{LocalObjectReference, ResourceRequirements};
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +38,10 @@ pub struct Settings {
     /// YAML file of plan defaults (see [`PlanDefaults`]); built-in defaults when unset.
     #[arg(long, env = "REPLENISH_OPERATOR_PLAN_DEFAULTS")]
     pub plan_defaults: Option<PathBuf>,
+    /// YAML file of what dedicated apps take over from the shared one (see
+    /// [`DedicatedAppSettings`]); built-in defaults when unset.
+    #[arg(long, env = "REPLENISH_OPERATOR_DEDICATED_APP")]
+    pub dedicated_app: Option<PathBuf>,
     /// Address of `/metrics` and `/healthz`.
     #[arg(long, env = "REPLENISH_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
@@ -70,6 +77,72 @@ impl Settings {
             Some(path) => PlanDefaults::from_file(path),
             None => Ok(PlanDefaults::default()),
         }
+    }
+
+    /// The dedicated apps' settings from the file, or the built-in ones.
+    pub fn dedicated_app(&self) -> Result<DedicatedAppSettings> {
+        match &self.dedicated_app {
+            Some(path) => DedicatedAppSettings::from_file(path),
+            None => Ok(DedicatedAppSettings::default()),
+        }
+    }
+}
+
+/// What a dedicated tenant's app takes over from the shared app's chart settings; the
+/// chart renders it into the operator's ConfigMap (`dedicated-app.yaml`). Every field is
+/// optional:
+/// ```yaml
+/// imagePullSecrets: [{name: registry}]          # the chart's imagePullSecrets
+/// imagePullPolicy: IfNotPresent                 # image.pullPolicy
+/// resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: "1", memory: 512Mi}}
+/// env: {REPLENISH_LOG_LEVEL: info}              # the app's ConfigMap (app.config)
+/// terminationGracePeriodSeconds: 35
+/// networkPolicy: {from: []}                     # present: a NetworkPolicy like the shared app's
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DedicatedAppSettings {
+    /// Secrets the kubelet pulls the image with (they must exist in each tenant namespace).
+    #[serde(default)]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// Image pull policy.
+    #[serde(default)]
+    pub image_pull_policy: Option<String>,
+    /// Requests and limits of the app container; built-in ones when absent.
+    #[serde(default)]
+    pub resources: Option<ResourceRequirements>,
+    /// Non-secret environment (`REPLENISH_*`); the operator's own listen address and
+    /// migration settings win over these.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Grace period of the app's pods.
+    #[serde(default)]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// When present, each dedicated app gets a NetworkPolicy admitting only its HTTP port.
+    #[serde(default)]
+    pub network_policy: Option<NetworkPolicySettings>,
+}
+
+/// The NetworkPolicy of dedicated apps, as the chart's `networkPolicy` values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkPolicySettings {
+    /// Peers allowed to reach the app's HTTP port (read in the tenant's namespace); empty: any source.
+    #[serde(default)]
+    pub from: Vec<NetworkPolicyPeer>,
+}
+
+impl DedicatedAppSettings {
+    /// Parses a dedicated app settings document.
+    pub fn parse(text: &str) -> Result<Self> {
+        serde_saphyr::from_str(text).map_err(|e| Error::Config(format!("dedicated app settings do not parse: {e}")))
+    }
+
+    /// Reads a dedicated app settings file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read dedicated app settings {}: {e}", path.display())))?;
+        Self::parse(&text)
     }
 }
 
@@ -186,6 +259,45 @@ mod tests {
         let defaults = PlanDefaults::parse(&readme[start..end]).unwrap();
         assert_eq!(defaults.profile(Plan::Enterprise).limits.tenant_per_second, Some(5000));
         assert_eq!(defaults.profile(Plan::Growth).max_replicas, 5);
+        let section = &readme[readme.find("## Dedicated app settings file").unwrap()..];
+        let start = section.find("```yaml\n").map(|i| i + 8).unwrap();
+        let end = start + section[start..].find("```").unwrap();
+        let settings = DedicatedAppSettings::parse(&section[start..end]).unwrap();
+        assert_eq!(settings.image_pull_secrets[0].name, "registry");
+        assert!(settings.network_policy.is_some());
+    }
+
+    #[test]
+    fn dedicated_app_settings_parse_as_the_chart_renders_them() {
+        // As charts/replenish/templates/operator-configmap.yaml renders it (all-on values).
+        let text = r#"
+imagePullSecrets: [{"name":"registry"}]
+imagePullPolicy: "Always"
+resources:
+  limits:
+    cpu: "1"
+  requests:
+    cpu: "100m"
+    memory: "128Mi"
+env:
+  REPLENISH_LISTEN: "0.0.0.0:9090"
+  # The migrations Job owns the schema; replicas never migrate.
+  REPLENISH_LOG_FORMAT: json
+  REPLENISH_LOG_LEVEL: "debug"
+terminationGracePeriodSeconds: 35
+networkPolicy:
+  from: [{"namespaceSelector":{"matchLabels":{"team":"edge"}}}]
+"#;
+        let settings = DedicatedAppSettings::parse(text).unwrap();
+        assert_eq!(settings.image_pull_secrets[0].name, "registry");
+        let resources = settings.resources.unwrap();
+        assert_eq!(resources.limits.unwrap()["cpu"].0, "1");
+        assert_eq!(settings.env["REPLENISH_LOG_LEVEL"], "debug");
+        assert_eq!(settings.termination_grace_period_seconds, Some(35));
+        let from = &settings.network_policy.unwrap().from;
+        assert!(from[0].namespace_selector.is_some());
+        assert_eq!(DedicatedAppSettings::parse("{}").unwrap(), DedicatedAppSettings::default());
+        assert!(DedicatedAppSettings::parse("imagePullSecret: []").is_err(), "typos are refused");
     }
 
     #[test]

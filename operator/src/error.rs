@@ -32,6 +32,9 @@ pub enum Error {
     /// Bad configuration.
     #[error("configuration: {0}")]
     Config(String),
+    /// A call to the Kubernetes API did not finish within its deadline.
+    #[error("timed out: {0}")]
+    Timeout(String),
     /// A value could not be (de)serialized.
     #[error("serialization: {0}")]
     Serialization(#[from] serde_json::Error),
@@ -53,6 +56,7 @@ impl Error {
             Error::AppProtocol(_) => "app_protocol".into(),
             Error::Invalid(_) => "invalid".into(),
             Error::Config(_) => "config".into(),
+            Error::Timeout(_) => "timeout".into(),
             Error::Serialization(_) => "serialization".into(),
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
@@ -85,6 +89,7 @@ impl Error {
             Error::AppProtocol(_) => "AppProtocolError",
             Error::Invalid(_) => "InvalidSpec",
             Error::Config(_) => "ConfigError",
+            Error::Timeout(_) => "Timeout",
             Error::Serialization(_) => "SerializationError",
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {

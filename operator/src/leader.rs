@@ -6,6 +6,11 @@
 //! every `retry`, and every write carries the `resourceVersion` read, so two candidates
 //! racing for it cannot both win (the loser gets 409 Conflict). Expiry compares the
 //! holder's `renewTime` with the local clock, so clocks are assumed roughly in sync.
+//!
+//! Every call to the API server has a deadline (`renew_deadline`, shorter than the lease):
+//! a renewal that stalls (the client has no read timeout of its own) is abandoned, and a
+//! leader that has not renewed within `renew_deadline` stops leading before the Lease can
+//! expire and another replica take it, so there is never a time with two leaders.
 
 use std::time::Duration;
 
@@ -15,7 +20,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Competes for one Lease under one identity.
 #[derive(Clone)]
@@ -24,6 +29,7 @@ pub struct LeaderElector {
     name: String,
     identity: String,
     lease_duration: Duration,
+    renew_deadline: Duration,
     retry: Duration,
 }
 
@@ -38,22 +44,39 @@ fn is_conflict(e: &kube::Error) -> bool {
 }
 
 impl LeaderElector {
-    /// An elector for Lease `namespace/name` as `identity`; 15 s lease, 2 s retry.
+    /// An elector for Lease `namespace/name` as `identity`; 15 s lease, 10 s renew deadline,
+    /// 2 s retry (client-go's defaults).
     pub fn new(client: Client, namespace: &str, name: &str, identity: &str) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_owned(),
             identity: identity.to_owned(),
             lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
             retry: Duration::from_secs(2),
         }
     }
 
-    /// The same elector with other timings (whole seconds for the lease, as the Lease stores them).
+    /// The same elector with other timings (whole seconds for the lease, as the Lease stores
+    /// them); the renew deadline becomes two thirds of the lease.
     pub fn with_timing(mut self, lease_duration: Duration, retry: Duration) -> Self {
         self.lease_duration = lease_duration.max(Duration::from_secs(1));
+        self.renew_deadline = self.lease_duration * 2 / 3;
         self.retry = retry;
         self
+    }
+
+    /// How long a leader keeps leading without a successful renewal (shorter than the lease).
+    pub fn renew_deadline(&self) -> Duration {
+        self.renew_deadline
+    }
+
+    /// One attempt at taking or renewing the Lease, abandoned after `deadline`.
+    async fn attempt(&self, deadline: Duration) -> Result<bool> {
+        match tokio::time::timeout(deadline, self.try_acquire_or_renew()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::Timeout(format!("Lease {} did not answer within {deadline:?}", self.name))),
+        }
     }
 
     fn lease_seconds(&self) -> i32 {
@@ -109,7 +132,7 @@ impl LeaderElector {
     /// Waits until this identity holds the Lease.
     pub async fn acquire(&self) {
         loop {
-            match self.try_acquire_or_renew().await {
+            match self.attempt(self.renew_deadline).await {
                 Ok(true) => {
                     tracing::info!(identity = %self.identity, lease = %self.name, "became leader");
                     return;
@@ -121,29 +144,41 @@ impl LeaderElector {
         }
     }
 
-    /// Keeps renewing; returns when leadership is lost (someone else holds the Lease, or no
-    /// renewal succeeded for a whole lease duration, after which another replica may take it).
+    /// Keeps renewing; returns when leadership is lost: someone else holds the Lease, or no
+    /// renewal succeeded within the renew deadline (each attempt is cut off when it would
+    /// run past it), which is before the Lease expires and another replica may take it.
     pub async fn hold(&self) {
-        let mut last_renewed = tokio::time::Instant::now();
+        // When the last successful attempt started: the renewTime it wrote is no earlier.
+        let mut renewed_at = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(self.retry).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewed = tokio::time::Instant::now(),
+            let left = self.renew_deadline.saturating_sub(renewed_at.elapsed());
+            if left.is_zero() {
+                tracing::warn!(identity = %self.identity, "could not renew the leader Lease in time");
+                return;
+            }
+            let started = tokio::time::Instant::now();
+            match self.attempt(left).await {
+                Ok(true) => renewed_at = started,
                 Ok(false) => {
                     tracing::warn!(identity = %self.identity, "lost the leader Lease");
                     return;
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot renew the leader Lease"),
             }
-            if last_renewed.elapsed() >= self.lease_duration {
-                tracing::warn!(identity = %self.identity, "could not renew the leader Lease in time");
-                return;
-            }
         }
     }
 
-    /// Gives the Lease up (on shutdown) so another replica need not wait for it to expire.
+    /// Gives the Lease up (on shutdown) so another replica need not wait for it to expire:
+    /// clears `holderIdentity`, within the renew deadline.
     pub async fn release(&self) -> Result<()> {
+        match tokio::time::timeout(self.renew_deadline, self.clear_holder()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::Timeout(format!("releasing Lease {} took over {:?}", self.name, self.renew_deadline))),
+        }
+    }
+
+    async fn clear_holder(&self) -> Result<()> {
         let Some(mut lease) = self.api.get_opt(&self.name).await? else { return Ok(()) };
         let Some(spec) = lease.spec.as_mut() else { return Ok(()) };
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {

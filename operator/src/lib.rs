@@ -8,7 +8,7 @@
 //!   objects and app requests it should produce; unit-tested without a cluster.
 //! - [`reconcile`]: thin reconcilers that apply those with server-side apply,
 //!   talk to the app through [`app_client`], and write status.
-//! - [`leader`], [`metrics`], [`server`], [`config`], [`error`]: the operations around them.
+//! - [`leader`], [`shutdown`], [`metrics`], [`server`], [`config`], [`error`]: the operations around them.
 
 #![warn(missing_docs)]
 
@@ -21,6 +21,7 @@ pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod server;
+pub mod shutdown;
 
 pub use error::{Error, Result};
 

@@ -10,7 +10,7 @@ use replenish_operator::config::Settings;
 use replenish_operator::leader::LeaderElector;
 use replenish_operator::metrics::Metrics;
 use replenish_operator::reconcile::{self, Context, OperatorConfig};
-use replenish_operator::{crd, server};
+use replenish_operator::{crd, server, shutdown};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -65,6 +65,9 @@ fn write_crds(out: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    // kube's TLS uses rustls; with more than one crypto provider compiled in (feature
+    // unification can add aws-lc-rs) rustls cannot pick one and panics, so name it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
@@ -78,6 +81,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         app_env_secret: settings.app_env_secret.clone(),
         namespace: settings.namespace.clone(),
         shared_endpoint: settings.shared_endpoint.clone(),
+        dedicated_app: settings.dedicated_app()?,
     };
     let metrics = Metrics::default();
     let (addr, _server) = server::serve(settings.metrics_addr, metrics.clone()).await?;
@@ -85,11 +89,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let elector = LeaderElector::new(client.clone(), &settings.namespace, &settings.lease_name, &identity);
     let ctx = Arc::new(Context::new(client, app, config, metrics, identity));
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    };
-    if reconcile::run_as_leader(&elector, ctx, shutdown).await {
+    // SIGTERM (the kubelet) or SIGINT: finish current work, release the Lease, exit 0.
+    if reconcile::run_as_leader(&elector, ctx, shutdown::signal()).await {
         // Exit non-zero: the pod restarts and competes for the Lease again.
         anyhow::bail!("leadership lost");
     }

@@ -103,3 +103,31 @@ runAsNonRoot: true
 capabilities:
   drop: ["ALL"]
 {{- end }}
+
+{{/*
+The app's non-secret settings (REPLENISH_* variables): the data of the app's ConfigMap, and
+the `env` the operator gives dedicated tenants' apps (operator ConfigMap, dedicated-app.yaml).
+*/}}
+{{- define "replenish.appConfigData" -}}
+{{- $c := .Values.app.config -}}
+REPLENISH_LISTEN: {{ printf "0.0.0.0:%d" (int .Values.app.port) | quote }}
+# The migrations Job owns the schema; replicas never migrate.
+REPLENISH_RUN_MIGRATIONS: "false"
+REPLENISH_LOG_FORMAT: json
+REPLENISH_ENVIRONMENT: {{ $c.environment | quote }}
+REPLENISH_LOG_LEVEL: {{ $c.logLevel | quote }}
+REPLENISH_BODY_LIMIT_BYTES: {{ $c.bodyLimitBytes | int64 | quote }}
+REPLENISH_BATCH_BODY_LIMIT_BYTES: {{ $c.batchBodyLimitBytes | int64 | quote }}
+REPLENISH_WORKERS: {{ $c.workers | int64 | quote }}
+REPLENISH_DB_MAX_CONNECTIONS: {{ $c.dbMaxConnections | int64 | quote }}
+REPLENISH_SHUTDOWN_TIMEOUT_SECS: {{ $c.shutdownTimeoutSecs | int64 | quote }}
+REPLENISH_IP_PER_MINUTE: {{ $c.ipPerMinute | int64 | quote }}
+REPLENISH_TRUST_FORWARDED_FOR: {{ $c.trustForwardedFor | quote }}
+REPLENISH_REDIS_PREFIX: {{ $c.redisPrefix | quote }}
+REPLENISH_ACTOR_IDLE_TIMEOUT_MS: {{ $c.actorIdleTimeoutMs | int64 | quote }}
+REPLENISH_MAILBOX_CAPACITY: {{ $c.mailboxCapacity | int64 | quote }}
+REPLENISH_STORE_MAILBOX_CAPACITY: {{ $c.storeMailboxCapacity | int64 | quote }}
+REPLENISH_CREDENTIAL_CACHE_SECS: {{ $c.credentialCacheSecs | int64 | quote }}
+REPLENISH_COMMERCE_TIMEOUT_MS: {{ $c.commerceTimeoutMs | int64 | quote }}
+REPLENISH_SWEEP_INTERVAL_SECS: {{ $c.sweepIntervalSecs | int64 | quote }}
+{{- end }}

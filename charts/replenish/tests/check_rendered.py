@@ -336,6 +336,34 @@ def minimal(render):
     return run
 
 
+def dedicated_app(render, repo):
+    """The dedicated apps' settings file (operator/src/config.rs, DedicatedAppSettings)."""
+    def run():
+        cm = render.one("ConfigMap", "operator")
+        d = yaml.safe_load(cm["data"]["dedicated-app.yaml"])
+        v = render.values
+        assert set(d) <= {"imagePullSecrets", "imagePullPolicy", "resources", "env",
+                          "terminationGracePeriodSeconds", "networkPolicy"}, f"unknown fields: {sorted(d)}"
+        assert d["imagePullSecrets"] == v["imagePullSecrets"], d["imagePullSecrets"]
+        assert d["imagePullPolicy"] == v["image"]["pullPolicy"], d["imagePullPolicy"]
+        want = {kind: {k: str(q) for k, q in qs.items()} for kind, qs in v["app"]["resources"].items()}
+        assert d["resources"] == want, f"{d['resources']} != {want}"
+        assert all(isinstance(q, str) for qs in d["resources"].values() for q in qs.values()), "quantities are strings"
+        assert d["env"] == render.one("ConfigMap", "app")["data"], "env differs from the app's ConfigMap"
+        assert d["terminationGracePeriodSeconds"] == v["app"]["config"]["shutdownTimeoutSecs"] + 5
+        if v["networkPolicy"]["enabled"]:
+            assert d["networkPolicy"] == {"from": v["networkPolicy"]["appFrom"]}, d.get("networkPolicy")
+        else:
+            assert "networkPolicy" not in d, d["networkPolicy"]
+        dep = render.deployment("operator")
+        path = env_of(container(dep))["REPLENISH_OPERATOR_DEDICATED_APP"]["value"]
+        mounts = {m["name"]: m["mountPath"] for m in container(dep)["volumeMounts"]}
+        volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+        vol = next(n for n, v in volumes.items() if v.get("configMap", {}).get("name") == cm["metadata"]["name"])
+        assert path == f"{mounts[vol]}/dedicated-app.yaml", f"{path} is not the mounted ConfigMap"
+    return run
+
+
 def app_variables(repo):
     """The variables the app reads: the fields of `struct Settings` in app/src/config.rs."""
     text = open(os.path.join(repo, "app", "src", "config.rs")).read()
@@ -434,6 +462,8 @@ def main():
             skip(f"{name}: operator variables against operator/src/config.rs", "not in this tree yet")
         check(f"{name}: HPA bounds and targets equal the values", hpa_bounds(r))
         check(f"{name}: plan profiles reach the operator's ConfigMap in its file format", plan_profiles(r, repo))
+        check(f"{name}: dedicated apps' settings (pull secrets, resources, config, NetworkPolicy) reach the operator",
+              dedicated_app(r, repo))
         check(f"{name}: app Deployment probes, non-root, read-only root, config from ConfigMap and Secret", app_pod(r))
         check(f"{name}: operator Deployment replicas, leader election, app URL", operator(r))
         check(f"{name}: ServiceMonitor and NetworkPolicy {'on' if name == 'all-on' else 'off'}", optional(r, name == "all-on"))

@@ -19,6 +19,9 @@ pub const GROUP: &str = "replenish.dev";
 pub const READY: &str = "Ready";
 /// Condition type: the app knows the tenant or device.
 pub const PROVISIONED: &str = "Provisioned";
+/// Condition type (and reason): the tenant's namespace exists but is not the operator's, so
+/// the Tenant is refused rather than adopting (and later deleting) someone else's namespace.
+pub const NAMESPACE_CONFLICT: &str = "NamespaceConflict";
 /// Condition type: `spec.paused` is set, so the operator leaves the resource alone.
 pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
 

@@ -9,16 +9,18 @@ use k8s_openapi::api::autoscaling::v2::{
     ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, Namespace, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, Secret, SecretEnvSource, SecurityContext, Service, ServicePort, ServiceSpec,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar, HTTPGetAction, Namespace,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 use super::tenant_labels;
-use crate::config::PlanDefaults;
+use crate::config::{DedicatedAppSettings, PlanDefaults};
 use crate::crd::{Isolation, Tenant};
 
 /// Name of the Secret holding a tenant's API key, in the tenant's namespace.
@@ -29,12 +31,27 @@ pub const API_KEY_FIELD: &str = "api-key";
 pub const DEDICATED_APP: &str = "replenish";
 /// Port the app listens on.
 pub const APP_PORT: i32 = 8080;
+/// User and group the app runs as: the image's `nonroot` user (as in the chart).
+pub const APP_USER: i64 = 65532;
 /// Prefix of tenant namespaces.
 pub const NAMESPACE_PREFIX: &str = "tenant-";
 
 /// The namespace of tenant `name`.
 pub fn namespace_name(name: &str) -> String {
     format!("{NAMESPACE_PREFIX}{name}")
+}
+
+/// Label that marks a namespace as the operator's (with the tenant's name as its value), next
+/// to `app.kubernetes.io/managed-by: replenish-operator`. The operator puts both on the
+/// namespaces it creates and refuses to use (or delete) a `tenant-<name>` without them.
+pub const OWNERSHIP_LABEL: &str = super::TENANT_LABEL;
+
+/// Whether `namespace` is the operator's namespace of tenant `tenant`: it carries
+/// [`OWNERSHIP_LABEL`]`=<tenant>` and the operator's `managed-by` label.
+pub fn owns_namespace(namespace: &Namespace, tenant: &str) -> bool {
+    let labels = namespace.metadata.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    label(OWNERSHIP_LABEL) == Some(tenant) && label(super::MANAGED_BY.0) == Some(super::MANAGED_BY.1)
 }
 
 /// The tenant a namespace belongs to, if it is a tenant namespace.
@@ -141,6 +158,8 @@ pub struct Dedicated {
     pub service: Service,
     /// Its autoscaler.
     pub hpa: HorizontalPodAutoscaler,
+    /// Its NetworkPolicy, when the chart enables them (else the caller deletes it).
+    pub network_policy: Option<NetworkPolicy>,
 }
 
 /// What the dedicated app needs from the operator's configuration.
@@ -154,6 +173,8 @@ pub struct DedicatedInputs<'a> {
     pub env_secret_name: &'a str,
     /// The env Secret as found in the operator's namespace, when it exists.
     pub env_secret_source: Option<&'a Secret>,
+    /// What the pods take over from the chart's settings of the shared app.
+    pub app: &'a DedicatedAppSettings,
 }
 
 /// The dedicated app of `tenant`, or `None` when it is served by the shared app.
@@ -191,7 +212,7 @@ pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicat
     let service = Service {
         metadata: meta.clone(),
         spec: Some(ServiceSpec {
-            selector: Some(selector),
+            selector: Some(selector.clone()),
             ports: Some(vec![ServicePort {
                 name: Some("http".into()),
                 port: APP_PORT,
@@ -202,8 +223,18 @@ pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicat
         }),
         ..Service::default()
     };
-    let (min, max, cpu) = scaling(tenant, inputs.defaults);
-    let hpa = HorizontalPodAutoscaler {
+    let network_policy = inputs.app.network_policy.as_ref().map(|settings| NetworkPolicy {
+        metadata: meta.clone(),
+        spec: Some(network_policy_spec(&selector, &settings.from)),
+    });
+    let hpa = autoscaler(tenant, inputs.defaults, meta);
+    Some(Dedicated { env_secret, deployment, service, hpa, network_policy })
+}
+
+/// The dedicated app's autoscaler: `spec.scaling`, else the plan's bounds and CPU target.
+fn autoscaler(tenant: &Tenant, defaults: &PlanDefaults, meta: ObjectMeta) -> HorizontalPodAutoscaler {
+    let (min, max, cpu) = scaling(tenant, defaults);
+    HorizontalPodAutoscaler {
         metadata: meta,
         spec: Some(HorizontalPodAutoscalerSpec {
             scale_target_ref: CrossVersionObjectReference {
@@ -228,12 +259,96 @@ pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicat
             ..HorizontalPodAutoscalerSpec::default()
         }),
         ..HorizontalPodAutoscaler::default()
-    };
-    Some(Dedicated { env_secret, deployment, service, hpa })
+    }
 }
 
+/// Like the chart's NetworkPolicy of the shared app: only the HTTP port is reachable, from
+/// `from` when given (else from anywhere); egress stays open.
+fn network_policy_spec(
+    selector: &BTreeMap<String, String>,
+    from: &[k8s_openapi::api::networking::v1::NetworkPolicyPeer],
+) -> NetworkPolicySpec {
+    NetworkPolicySpec {
+        pod_selector: Some(LabelSelector { match_labels: Some(selector.clone()), ..LabelSelector::default() }),
+        policy_types: Some(vec!["Ingress".into()]),
+        ingress: Some(vec![NetworkPolicyIngressRule {
+            ports: Some(vec![NetworkPolicyPort {
+                port: Some(IntOrString::String("http".into())),
+                protocol: Some("TCP".into()),
+                ..NetworkPolicyPort::default()
+            }]),
+            from: (!from.is_empty()).then(|| from.to_vec()),
+        }]),
+        ..NetworkPolicySpec::default()
+    }
+}
+
+/// The app's environment: the chart's app configuration, under the settings the operator
+/// fixes (listen address, no migrations, JSON logs). Sorted, so the rendering is stable.
+fn app_env(settings: &DedicatedAppSettings) -> Vec<EnvVar> {
+    let mut env = settings.env.clone();
+    for (name, value) in [
+        ("REPLENISH_LISTEN", format!("0.0.0.0:{APP_PORT}")),
+        // The chart's migration Job owns the schema; replicas never migrate.
+        ("REPLENISH_RUN_MIGRATIONS", "false".to_owned()),
+        ("REPLENISH_LOG_FORMAT", "json".to_owned()),
+    ] {
+        env.insert(name.to_owned(), value);
+    }
+    env.into_iter().map(|(name, value)| EnvVar { name, value: Some(value), ..EnvVar::default() }).collect()
+}
+
+/// Requests and limits: the chart's, else built-in ones. The autoscaler's CPU target is a
+/// share of the request, so there must be one.
+fn app_resources(settings: &DedicatedAppSettings) -> ResourceRequirements {
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([("cpu".to_owned(), Quantity(cpu.into())), ("memory".to_owned(), Quantity(memory.into()))])
+    };
+    settings.resources.clone().unwrap_or_else(|| ResourceRequirements {
+        requests: Some(quantities("100m", "128Mi")),
+        limits: Some(quantities("1", "512Mi")),
+        ..ResourceRequirements::default()
+    })
+}
+
+/// A pod that passes the `restricted` Pod Security Standard: non-root, no privilege
+/// escalation, every capability dropped, the runtime's default seccomp profile, no
+/// service account token, and only an emptyDir for `/tmp` beside the read-only root.
 fn pod_spec(inputs: DedicatedInputs<'_>) -> PodSpec {
-    let env = |name: &str, value: &str| EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() };
+    let settings = inputs.app;
+    PodSpec {
+        // The app never calls the Kubernetes API.
+        automount_service_account_token: Some(false),
+        image_pull_secrets: (!settings.image_pull_secrets.is_empty()).then(|| settings.image_pull_secrets.clone()),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(APP_USER),
+            run_as_group: Some(APP_USER),
+            fs_group: Some(APP_USER),
+            seccomp_profile: Some(runtime_default_seccomp()),
+            ..PodSecurityContext::default()
+        }),
+        termination_grace_period_seconds: settings.termination_grace_period_seconds,
+        containers: vec![app_container(inputs)],
+        // The root filesystem is read-only; /tmp is the only writable place.
+        volumes: Some(vec![Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity("64Mi".into())),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..Volume::default()
+        }]),
+        ..PodSpec::default()
+    }
+}
+
+fn runtime_default_seccomp() -> SeccompProfile {
+    SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }
+}
+
+/// The app container, with the chart's image pull policy, configuration and resources.
+fn app_container(inputs: DedicatedInputs<'_>) -> Container {
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -243,45 +358,39 @@ fn pod_spec(inputs: DedicatedInputs<'_>) -> PodSpec {
         period_seconds: Some(10),
         ..Probe::default()
     };
-    let quantities = |cpu: &str, memory: &str| {
-        BTreeMap::from([("cpu".to_owned(), Quantity(cpu.into())), ("memory".to_owned(), Quantity(memory.into()))])
-    };
-    PodSpec {
-        containers: vec![Container {
-            name: "app".into(),
-            image: Some(inputs.image.into()),
-            ports: Some(vec![ContainerPort {
-                name: Some("http".into()),
-                container_port: APP_PORT,
-                ..ContainerPort::default()
-            }]),
-            env: Some(vec![
-                env("REPLENISH_LISTEN", &format!("0.0.0.0:{APP_PORT}")),
-                // The chart's migration Job owns the schema; replicas never migrate.
-                env("REPLENISH_RUN_MIGRATIONS", "false"),
-                env("REPLENISH_LOG_FORMAT", "json"),
-            ]),
-            env_from: Some(vec![EnvFromSource {
-                secret_ref: Some(SecretEnvSource { name: inputs.env_secret_name.into(), optional: Some(false) }),
-                ..EnvFromSource::default()
-            }]),
-            readiness_probe: Some(probe("/readyz")),
-            liveness_probe: Some(probe("/healthz")),
-            // The autoscaler's CPU target is a share of the request, so there must be one.
-            resources: Some(ResourceRequirements {
-                requests: Some(quantities("100m", "128Mi")),
-                limits: Some(quantities("1", "512Mi")),
-                ..ResourceRequirements::default()
-            }),
-            security_context: Some(SecurityContext {
-                run_as_non_root: Some(true),
-                read_only_root_filesystem: Some(true),
-                allow_privilege_escalation: Some(false),
-                ..SecurityContext::default()
-            }),
-            ..Container::default()
-        }],
-        ..PodSpec::default()
+    Container {
+        name: "app".into(),
+        image: Some(inputs.image.into()),
+        image_pull_policy: inputs.app.image_pull_policy.clone(),
+        args: Some(vec!["serve".into(), "--no-migrate".into()]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: APP_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env: Some(app_env(inputs.app)),
+        env_from: Some(vec![EnvFromSource {
+            secret_ref: Some(SecretEnvSource { name: inputs.env_secret_name.into(), optional: Some(false) }),
+            ..EnvFromSource::default()
+        }]),
+        readiness_probe: Some(probe("/readyz")),
+        liveness_probe: Some(probe("/healthz")),
+        resources: Some(app_resources(inputs.app)),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            read_only_root_filesystem: Some(true),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+            seccomp_profile: Some(runtime_default_seccomp()),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
     }
 }
 

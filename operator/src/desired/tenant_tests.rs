@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::NetworkPolicySettings;
 use crate::crd::{Plan, Scaling, TenantLimits, TenantSpec};
 
 fn tenant(isolation: Isolation) -> Tenant {
@@ -24,12 +25,16 @@ fn tenant(isolation: Isolation) -> Tenant {
     t
 }
 
+/// The chart's defaults: no pull secrets, no NetworkPolicy.
+static NO_SETTINGS: std::sync::LazyLock<DedicatedAppSettings> = std::sync::LazyLock::new(DedicatedAppSettings::default);
+
 fn inputs<'a>(defaults: &'a PlanDefaults, source: Option<&'a Secret>) -> DedicatedInputs<'a> {
     DedicatedInputs {
         defaults,
         image: "registry.example/replenish:1.2.3",
         env_secret_name: "app-env",
         env_secret_source: source,
+        app: &NO_SETTINGS,
     }
 }
 
@@ -175,4 +180,191 @@ fn env_secret_is_copied_only_when_the_source_exists() {
     assert_eq!(copy.metadata.namespace.as_deref(), Some("tenant-acme"));
     assert_eq!(copy.data.unwrap()["DATABASE_URL"].0, b"postgres://db");
     assert!(dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, None)).unwrap().env_secret.is_none());
+}
+
+#[test]
+fn only_a_namespace_with_the_ownership_labels_is_the_operators() {
+    let ns = |labels: &[(&str, &str)]| Namespace {
+        metadata: ObjectMeta {
+            labels: Some(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    assert!(owns_namespace(&namespace(&tenant(Isolation::Shared)), "acme"), "what the operator creates is its own");
+    let managed = ("app.kubernetes.io/managed-by", "replenish-operator");
+    assert!(owns_namespace(&ns(&[managed, (OWNERSHIP_LABEL, "acme")]), "acme"));
+    assert!(!owns_namespace(&ns(&[managed, (OWNERSHIP_LABEL, "other")]), "acme"), "another tenant's");
+    assert!(!owns_namespace(&ns(&[managed]), "acme"));
+    assert!(!owns_namespace(&ns(&[(OWNERSHIP_LABEL, "acme")]), "acme"));
+    assert!(!owns_namespace(&Namespace::default(), "acme"));
+}
+
+/// What the `restricted` Pod Security Standard (Kubernetes 1.33, "latest") forbids in `pod`,
+/// baseline rules included; empty when the pod is admitted.
+fn restricted_violations(pod: &PodSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    let psc = pod.security_context.clone().unwrap_or_default();
+    for (what, set) in [("hostNetwork", pod.host_network), ("hostPID", pod.host_pid), ("hostIPC", pod.host_ipc)] {
+        if set == Some(true) {
+            out.push(format!("{what} is true"));
+        }
+    }
+    let allowed_volumes =
+        ["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"];
+    for volume in pod.volumes.iter().flatten() {
+        let json = serde_json::to_value(volume).unwrap();
+        for key in json.as_object().unwrap().keys().filter(|k| *k != "name") {
+            if !allowed_volumes.contains(&key.as_str()) {
+                out.push(format!("volume {} is of type {key}", volume.name));
+            }
+        }
+    }
+    if psc.run_as_user == Some(0) {
+        out.push("pod runAsUser is 0".into());
+    }
+    let pod_seccomp = psc.seccomp_profile.as_ref().map(|p| p.type_.as_str());
+    if pod_seccomp == Some("Unconfined") {
+        out.push("pod seccompProfile is Unconfined".into());
+    }
+    for sysctl in psc.sysctls.iter().flatten() {
+        out.push(format!("sysctl {} (none are needed)", sysctl.name));
+    }
+    let containers = pod.containers.iter().chain(pod.init_containers.iter().flatten());
+    for c in containers {
+        let sc = c.security_context.clone().unwrap_or_default();
+        let name = &c.name;
+        if sc.privileged == Some(true) {
+            out.push(format!("{name}: privileged"));
+        }
+        if sc.allow_privilege_escalation != Some(false) {
+            out.push(format!("{name}: allowPrivilegeEscalation is not false"));
+        }
+        let non_root = sc.run_as_non_root.or(psc.run_as_non_root);
+        if non_root != Some(true) {
+            out.push(format!("{name}: runAsNonRoot is not true (pod or container)"));
+        }
+        if sc.run_as_user == Some(0) {
+            out.push(format!("{name}: runAsUser is 0"));
+        }
+        let seccomp = sc.seccomp_profile.as_ref().map(|p| p.type_.as_str()).or(pod_seccomp);
+        if !matches!(seccomp, Some("RuntimeDefault" | "Localhost")) {
+            out.push(format!("{name}: seccompProfile is {seccomp:?}, not RuntimeDefault or Localhost"));
+        }
+        let caps = sc.capabilities.clone().unwrap_or_default();
+        if !caps.drop.iter().flatten().any(|c| c == "ALL") {
+            out.push(format!("{name}: capabilities do not drop ALL"));
+        }
+        for added in caps.add.iter().flatten().filter(|c| *c != "NET_BIND_SERVICE") {
+            out.push(format!("{name}: adds capability {added}"));
+        }
+        if sc.proc_mount.as_deref().is_some_and(|m| m != "Default") {
+            out.push(format!("{name}: procMount is not Default"));
+        }
+        for port in c.ports.iter().flatten() {
+            if port.host_port.is_some_and(|p| p != 0) {
+                out.push(format!("{name}: hostPort {:?}", port.host_port));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_restricted_check_catches_what_it_should() {
+    // The checker itself: a default container violates every container rule.
+    let pod =
+        PodSpec { containers: vec![Container { name: "c".into(), ..Container::default() }], ..PodSpec::default() };
+    let violations = restricted_violations(&pod);
+    for needle in ["allowPrivilegeEscalation", "runAsNonRoot", "seccompProfile", "drop ALL"] {
+        assert!(violations.iter().any(|v| v.contains(needle)), "{needle} not caught: {violations:?}");
+    }
+}
+
+#[test]
+fn dedicated_pods_pass_the_restricted_pod_security_standard() {
+    let defaults = PlanDefaults::default();
+    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, None)).unwrap();
+    let pod = d.deployment.spec.unwrap().template.spec.unwrap();
+    assert_eq!(restricted_violations(&pod), Vec::<String>::new());
+    // And what the issue names, explicitly.
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let psc = pod.security_context.unwrap();
+    assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+    assert_eq!(psc.run_as_non_root, Some(true));
+    let sc = pod.containers[0].security_context.clone().unwrap();
+    assert_eq!(sc.capabilities.unwrap().drop, Some(vec!["ALL".to_owned()]));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+}
+
+fn chart_settings() -> DedicatedAppSettings {
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([("cpu".to_owned(), Quantity(cpu.into())), ("memory".to_owned(), Quantity(memory.into()))])
+    };
+    let peer: k8s_openapi::api::networking::v1::NetworkPolicyPeer =
+        serde_json::from_value(serde_json::json!({"namespaceSelector": {"matchLabels": {"team": "edge"}}})).unwrap();
+    DedicatedAppSettings {
+        image_pull_secrets: vec![k8s_openapi::api::core::v1::LocalObjectReference { name: "registry".into() }],
+        image_pull_policy: Some("Always".into()),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities("250m", "256Mi")),
+            limits: Some(quantities("2", "1Gi")),
+            ..ResourceRequirements::default()
+        }),
+        env: BTreeMap::from([
+            ("REPLENISH_LOG_LEVEL".to_owned(), "debug".to_owned()),
+            ("REPLENISH_IP_PER_MINUTE".to_owned(), "77".to_owned()),
+            ("REPLENISH_LISTEN".to_owned(), "0.0.0.0:9999".to_owned()),
+            ("REPLENISH_RUN_MIGRATIONS".to_owned(), "true".to_owned()),
+        ]),
+        termination_grace_period_seconds: Some(35),
+        network_policy: Some(NetworkPolicySettings { from: vec![peer] }),
+    }
+}
+
+#[test]
+fn dedicated_pods_take_the_charts_settings() {
+    let defaults = PlanDefaults::default();
+    let settings = chart_settings();
+    let d = dedicated(&tenant(Isolation::Dedicated), DedicatedInputs { app: &settings, ..inputs(&defaults, None) })
+        .unwrap();
+    let pod = d.deployment.spec.unwrap().template.spec.unwrap();
+    assert_eq!(restricted_violations(&pod), Vec::<String>::new(), "settings never weaken the profile");
+    assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+    assert_eq!(pod.termination_grace_period_seconds, Some(35));
+    let container = &pod.containers[0];
+    assert_eq!(container.image_pull_policy.as_deref(), Some("Always"));
+    assert_eq!(container.resources, settings.resources);
+    let env: BTreeMap<String, String> =
+        container.env.clone().unwrap().into_iter().map(|e| (e.name, e.value.unwrap_or_default())).collect();
+    assert_eq!(env["REPLENISH_LOG_LEVEL"], "debug");
+    assert_eq!(env["REPLENISH_IP_PER_MINUTE"], "77");
+    // What the operator fixes wins over the chart's values: the Service targets this port,
+    // and the migration Job owns the schema.
+    assert_eq!(env["REPLENISH_LISTEN"], "0.0.0.0:8080");
+    assert_eq!(env["REPLENISH_RUN_MIGRATIONS"], "false");
+
+    let policy = d.network_policy.expect("a NetworkPolicy like the shared app's");
+    assert_eq!(policy.metadata.namespace.as_deref(), Some("tenant-acme"));
+    assert_eq!(policy.metadata.owner_references.unwrap()[0].uid, "uid-acme");
+    let spec = policy.spec.unwrap();
+    let pod_labels = d.deployment.metadata.labels.unwrap();
+    assert_eq!(spec.pod_selector.unwrap().match_labels.unwrap(), pod_labels);
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_owned()]));
+    let rule = &spec.ingress.unwrap()[0];
+    assert_eq!(rule.ports.as_ref().unwrap()[0].port, Some(IntOrString::String("http".into())));
+    assert_eq!(rule.from.as_ref().unwrap().len(), 1, "the chart's appFrom peers");
+}
+
+#[test]
+fn no_network_policy_unless_the_chart_enables_them_and_none_without_peers_restricts_sources() {
+    let defaults = PlanDefaults::default();
+    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, None)).unwrap();
+    assert!(d.network_policy.is_none());
+    let settings = DedicatedAppSettings { network_policy: Some(NetworkPolicySettings::default()), ..chart_settings() };
+    let d = dedicated(&tenant(Isolation::Dedicated), DedicatedInputs { app: &settings, ..inputs(&defaults, None) })
+        .unwrap();
+    let rule = &d.network_policy.unwrap().spec.unwrap().ingress.unwrap()[0];
+    assert_eq!(rule.from, None, "no peers: any source, on the HTTP port only");
 }

@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Controller, Error as ControllerError};
@@ -39,6 +40,7 @@ pub async fn run_tenants(ctx: Arc<Context>, shutdown: impl Future<Output = ()> +
         .owns(Api::<Deployment>::all(client.clone()), owned_config())
         .owns(Api::<Service>::all(client.clone()), owned_config())
         .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), owned_config())
+        .owns(Api::<NetworkPolicy>::all(client.clone()), owned_config())
         // A Device appearing or going changes its tenant's device count.
         .watches(Api::<Device>::all(client), watcher::Config::default(), |device| {
             device.namespace().and_then(|ns| tenant_of_namespace(&ns).map(ObjectRef::new))
@@ -84,11 +86,16 @@ where
     }
 }
 
+/// How long a stopping leader waits for the controllers' current reconciles before it
+/// releases the Lease anyway (well inside the pod's default 30 s grace period).
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Waits for leadership, then runs both controllers while it lasts.
 ///
 /// Returns `true` when leadership was lost (the controllers are dropped at once, since
 /// another replica may already be acting) and `false` after `shutdown` (the controllers
-/// finish their current work and the Lease is released for the next leader).
+/// finish their current work, for at most [`SHUTDOWN_GRACE`] and while the Lease is still
+/// renewed, and the Lease is released for the next leader).
 pub async fn run_as_leader(
     elector: &LeaderElector,
     ctx: Arc<Context>,
@@ -116,9 +123,22 @@ pub async fn run_as_leader(
         return true;
     }
     let _ = stop_tx.send(true);
-    controllers.await;
-    if let Err(e) = elector.release().await {
-        tracing::warn!(error = %e, "cannot release the leader Lease");
+    // Keep renewing while the controllers drain: a lapsed Lease would let the next leader
+    // start while a reconcile here is still writing.
+    let lost = tokio::select! {
+        () = &mut controllers => false,
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("reconciles still running after the shutdown grace; stopping them");
+            false
+        }
+        () = elector.hold() => true,
+    };
+    if lost {
+        return true;
+    }
+    match elector.release().await {
+        Ok(()) => tracing::info!("released the leader Lease"),
+        Err(e) => tracing::warn!(error = %e, "cannot release the leader Lease"),
     }
     false
 }

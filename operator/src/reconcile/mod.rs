@@ -2,6 +2,7 @@
 
 mod controllers;
 mod device;
+mod namespace;
 mod status;
 mod tenant;
 
@@ -16,13 +17,13 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use controllers::{run_as_leader, run_devices, run_tenants};
+pub use controllers::{SHUTDOWN_GRACE, run_as_leader, run_devices, run_tenants};
 pub use device::reconcile as reconcile_device;
 pub use tenant::reconcile as reconcile_tenant;
 
 use crate::FIELD_MANAGER;
 use crate::app_client::AppClient;
-use crate::config::PlanDefaults;
+use crate::config::{DedicatedAppSettings, PlanDefaults};
 use crate::error::{Backoff, Error, Result};
 use crate::metrics::Metrics;
 
@@ -46,6 +47,8 @@ pub struct OperatorConfig {
     pub namespace: String,
     /// Endpoint reported for shared tenants.
     pub shared_endpoint: Option<String>,
+    /// What dedicated apps take over from the chart's settings of the shared app.
+    pub dedicated_app: DedicatedAppSettings,
 }
 
 /// Shared state of the reconcilers.

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 
-use super::{Context, RESYNC, TENANT_FINALIZER, apply, delete_if_exists, status};
+use super::{Context, RESYNC, TENANT_FINALIZER, apply, delete_if_exists, namespace, status};
 use crate::crd::{Device, Tenant, TenantStatus};
 use crate::desired::tenant::{self as desired, API_KEY_FIELD, API_KEY_SECRET, DEDICATED_APP, DedicatedInputs};
 use crate::error::{Error, Result};
@@ -65,6 +66,10 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
     }
     status::unpaused(&mut new.conditions);
 
+    if namespace::foreign(ctx, tenant).await?.is_some() {
+        return namespace::refuse(tenant, ctx, &old, new).await;
+    }
+    namespace::resolved(&mut new.conditions);
     let namespace = desired::namespace_name(&name);
     apply(&Api::<Namespace>::all(ctx.client.clone()), &desired::namespace(tenant)).await?;
 
@@ -165,9 +170,11 @@ async fn reconcile_dedicated(tenant: &Tenant, ctx: &Context, namespace: &str) ->
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
     let env_name = &ctx.config.app_env_secret;
     if tenant.spec.isolation != crate::crd::Isolation::Dedicated {
         let mut removed = false;
+        removed |= delete_if_exists(&policies, DEDICATED_APP).await?;
         removed |= delete_if_exists(&hpas, DEDICATED_APP).await?;
         removed |= delete_if_exists(&services, DEDICATED_APP).await?;
         removed |= delete_if_exists(&deployments, DEDICATED_APP).await?;
@@ -189,6 +196,7 @@ async fn reconcile_dedicated(tenant: &Tenant, ctx: &Context, namespace: &str) ->
         image: &ctx.config.app_image,
         env_secret_name: env_name,
         env_secret_source: Some(&source),
+        app: &ctx.config.dedicated_app,
     };
     let Some(objects) = desired::dedicated(tenant, inputs) else { return Ok(()) };
     if let Some(env_secret) = &objects.env_secret {
@@ -198,6 +206,11 @@ async fn reconcile_dedicated(tenant: &Tenant, ctx: &Context, namespace: &str) ->
     apply(&deployments, &objects.deployment).await?;
     apply(&services, &objects.service).await?;
     apply(&hpas, &objects.hpa).await?;
+    if let Some(policy) = &objects.network_policy {
+        apply(&policies, policy).await?;
+    } else {
+        delete_if_exists(&policies, DEDICATED_APP).await?;
+    }
     if created {
         ctx.event(
             tenant,
@@ -212,6 +225,8 @@ async fn reconcile_dedicated(tenant: &Tenant, ctx: &Context, namespace: &str) ->
 
 async fn cleanup(tenant: &Tenant, ctx: &Context) -> Result<Action> {
     let name = tenant.name_any();
+    // Whatever else happens, a namespace that is not the operator's is not deleted with the Tenant.
+    namespace::keep_if_foreign(tenant, ctx).await?;
     if tenant.spec.paused {
         let note = "deleted while paused: the tenant was left as it is in the app".to_owned();
         ctx.event(tenant, EventType::Normal, "DeletedWhilePaused", note).await;

@@ -48,3 +48,67 @@ async fn metrics_and_health_endpoints_answer() {
     assert_eq!(http.get(format!("http://{addr}/nope")).send().await.unwrap().status(), 404);
     server.abort();
 }
+
+/// A kubeconfig pointing at `addr` over plain HTTP, without credentials.
+fn kubeconfig(dir: &std::path::Path, addr: std::net::SocketAddr) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+         clusters: [{{name: fake, cluster: {{server: \"http://{addr}\"}}}}]\n\
+         users: [{{name: fake, user: {{}}}}]\n\
+         contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: default}}}}]\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Kills the child if the test fails before it exits.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_binary_promptly_and_releases_the_lease() {
+    let fake = crate::support::FakeApi::default();
+    let addr = fake.serve_http().await;
+    let dir = std::env::temp_dir().join(format!("replenish-operator-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_replenish-operator"))
+        .arg("run")
+        .env("KUBECONFIG", kubeconfig(&dir, addr))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("REPLENISH_OPERATOR_APP_URL", "http://127.0.0.1:9")
+        .env("REPLENISH_OPERATOR_ADMIN_TOKEN", "unused")
+        .env("REPLENISH_OPERATOR_METRICS_ADDR", "127.0.0.1:0")
+        .env("POD_NAMESPACE", "replenish-system")
+        .env("POD_NAME", "operator-0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut child = Child(child);
+    let holder = || {
+        let lease = fake.get("coordination.k8s.io/v1/leases", "replenish-system", "replenish-operator")?;
+        Some(lease["spec"]["holderIdentity"].as_str().unwrap_or_default().to_owned())
+    };
+    crate::support::eventually("the operator leads", || (holder()? == "operator-0").then_some(())).await;
+
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "still running 5 s after SIGTERM");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a SIGTERM is a clean shutdown, not death by signal: {status:?}");
+    assert_eq!(holder().as_deref(), Some(""), "the Lease is released for the next replica");
+    let _ = std::fs::remove_dir_all(dir);
+}

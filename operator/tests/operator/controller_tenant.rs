@@ -18,6 +18,7 @@ pub const SECRETS: &str = "v1/secrets";
 pub const DEPLOYMENTS: &str = "apps/v1/deployments";
 pub const SERVICES: &str = "v1/services";
 pub const HPAS: &str = "autoscaling/v2/horizontalpodautoscalers";
+pub const NETWORK_POLICIES: &str = "networking.k8s.io/v1/networkpolicies";
 
 pub fn tenant(name: &str, spec: Value) -> Tenant {
     serde_json::from_value(json!({
@@ -188,6 +189,14 @@ async fn dedicated_creates_the_app_and_shared_removes_it() {
     assert!(h.get(SERVICES, "tenant-acme", "replenish").is_some());
     let hpa = h.get(HPAS, "tenant-acme", "replenish").expect("hpa");
     assert_eq!((hpa["spec"]["minReplicas"].as_i64(), hpa["spec"]["maxReplicas"].as_i64()), (Some(2), Some(4)));
+    // The chart's settings reach the pods (the harness configures them as the chart would).
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["imagePullSecrets"], json!([{"name": "registry"}]));
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(pod["containers"][0]["resources"]["limits"]["memory"], "1Gi");
+    let policy = h.get(NETWORK_POLICIES, "tenant-acme", "replenish").expect("NetworkPolicy");
+    assert_eq!(policy["spec"]["podSelector"]["matchLabels"], deployment["spec"]["selector"]["matchLabels"]);
     let copy = h.get(SECRETS, "tenant-acme", "replenish-app-env").expect("env secret copied");
     assert_eq!(copy["stringData"]["DATABASE_URL"], "postgres://db");
     assert_eq!(h.events("DedicatedAppCreated").len(), 1);
@@ -208,7 +217,7 @@ async fn dedicated_creates_the_app_and_shared_removes_it() {
     patch_spec(&h, "acme", json!({"isolation": "shared"})).await;
     let t = wait_ready(&h, "acme", "True").await;
     assert_eq!(t["status"]["endpoint"], SHARED_ENDPOINT);
-    for gvr in [DEPLOYMENTS, SERVICES, HPAS] {
+    for gvr in [DEPLOYMENTS, SERVICES, HPAS, NETWORK_POLICIES] {
         assert!(h.get(gvr, "tenant-acme", "replenish").is_none(), "{gvr} removed");
     }
     assert!(h.get(SECRETS, "tenant-acme", "replenish-app-env").is_none());
@@ -371,4 +380,66 @@ async fn app_down_means_ready_false_with_a_reason_then_a_retry_succeeds() {
     assert_eq!(condition(&t, "Provisioned").unwrap()["status"], "True");
     assert!(api_key(&h, "acme").is_some());
     assert_eq!(h.ctx.consecutive_failures("tenant", None, "acme"), 0, "a success resets the backoff");
+}
+
+/// Someone else's namespace `tenant-<name>`, with a Secret of theirs in it.
+async fn foreign_namespace(h: &Harness, name: &str, labels: Value) {
+    let ns: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
+    Api::all(h.client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+    let theirs: Secret = serde_json::from_value(json!({"metadata": {"name": "theirs"}})).unwrap();
+    Api::<Secret>::namespaced(h.client.clone(), name).create(&PostParams::default(), &theirs).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_namespace_the_operator_did_not_create_is_refused_and_survives_the_tenant() {
+    let h = Harness::start(true).await;
+    // Even a managed-by label alone (without the tenant's ownership label) is not enough.
+    foreign_namespace(&h, "tenant-acme", json!({"app.kubernetes.io/managed-by": "replenish-operator"})).await;
+    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "isolation": "dedicated"})).await;
+    let t = wait_ready(&h, "acme", "False").await;
+    assert_eq!(condition(&t, "Ready").unwrap()["reason"], "NamespaceConflict");
+    let conflict = condition(&t, "NamespaceConflict").expect("NamespaceConflict condition");
+    assert_eq!(conflict["status"], "True");
+    assert_eq!(conflict["observedGeneration"], t["metadata"]["generation"]);
+    let events = h.events("NamespaceConflict");
+    assert_eq!(events.len(), 1, "one Warning event");
+    assert_eq!(events[0]["type"], "Warning");
+    // Nothing was adopted or written into the namespace, nor provisioned in the app.
+    let ns = h.get(NAMESPACES, "", "tenant-acme").unwrap();
+    assert!(ns["metadata"]["ownerReferences"].is_null(), "not adopted: {ns}");
+    assert!(h.get(SECRETS, "tenant-acme", "replenish-api-key").is_none());
+    assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_none());
+    assert_eq!(h.app.tenant("acme").await.0, 404);
+
+    Api::<Tenant>::all(h.client.clone()).delete("acme", &DeleteParams::default()).await.unwrap();
+    eventually("tenant gone", || h.get(TENANTS, "", "acme").is_none().then_some(())).await;
+    assert!(h.get(NAMESPACES, "", "tenant-acme").is_some(), "someone else's namespace is not deleted");
+    assert!(h.get(SECRETS, "tenant-acme", "theirs").is_some());
+}
+
+#[tokio::test]
+async fn a_labelled_namespace_is_taken_over_and_an_unlabelled_one_is_never_deleted() {
+    let h = Harness::start(true).await;
+    // Labelled with the ownership label: handed over to the operator.
+    let labels = json!({"app.kubernetes.io/managed-by": "replenish-operator", "replenish.dev/tenant": "acme"});
+    foreign_namespace(&h, "tenant-acme", labels).await;
+    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter"})).await;
+    let t = wait_ready(&h, "acme", "True").await;
+    assert!(condition(&t, "NamespaceConflict").is_none());
+    assert!(api_key(&h, "acme").is_some());
+
+    // The ownership label taken off a namespace the operator owns: the Tenant is refused, and
+    // deleting it leaves the namespace in place (its ownerReference is dropped first).
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(h.client.clone());
+    let unlabel = json!({"metadata": {"labels": {"replenish.dev/tenant": null}}});
+    namespaces.patch("tenant-acme", &PatchParams::default(), &Patch::Merge(unlabel)).await.unwrap();
+    patch_spec(&h, "acme", json!({"displayName": "Acme Inc"})).await;
+    wait_ready(&h, "acme", "False").await;
+    Api::<Tenant>::all(h.client.clone()).delete("acme", &DeleteParams::default()).await.unwrap();
+    eventually("tenant gone", || h.get(TENANTS, "", "acme").is_none().then_some(())).await;
+    let ns = h.get(NAMESPACES, "", "tenant-acme").expect("an unlabelled namespace is never deleted");
+    assert_eq!(ns["metadata"]["ownerReferences"], json!([]));
+    assert!(h.get(SECRETS, "tenant-acme", "theirs").is_some());
+    assert_eq!(h.events("NamespaceKept").len(), 1);
 }

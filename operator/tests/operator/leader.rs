@@ -129,3 +129,43 @@ async fn of_two_operator_replicas_only_the_leader_reconciles_until_it_dies() {
     assert_eq!(app.tenant("acme").await.1["plan"], "growth");
     task_b.abort();
 }
+
+#[tokio::test]
+async fn a_stalled_renewal_ends_leadership_within_the_renew_deadline() {
+    // The API server stops answering Lease requests (a wedged connection): without a
+    // deadline the renewal waits forever while the Lease expires and another replica leads.
+    let fake = FakeApi::default();
+    let client = Client::new(fake.clone(), "default");
+    let a = elector(&client, "a");
+    a.acquire().await;
+    assert!(a.renew_deadline() < Duration::from_secs(3), "the deadline is shorter than the lease");
+    fake.stall("/leases/");
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(6), a.hold()).await.expect("a stalled renewal must end leadership");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "stopped leading after {took:?}, not before the 3 s lease expired");
+    // The other replica may take over once the Lease expires; by then `a` has stepped down.
+    fake.unstall();
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(took) + Duration::from_millis(200)).await;
+    assert!(elector(&client, "b").try_acquire_or_renew().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_leader_whose_renewals_stall_stops_its_controllers() {
+    let fake = FakeApi::default();
+    let client = Client::new(fake.clone(), "default");
+    let app = replenish_operator::app_client::AppClient::new("http://127.0.0.1:9", "unused".to_owned().into())
+        .expect("client");
+    let ctx = context(client.clone(), app, replenish_operator::metrics::Metrics::default());
+    let a = elector(&client, "a");
+    let leader =
+        tokio::spawn(
+            async move { replenish_operator::reconcile::run_as_leader(&a, ctx, std::future::pending()).await },
+        );
+    crate::support::eventually("a leads", || (holder(&fake).as_deref() == Some("a")).then_some(())).await;
+    fake.stall("/leases/");
+    let started = tokio::time::Instant::now();
+    let lost = tokio::time::timeout(Duration::from_secs(6), leader).await.expect("stops leading").unwrap();
+    assert!(lost, "run_as_leader reports lost leadership, so the process exits and re-campaigns");
+    assert!(started.elapsed() < Duration::from_secs(3), "within the lease: {:?}", started.elapsed());
+}

@@ -248,8 +248,14 @@ fn examples_produce_the_objects_they_describe() {
     assert_eq!(request.limits.daily_order_budget_usd, Some(250.0));
     assert_eq!(request.limits.cooldown_seconds, Some(600));
     assert_eq!(tenant::namespace(&tenant).metadata.name.as_deref(), Some("tenant-acme"));
-    let inputs =
-        tenant::DedicatedInputs { defaults: &defaults, image: "img", env_secret_name: "env", env_secret_source: None };
+    let app = &replenish_operator::config::DedicatedAppSettings::default();
+    let inputs = tenant::DedicatedInputs {
+        defaults: &defaults,
+        image: "img",
+        env_secret_name: "env",
+        env_secret_source: None,
+        app,
+    };
     let dedicated = tenant::dedicated(&tenant, inputs).expect("the example is dedicated");
     let hpa = dedicated.hpa.spec.unwrap();
     assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 6));
@@ -276,8 +282,14 @@ fn example_plan_defaults_load_and_drive_the_dedicated_app() {
     let mut tenant: Tenant = serde_json::from_value(read_yaml("examples/tenant.yaml")).unwrap();
     tenant.spec.scaling = None;
     tenant.spec.limits = None;
-    let inputs =
-        tenant::DedicatedInputs { defaults: &defaults, image: "img", env_secret_name: "env", env_secret_source: None };
+    let app = &replenish_operator::config::DedicatedAppSettings::default();
+    let inputs = tenant::DedicatedInputs {
+        defaults: &defaults,
+        image: "img",
+        env_secret_name: "env",
+        env_secret_source: None,
+        app,
+    };
     let hpa = tenant::dedicated(&tenant, inputs).unwrap().hpa.spec.unwrap();
     assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 5), "growth's bounds from the file");
     assert_eq!(tenant::app_request(&tenant, &defaults).limits.tenant_per_second, Some(500));

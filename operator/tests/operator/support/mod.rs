@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use replenish_operator::app_client::AppClient;
-use replenish_operator::config::PlanDefaults;
+use replenish_operator::config::{DedicatedAppSettings, PlanDefaults};
 use replenish_operator::error::Backoff;
 use replenish_operator::metrics::Metrics;
 use replenish_operator::reconcile::{self, Context, OperatorConfig};
@@ -105,6 +105,14 @@ pub fn context(client: Client, app: AppClient, metrics: Metrics) -> Arc<Context>
         app_env_secret: "replenish-app-env".into(),
         namespace: OPERATOR_NAMESPACE.into(),
         shared_endpoint: Some(SHARED_ENDPOINT.into()),
+        // As the chart renders it with networkPolicy.enabled and an imagePullSecret.
+        dedicated_app: DedicatedAppSettings::parse(
+            "imagePullSecrets: [{name: registry}]\nimagePullPolicy: IfNotPresent\n\
+             resources: {requests: {cpu: 200m, memory: 256Mi}, limits: {cpu: \"2\", memory: 1Gi}}\n\
+             env: {REPLENISH_LOG_LEVEL: debug, REPLENISH_LISTEN: \"0.0.0.0:9999\"}\n\
+             terminationGracePeriodSeconds: 35\nnetworkPolicy: {from: []}\n",
+        )
+        .expect("dedicated app settings"),
     };
     let backoff = Backoff { base: Duration::from_millis(100), max: Duration::from_millis(800) };
     Arc::new(Context::new(client, app, config, metrics, "test".into()).with_backoff(backoff))

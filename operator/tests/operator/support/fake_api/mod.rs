@@ -30,6 +30,9 @@
 //! removed at once, and objects cannot be refused for a missing namespace); controllers such
 //! as the Deployment or HPA controllers (no Pods, no status written by anyone but clients).
 //! What it does emulate is itself tested in `fake_api_behaviour.rs`.
+//!
+//! Tests can also make requests hang ([`FakeApi::stall`], as a wedged connection would) and
+//! serve the fake over plain HTTP ([`FakeApi::serve_http`]) for a child process to use.
 
 mod store;
 mod wire;
@@ -54,12 +57,19 @@ use wire::{Body, Target, not_found, parse_path, query, respond, selector_matches
 pub struct FakeApi {
     state: Arc<Mutex<State>>,
     changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Requests whose URI contains this text hang until it is cleared.
+    stalled: Arc<tokio::sync::watch::Sender<Option<String>>>,
     agent: &'static str,
 }
 
 impl Default for FakeApi {
     fn default() -> Self {
-        Self { state: Arc::default(), changed: Arc::new(tokio::sync::watch::channel(0).0), agent: "client" }
+        Self {
+            state: Arc::default(),
+            changed: Arc::new(tokio::sync::watch::channel(0).0),
+            stalled: Arc::new(tokio::sync::watch::channel(None).0),
+            agent: "client",
+        }
     }
 }
 
@@ -98,6 +108,42 @@ impl FakeApi {
         state.requests.iter().filter_map(|r| r.strip_prefix(&format!("{agent} "))).map(str::to_owned).collect()
     }
 
+    /// From now on, requests whose URI contains `pattern` get no answer until [`FakeApi::unstall`].
+    pub fn stall(&self, pattern: &str) {
+        self.stalled.send_replace(Some(pattern.to_owned()));
+    }
+
+    /// Lets stalled requests (and later ones) through again.
+    pub fn unstall(&self) {
+        self.stalled.send_replace(None);
+    }
+
+    /// Serves this fake over plain HTTP on a free local port, for a separate process.
+    pub async fn serve_http(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake API");
+        let addr = listener.local_addr().expect("address");
+        let fake = self.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let fake = fake.clone();
+                let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let fake = fake.clone();
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let request = Request::from_parts(parts, kube::client::Body::from(bytes));
+                        Ok::<_, Infallible>(fake.handle(request).await)
+                    }
+                });
+                tokio::spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+        });
+        addr
+    }
+
     /// Every version of every object ever stored.
     pub fn history(&self) -> Vec<Value> {
         self.state.lock().unwrap().log.iter().map(|c| c.object.clone()).collect()
@@ -106,6 +152,9 @@ impl FakeApi {
     async fn handle(self, request: Request<kube::client::Body>) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let mut stalled = self.stalled.subscribe();
+        let uri = parts.uri.to_string();
+        let _ = stalled.wait_for(|p| p.as_ref().is_none_or(|p| !uri.contains(p.as_str()))).await;
         let path = parts.uri.path().to_owned();
         let params = query(&parts.uri);
         let Some(target) = parse_path(&path) else {
