@@ -84,11 +84,13 @@ impl HistoryQuery {
 }
 
 /// The `WHERE` of a history listing over `$entity` (which has tenant, device,
-/// status, created_at and id columns): always the tenant, then the filters.
+/// status, created_at and id columns): always the tenant scope (narrowed to
+/// the calling device for a device), then the filters. Expanded only in
+/// repositories.
 macro_rules! history_condition {
     ($entity:ident, $tenant:expr, $device:expr, $h:expr) => {{
-        let mut condition = sea_orm::Condition::all().add($entity::Column::TenantId.eq($tenant));
-        if let Some(device) = $device.or($h.device.as_deref()) {
+        let mut condition = $tenant.narrowed::<$entity::Entity>($device);
+        if let (None, Some(device)) = ($device, $h.device.as_deref()) {
             condition = condition.add($entity::Column::DeviceId.eq(device));
         }
         if let Some(status) = &$h.status {

@@ -240,6 +240,11 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body::<B>()))
 }
 
+/// Parses an intent or order id from a path.
+pub fn parse_uuid(raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::InvalidId(raw.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,9 +268,4 @@ mod tests {
         let last = Page::from_overfetch(vec!["a", "b"], &request, |s| s.to_string());
         assert_eq!(last.next_cursor, None);
     }
-}
-
-/// Parses an intent or order id from a path.
-pub fn parse_uuid(raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw).map_err(|_| Error::InvalidId(raw.to_owned()))
 }

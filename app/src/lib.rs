@@ -3,7 +3,7 @@
 //! The binary (`main.rs`) parses configuration and calls into
 //! [`startup::Application`]; tests build the same application on port 0.
 //! Code is split by domain (`tenants`, `stores`, `catalog`, `devices`,
-//! `intents`, `orders`, `limits`, `assistant`), each
+//! `intents`, `orders`, `limits`, `assistant`, `reports`), each
 //! with its routes, its queries and its table mappings side by side.
 
 pub mod actors;
@@ -16,7 +16,6 @@ pub mod demo;
 pub mod detections;
 pub mod devices;
 pub mod error;
-pub mod funnel;
 pub mod health;
 pub mod history;
 pub mod http;
@@ -25,6 +24,7 @@ pub mod limits;
 pub mod openapi;
 pub mod orders;
 pub mod platform;
+pub mod reports;
 pub mod startup;
 pub mod state;
 pub mod stores;

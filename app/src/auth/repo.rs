@@ -1,11 +1,13 @@
 //! The credential repository: which tenant or device a token hash belongs to.
-//! Both lookups read across tenants by design: the token is what names the tenant.
+//! Both lookups read across tenants by design (they take [`AcrossTenants`]):
+//! the token is what names the tenant.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::auth::tokens::hashes_match;
 use crate::db::now;
+use crate::db::scope::AcrossTenants;
 use crate::devices::entity as device;
 use crate::error::Error;
 use crate::http::ResourceId;
@@ -21,6 +23,7 @@ use crate::tenants::entity::api_key;
 /// Returns the tenant and, for a rotated key in its grace period, when it stops.
 pub async fn authenticate_api_key(
     db: &DatabaseConnection,
+    _: AcrossTenants,
     token_hash: &str,
 ) -> Result<Option<(ResourceId, Option<DateTime<Utc>>)>, Error> {
     let found = api_key::Entity::find()
@@ -43,6 +46,7 @@ pub async fn authenticate_api_key(
 /// even for a request racing the deactivating transaction.
 pub async fn authenticate_token(
     db: &DatabaseConnection,
+    _: AcrossTenants,
     token_hash: &str,
 ) -> Result<Option<(ResourceId, ResourceId)>, Error> {
     let found = device::Entity::find()

@@ -32,7 +32,7 @@ impl DeviceFleet {
         }
         // Load outside the registry lock; if another request activated it meanwhile, theirs wins.
         let deps = &self.deps;
-        let device = crate::devices::repo::context(&deps.db, &key.0, &key.1).await?.ok_or(Error::Unauthorized)?;
+        let device = crate::devices::repo::context(&deps.db, &caller.scope()).await?.ok_or(Error::Unauthorized)?;
         let snapshot = deps.tenants.get(&device.tenant_id).await?;
         let cooldown = chrono::Duration::seconds(i64::from(snapshot.limits.cooldown_seconds));
         let memory = crate::detections::repo::load_memory(&deps.db, &device, cooldown, crate::db::now()).await?;

@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 
 use crate::auth::{Admin, DeviceCaller, Merchant};
+use crate::db::scope::TenantScope;
 use crate::devices::model::{DeviceBatch, DeviceSpec, DeviceView, NewDevice, RegisteredBatch};
 use crate::devices::repo::{self, OnExisting, RegisterOutcome};
 use crate::error::{Error, Problem};
@@ -73,7 +74,8 @@ pub async fn admin_put_device(
 ) -> Result<HttpResponse, Error> {
     let (tenant, device) = path.into_inner();
     spec.validate()?;
-    let (outcome, view) = repo::register(&state.db, &tenant, &device, &spec, OnExisting::Update).await?;
+    let (outcome, view) =
+        repo::register(&state.db, &TenantScope::new(&tenant), &device, &spec, OnExisting::Update).await?;
     state.credentials.invalidate_tenant(tenant.as_str());
     state.devices.forget(tenant.as_str(), device.as_str());
     Ok(issued_or_ok(outcome, view))
@@ -95,7 +97,7 @@ pub async fn admin_delete_device(
     path: web::Path<(ResourceId, ResourceId)>,
 ) -> Result<HttpResponse, Error> {
     let (tenant, device) = path.into_inner();
-    repo::revoke(&state.db, &tenant, &device).await?;
+    repo::revoke(&state.db, &TenantScope::new(&tenant), &device).await?;
     state.credentials.invalidate_tenant(tenant.as_str());
     state.devices.forget(tenant.as_str(), device.as_str());
     Ok(HttpResponse::NoContent().finish())
@@ -120,7 +122,7 @@ pub async fn create_device(
     let spec = body.spec();
     spec.validate()?;
     let (outcome, view) =
-        repo::register(&state.db, &merchant.tenant_id, &body.device_id, &spec, OnExisting::Conflict).await?;
+        repo::register(&state.db, &merchant.scope(), &body.device_id, &spec, OnExisting::Conflict).await?;
     Ok(issued_or_ok(outcome, view))
 }
 
@@ -141,7 +143,7 @@ pub async fn create_devices_batch(
     body: JsonBody<DeviceBatch>,
 ) -> Result<HttpResponse, Error> {
     body.validate()?;
-    let devices = repo::register_batch(&state.db, &merchant.tenant_id, &body.devices).await?;
+    let devices = repo::register_batch(&state.db, &merchant.scope(), &body.devices).await?;
     tracing::info!(tenant = %merchant.tenant_id, count = devices.len(), "device batch registered");
     Ok(HttpResponse::Created().json(RegisteredBatch { devices }))
 }
@@ -161,7 +163,7 @@ pub async fn get_device(
     state: web::Data<AppState>,
     device: web::Path<ResourceId>,
 ) -> Result<web::Json<DeviceView>, Error> {
-    Ok(web::Json(repo::get(&state.db, &merchant.tenant_id, &device).await?))
+    Ok(web::Json(repo::get(&state.db, &merchant.scope(), &device).await?))
 }
 
 /// The tenant's devices, paginated by id.
@@ -180,7 +182,7 @@ pub async fn list_devices(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<DeviceView>>, Error> {
     let page = query.validate()?;
-    let items = repo::list(&state.db, &merchant.tenant_id, &page).await?;
+    let items = repo::list(&state.db, &merchant.scope(), &page).await?;
     Ok(web::Json(Page::from_overfetch(items, &page, |d| d.device_id.clone())))
 }
 
@@ -199,7 +201,7 @@ pub async fn delete_device(
     state: web::Data<AppState>,
     device: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
-    repo::revoke(&state.db, &merchant.tenant_id, &device).await?;
+    repo::revoke(&state.db, &merchant.scope(), &device).await?;
     state.credentials.invalidate_tenant(merchant.tenant_id.as_str());
     state.devices.forget(merchant.tenant_id.as_str(), device.as_str());
     Ok(HttpResponse::NoContent().finish())
@@ -215,5 +217,5 @@ pub async fn delete_device(
     security(("device_token" = []))
 )]
 pub async fn get_self(device: DeviceCaller, state: web::Data<AppState>) -> Result<web::Json<DeviceView>, Error> {
-    Ok(web::Json(repo::get(&state.db, &device.tenant_id, &device.device_id).await?))
+    Ok(web::Json(repo::get(&state.db, &TenantScope::new(&device.tenant_id), &device.device_id).await?))
 }

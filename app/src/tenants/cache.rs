@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
 
+use crate::db::scope::TenantScope;
 use crate::error::Error;
 use crate::tenants::repo::load_snapshot;
 use crate::tenants::snapshot::TenantSnapshot;
@@ -71,7 +72,10 @@ impl TenantCache {
         let invalidations = self.invalidations.load(Ordering::Acquire);
         // Should this request be cancelled mid-load, the next caller takes over the refresh.
         let refresh = RefreshGuard { cache: self, tenant };
-        let loaded = load_snapshot(&self.db, tenant).await;
+        let loaded = match TenantScope::parse(tenant) {
+            Ok(scope) => load_snapshot(&self.db, &scope).await,
+            Err(err) => Err(err),
+        };
         drop(refresh);
         let Ok(mut entries) = self.entries.lock() else { return loaded.map(Arc::new) };
         match loaded {

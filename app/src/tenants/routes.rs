@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::Admin;
+use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::{Error, Problem};
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, declares_json, method_not_allowed, parse_json};
 use crate::state::AppState;
@@ -47,7 +48,7 @@ pub async fn put_tenant(
     spec: JsonBody<TenantSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
-    let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?;
+    let (outcome, view) = repo::upsert(&state.db, &TenantScope::new(&tenant), &spec).await?;
     state.tenants.invalidate(tenant.as_str());
     state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, ?outcome, "tenant upserted");
@@ -72,7 +73,7 @@ pub async fn get_tenant(
     state: web::Data<AppState>,
     tenant: web::Path<ResourceId>,
 ) -> Result<web::Json<TenantView>, Error> {
-    Ok(web::Json(repo::get(&state.db, &tenant).await?))
+    Ok(web::Json(repo::get(&state.db, &TenantScope::new(&tenant)).await?))
 }
 
 /// All tenants, paginated by id.
@@ -91,7 +92,7 @@ pub async fn list_tenants(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<TenantView>>, Error> {
     let page = query.validate()?;
-    let items = repo::list(&state.db, &page).await?;
+    let items = repo::list(&state.db, AcrossTenants, &page).await?;
     Ok(web::Json(Page::from_overfetch(items, &page, |t| t.tenant_id.clone())))
 }
 
@@ -123,7 +124,7 @@ pub async fn rotate_api_key(
             "must be at most 86400",
         )]));
     }
-    let rotated = repo::rotate_api_key(&state.db, &tenant, &request).await?;
+    let rotated = repo::rotate_api_key(&state.db, &TenantScope::new(&tenant), &request).await?;
     state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, grace = request.grace_period_seconds, "api key rotated");
     Ok(HttpResponse::Created().json(rotated))
@@ -144,7 +145,7 @@ pub async fn delete_tenant(
     state: web::Data<AppState>,
     tenant: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
-    repo::deactivate(&state.db, &tenant).await?;
+    repo::deactivate(&state.db, &TenantScope::new(&tenant)).await?;
     state.credentials.invalidate_tenant(tenant.as_str());
     tracing::info!(tenant = %tenant, "tenant deactivated");
     Ok(HttpResponse::NoContent().finish())
