@@ -11,8 +11,8 @@ use crate::db::scope::AcrossTenants;
 use crate::devices::entity as device;
 use crate::error::Error;
 use crate::http::ResourceId;
-use crate::tenants::active::active_tenant_ids;
 use crate::tenants::entity::api_key;
+use crate::tenants::repo::active::active_tenant_ids;
 
 /// The tenant owning the live API key with this hash, if any.
 ///

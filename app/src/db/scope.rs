@@ -64,11 +64,14 @@ impl TenantScope {
         E::delete_many().filter(self.condition::<E>())
     }
 
-    /// This tenant's rows of `E` that belong to `device`, or all of them for `None`.
+    /// This tenant's rows of `E` that belong to `device`, or all of them for
+    /// `None`. The tenant is this scope's even if `device` names another one
+    /// (then nothing matches).
     pub fn narrowed<E: DeviceOwned>(&self, device: Option<&DeviceScope>) -> Condition {
+        let condition = self.condition::<E>();
         match device {
-            Some(device) => device.condition::<E>(),
-            None => self.condition::<E>(),
+            Some(device) => condition.add(device.condition::<E>()),
+            None => condition,
         }
     }
 }
@@ -184,6 +187,15 @@ mod tests {
         assert!(sql.contains(r#""tenant_id" = 'acme'"#) && sql.contains(r#""device_id" = 'glasses-1'"#), "{sql}");
         let sql = scope.tenant().find::<row::Entity>().build(DbBackend::Sqlite).to_string();
         assert!(!sql.contains("device_id\" ="), "{sql}");
+    }
+
+    #[test]
+    fn a_device_of_another_tenant_narrows_to_nothing() {
+        let acme = TenantScope::parse("acme").unwrap();
+        let other = DeviceScope::parse("globex", "glasses-1").unwrap();
+        let sql = row::Entity::find().filter(acme.narrowed::<row::Entity>(Some(&other)));
+        let sql = sql.build(DbBackend::Sqlite).to_string();
+        assert!(sql.contains(r#""tenant_id" = 'acme'"#) && sql.contains(r#""tenant_id" = 'globex'"#), "{sql}");
     }
 
     #[test]

@@ -62,7 +62,7 @@ async fn try_register(
     on_existing: OnExisting,
 ) -> Result<(RegisterOutcome, DeviceView), Error> {
     let txn = crate::db::begin_write(db).await?;
-    crate::tenants::active::require_active(&txn, tenant).await?;
+    crate::tenants::repo::active::require_active(&txn, tenant).await?;
     if !stores::repo::exists(&txn, tenant, spec.store.as_str()).await? {
         return Err(unknown_store("store", spec.store.as_str()));
     }

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
 use crate::error::Error;
-use crate::history::{History, history_condition};
+use crate::history::History;
+use crate::history::repo::history_condition;
 use crate::intents::entity::intent;
 use crate::orders::model::IntentStatus;
 

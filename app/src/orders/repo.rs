@@ -8,12 +8,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::db::is_transient;
 use crate::db::retry::{CONTENDED_ATTEMPTS, failed_transiently, retry};
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
+use crate::db::{WriteTxn, is_transient};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
-use crate::history::{History, history_condition};
+use crate::history::History;
+use crate::history::repo::history_condition;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
 use crate::orders::commerce::{CommerceError, Confirmation};
@@ -112,48 +113,64 @@ async fn try_decide(
             Ok(Some((Decided::Settled(reload_intent(db, tenant, intent.id).await?, None), true)))
         }
         IntentStatus::Pending => {
-            let store = stores::repo::find(&txn, tenant, &intent.store_id)
-                .await?
-                .ok_or_else(|| Error::Internal(format!("store {} of intent {} is gone", intent.store_id, intent.id)))?;
-            let tz: chrono_tz::Tz = store.timezone.parse().unwrap_or(chrono_tz::UTC);
-            let day = now.with_timezone(&tz).format("%Y-%m-%d").to_string();
-            let total = intent.unit_price_cents;
-            if !reserve_budget(&txn, tenant, &intent.owner, &day, total, daily_budget_cents).await? {
-                return Err(Error::BudgetExceeded(format!(
-                    "an order of ${:.2} would exceed the daily budget of ${:.2} for owner {}",
-                    total as f64 / 100.0,
-                    daily_budget_cents as f64 / 100.0,
-                    intent.owner
-                )));
-            }
-            if !record_decision(&txn, tenant, &intent, IntentStatus::Accepted, request, now).await? {
+            let Some(order) = accept(&txn, tenant, &intent, request, daily_budget_cents, now).await? else {
                 return Ok(None);
-            }
-            let order = order::ActiveModel {
-                id: Set(Uuid::new_v4()),
-                tenant_id: Set(tenant.as_str().to_owned()),
-                intent_id: Set(intent.id),
-                device_id: Set(intent.device_id.clone()),
-                store_id: Set(intent.store_id.clone()),
-                owner: Set(intent.owner.clone()),
-                product_id: Set(intent.product_id.clone()),
-                sku: Set(intent.sku.clone()),
-                total_cents: Set(total),
-                budget_day: Set(day),
-                status: Set(OrderStatus::Pending.as_str().to_owned()),
-                provider: Set(store.commerce_provider.clone()),
-                provider_ref: Set(None),
-                failure_reason: Set(None),
-                eta: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
+            };
             txn.commit().await?;
             Ok(Some((Decided::Place(reload_intent(db, tenant, intent.id).await?, order), true)))
         }
     }
+}
+
+/// Accepts a PENDING intent inside `txn`: reserves the owner's budget for the
+/// store's day and records the order. `None` when another replica decided first.
+async fn accept(
+    txn: &WriteTxn,
+    tenant: &TenantScope,
+    intent: &intent::Model,
+    request: &DecisionRequest,
+    daily_budget_cents: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<order::Model>, Error> {
+    let store = stores::repo::find(txn, tenant, &intent.store_id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("store {} of intent {} is gone", intent.store_id, intent.id)))?;
+    let tz: chrono_tz::Tz = store.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let day = now.with_timezone(&tz).format("%Y-%m-%d").to_string();
+    let total = intent.unit_price_cents;
+    if !reserve_budget(txn, tenant, &intent.owner, &day, total, daily_budget_cents).await? {
+        return Err(Error::BudgetExceeded(format!(
+            "an order of ${:.2} would exceed the daily budget of ${:.2} for owner {}",
+            total as f64 / 100.0,
+            daily_budget_cents as f64 / 100.0,
+            intent.owner
+        )));
+    }
+    if !record_decision(txn, tenant, intent, IntentStatus::Accepted, request, now).await? {
+        return Ok(None);
+    }
+    let order = order::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        tenant_id: Set(tenant.as_str().to_owned()),
+        intent_id: Set(intent.id),
+        device_id: Set(intent.device_id.clone()),
+        store_id: Set(intent.store_id.clone()),
+        owner: Set(intent.owner.clone()),
+        product_id: Set(intent.product_id.clone()),
+        sku: Set(intent.sku.clone()),
+        total_cents: Set(total),
+        budget_day: Set(day),
+        status: Set(OrderStatus::Pending.as_str().to_owned()),
+        provider: Set(store.commerce_provider.clone()),
+        provider_ref: Set(None),
+        failure_reason: Set(None),
+        eta: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    Ok(Some(order))
 }
 
 async fn reload_intent(db: &DatabaseConnection, tenant: &TenantScope, id: Uuid) -> Result<intent::Model, Error> {

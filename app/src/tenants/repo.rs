@@ -18,11 +18,13 @@ use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::devices;
 use crate::error::Error;
 use crate::http::PageRequest;
-use crate::tenants::active::require_active;
 use crate::tenants::entity::{api_key, tenant};
 use crate::tenants::model::{Plan, RotateKeyRequest, RotatedKey, TenantLimits, TenantSpec, TenantView};
+use crate::tenants::repo::active::require_active;
 use crate::tenants::snapshot::{CatalogEntry, TenantSnapshot};
 use std::collections::HashMap;
+
+pub mod active;
 
 /// What an idempotent tenant upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

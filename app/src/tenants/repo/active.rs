@@ -1,5 +1,7 @@
 //! Whether a tenant is active: the check every write for a tenant and every
-//! credential lookup makes.
+//! credential lookup makes. A repository of its own so that the device and
+//! credential repositories can use it without depending on the tenant
+//! repository, which depends on them.
 
 use sea_orm::sea_query::{Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait};
