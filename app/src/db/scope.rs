@@ -74,6 +74,11 @@ impl TenantScope {
             None => condition,
         }
     }
+
+    /// `SELECT … FROM E` over this tenant's rows, narrowed to `device`'s when given.
+    pub fn find_narrowed<E: DeviceOwned>(&self, device: Option<&DeviceScope>) -> Select<E> {
+        E::find().filter(self.narrowed::<E>(device))
+    }
 }
 
 impl std::fmt::Display for TenantScope {

@@ -1,13 +1,12 @@
-//! The SQL half of history listings: the condition every listing query over
-//! intents or orders is built from.
+//! The SQL half of history listings: the filters every listing query over
+//! intents or orders adds to its tenant scope.
 
-/// The `WHERE` of a history listing over `$entity` (which has tenant, device,
-/// status, created_at and id columns): always the tenant scope (narrowed to
-/// the calling device for a device), then the filters. Expanded only in
-/// repositories.
-macro_rules! history_condition {
-    ($entity:ident, $tenant:expr, $device:expr, $h:expr) => {{
-        let mut condition = $tenant.narrowed::<$entity::Entity>($device);
+/// The filters of a history listing over `$entity` (which has device, status,
+/// created_at and id columns), for a query already scoped to the tenant (and,
+/// for a device caller, to `$device`). Expanded only in repositories.
+macro_rules! history_filters {
+    ($entity:ident, $device:expr, $h:expr) => {{
+        let mut condition = sea_orm::Condition::all();
         if let (None, Some(device)) = ($device, $h.device.as_deref()) {
             condition = condition.add($entity::Column::DeviceId.eq(device));
         }
@@ -29,4 +28,4 @@ macro_rules! history_condition {
         condition
     }};
 }
-pub(crate) use history_condition;
+pub(crate) use history_filters;

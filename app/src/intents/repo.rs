@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
 use crate::error::Error;
 use crate::history::History;
-use crate::history::repo::history_condition;
+use crate::history::repo::history_filters;
 use crate::intents::entity::intent;
 use crate::orders::model::IntentStatus;
 
@@ -53,8 +53,9 @@ pub async fn history(
     device: Option<&DeviceScope>,
     h: &History,
 ) -> Result<Vec<intent::Model>, Error> {
-    Ok(intent::Entity::find()
-        .filter(history_condition!(intent, tenant, device, h))
+    Ok(tenant
+        .find_narrowed::<intent::Entity>(device)
+        .filter(history_filters!(intent, device, h))
         .order_by_desc(intent::Column::CreatedAt)
         .order_by_desc(intent::Column::Id)
         .limit(h.limit + 1)
@@ -69,6 +70,5 @@ pub async fn find(
     device: Option<&DeviceScope>,
     id: Uuid,
 ) -> Result<Option<intent::Model>, Error> {
-    let scope = tenant.narrowed::<intent::Entity>(device);
-    Ok(intent::Entity::find().filter(scope).filter(intent::Column::Id.eq(id)).one(db).await?)
+    Ok(tenant.find_narrowed::<intent::Entity>(device).filter(intent::Column::Id.eq(id)).one(db).await?)
 }

@@ -1,4 +1,4 @@
-//! Decisions, budget reservations and order state changes.
+//! Decisions, budget reservations, order state changes and the order history.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
@@ -14,7 +14,7 @@ use crate::db::{WriteTxn, is_transient};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
 use crate::history::History;
-use crate::history::repo::history_condition;
+use crate::history::repo::history_filters;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
 use crate::orders::commerce::{CommerceError, Confirmation};
@@ -352,8 +352,9 @@ pub async fn history(
     device: Option<&DeviceScope>,
     h: &History,
 ) -> Result<Vec<order::Model>, Error> {
-    Ok(order::Entity::find()
-        .filter(history_condition!(order, tenant, device, h))
+    Ok(tenant
+        .find_narrowed::<order::Entity>(device)
+        .filter(history_filters!(order, device, h))
         .order_by_desc(order::Column::CreatedAt)
         .order_by_desc(order::Column::Id)
         .limit(h.limit + 1)
@@ -368,6 +369,5 @@ pub async fn find(
     device: Option<&DeviceScope>,
     id: Uuid,
 ) -> Result<Option<order::Model>, Error> {
-    let scope = tenant.narrowed::<order::Entity>(device);
-    Ok(order::Entity::find().filter(scope).filter(order::Column::Id.eq(id)).one(db).await?)
+    Ok(tenant.find_narrowed::<order::Entity>(device).filter(order::Column::Id.eq(id)).one(db).await?)
 }

@@ -1,7 +1,7 @@
 //! The funnel's counting queries, all within one tenant.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, PaginatorTrait, QueryFilter};
 
 use crate::db::scope::TenantScope;
 use crate::error::Error;
@@ -38,24 +38,20 @@ pub async fn funnel_counts(
     until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<FunnelCounts, Error> {
-    let detections_in = || {
-        tenant
-            .condition::<detection::Entity>()
-            .add(detection::Column::CreatedAt.gte(since))
-            .add(detection::Column::CreatedAt.lt(until))
-    };
-    let intents_in = || {
-        tenant
-            .condition::<intent::Entity>()
-            .add(intent::Column::CreatedAt.gte(since))
-            .add(intent::Column::CreatedAt.lt(until))
-    };
+    let detections = tenant
+        .find::<detection::Entity>()
+        .filter(detection::Column::CreatedAt.gte(since))
+        .filter(detection::Column::CreatedAt.lt(until));
+    let intents = tenant
+        .find::<intent::Entity>()
+        .filter(intent::Column::CreatedAt.gte(since))
+        .filter(intent::Column::CreatedAt.lt(until));
     let orders_in = |status: OrderStatus| {
         tenant
-            .condition::<order::Entity>()
-            .add(order::Column::CreatedAt.gte(since))
-            .add(order::Column::CreatedAt.lt(until))
-            .add(order::Column::Status.eq(status.as_str()))
+            .find::<order::Entity>()
+            .filter(order::Column::CreatedAt.gte(since))
+            .filter(order::Column::CreatedAt.lt(until))
+            .filter(order::Column::Status.eq(status.as_str()))
     };
     let lapsed = Condition::any().add(intent::Column::Status.eq(IntentStatus::Expired.as_str())).add(
         Condition::all()
@@ -64,12 +60,12 @@ pub async fn funnel_counts(
     );
     let prompted = detection::Column::Reason.eq(Reason::Prompt.as_str());
     Ok(FunnelCounts {
-        detections: detection::Entity::find().filter(detections_in()).count(db).await?,
-        prompts: detection::Entity::find().filter(detections_in().add(prompted)).count(db).await?,
-        accepted: intent::Entity::find().filter(intents_in().add(intent::Column::Accepted.eq(true))).count(db).await?,
-        rejected: intent::Entity::find().filter(intents_in().add(intent::Column::Accepted.eq(false))).count(db).await?,
-        expired: intent::Entity::find().filter(intents_in().add(lapsed)).count(db).await?,
-        orders_confirmed: order::Entity::find().filter(orders_in(OrderStatus::Confirmed)).count(db).await?,
-        orders_failed: order::Entity::find().filter(orders_in(OrderStatus::Failed)).count(db).await?,
+        detections: detections.clone().count(db).await?,
+        prompts: detections.filter(prompted).count(db).await?,
+        accepted: intents.clone().filter(intent::Column::Accepted.eq(true)).count(db).await?,
+        rejected: intents.clone().filter(intent::Column::Accepted.eq(false)).count(db).await?,
+        expired: intents.filter(lapsed).count(db).await?,
+        orders_confirmed: orders_in(OrderStatus::Confirmed).count(db).await?,
+        orders_failed: orders_in(OrderStatus::Failed).count(db).await?,
     })
 }
