@@ -34,7 +34,9 @@ impl TenantScope {
         Self(Arc::from(tenant.as_str()))
     }
 
-    /// The scope of a tenant id read back from a row; it was validated when written.
+    /// The scope of a tenant id that arrives as a string (read back from a row
+    /// of an across-tenants query, or a cache key); checked again here so a
+    /// scope always holds a valid id.
     pub fn parse(tenant: &str) -> Result<Self, Error> {
         ResourceId::parse(tenant).map(|id| Self::new(&id))
     }
