@@ -15,6 +15,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
 
+pub mod retry;
+pub mod scope;
+
 /// Opens the connection pool for `settings.database_url`.
 ///
 /// SQLite runs in WAL mode with `synchronous=FULL`, so an acknowledged write

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use sea_orm::DatabaseConnection;
 
 use crate::catalog::model::{FillLevel, ProductSpec, Variant};
+use crate::db::scope::TenantScope;
 use crate::devices::model::DeviceSpec;
 use crate::devices::repo::OnExisting;
 use crate::error::Error;
@@ -29,7 +30,7 @@ fn id(value: &str) -> Result<ResourceId, Error> {
 /// of the design note and device `demo-glasses`. Running it again keeps the
 /// data and issues fresh credentials, since stored ones exist only as hashes.
 pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
-    let tenant = id("demo")?;
+    let tenant = TenantScope::new(&id("demo")?);
     let spec = TenantSpec { display_name: "Demo Market".into(), plan: Plan::Starter, limits: TenantLimits::default() };
     let (_, view) = tenants::repo::upsert(db, &tenant, &spec).await?.into_value();
     let api_key = match view.api_key {

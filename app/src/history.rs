@@ -10,6 +10,8 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::http::{MAX_PAGE_SIZE, Page, ResourceId};
 
+pub mod repo;
+
 /// `?status=&device=&since=&until=&limit=&cursor=` for history listings.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -82,34 +84,6 @@ impl HistoryQuery {
         })
     }
 }
-
-/// The `WHERE` of a history listing over `$entity` (which has tenant, device,
-/// status, created_at and id columns): always the tenant, then the filters.
-macro_rules! history_condition {
-    ($entity:ident, $tenant:expr, $device:expr, $h:expr) => {{
-        let mut condition = sea_orm::Condition::all().add($entity::Column::TenantId.eq($tenant));
-        if let Some(device) = $device.or($h.device.as_deref()) {
-            condition = condition.add($entity::Column::DeviceId.eq(device));
-        }
-        if let Some(status) = &$h.status {
-            condition = condition.add($entity::Column::Status.eq(status.as_str()));
-        }
-        if let Some(since) = $h.since {
-            condition = condition.add($entity::Column::CreatedAt.gte(since));
-        }
-        if let Some(until) = $h.until {
-            condition = condition.add($entity::Column::CreatedAt.lt(until));
-        }
-        if let Some((at, id)) = $h.after {
-            condition =
-                condition.add(sea_orm::Condition::any().add($entity::Column::CreatedAt.lt(at)).add(
-                    sea_orm::Condition::all().add($entity::Column::CreatedAt.eq(at)).add($entity::Column::Id.lt(id)),
-                ));
-        }
-        condition
-    }};
-}
-pub(crate) use history_condition;
 
 /// The page of at most `limit` items, from `limit + 1` fetched: the extra one says there is more.
 pub fn page<T>(mut items: Vec<T>, cursors: Vec<String>, limit: u64) -> Page<T> {

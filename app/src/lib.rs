@@ -3,7 +3,7 @@
 //! The binary (`main.rs`) parses configuration and calls into
 //! [`startup::Application`]; tests build the same application on port 0.
 //! Code is split by domain (`tenants`, `stores`, `catalog`, `devices`,
-//! `intents`, `orders`, `limits`, `assistant`), each
+//! `intents`, `orders`, `limits`, `assistant`, `reports`), each
 //! with its routes, its queries and its table mappings side by side.
 
 pub mod actors;
@@ -18,7 +18,6 @@ pub mod demo;
 pub mod detections;
 pub mod devices;
 pub mod error;
-pub mod funnel;
 pub mod health;
 pub mod history;
 pub mod http;
@@ -28,6 +27,7 @@ pub mod openapi;
 pub mod orders;
 pub mod platform;
 pub mod problem;
+pub mod reports;
 pub mod startup;
 pub mod state;
 pub mod stores;

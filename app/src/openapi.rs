@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{assistant, catalog, detections, devices, funnel, health, intents, orders, stores, telemetry, tenants};
+use crate::{assistant, catalog, detections, devices, health, intents, orders, reports, stores, telemetry, tenants};
 
 struct BearerSchemes;
 
@@ -61,7 +61,7 @@ impl Modify for BearerSchemes {
         intents::routes::list_intents,
         orders::routes::get_order,
         orders::routes::list_orders,
-        funnel::get_summary,
+        reports::routes::get_summary,
         assistant::routes::post_assistant,
         assistant::routes::post_frame,
         assistant::routes::post_speech,

@@ -1,36 +1,15 @@
 //! Platform-wide secrets: the admin token's hash.
 
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::{TokenKind, hash_token, issue_token};
 use crate::config::Settings;
-use crate::db::{is_unique_violation, now};
+use crate::db::retry::{UPSERT_ATTEMPTS, lost_unique_race, retry};
 use crate::error::Error;
 
-/// The `platform_secrets` table.
-pub mod entity {
-    use sea_orm::entity::prelude::*;
-
-    /// A named platform secret, stored only as a hash.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "platform_secrets")]
-    pub struct Model {
-        /// Secret name, e.g. `admin_token`.
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub name: String,
-        /// Hex SHA-256 of the secret.
-        pub value_hash: String,
-        /// When it was generated.
-        pub created_at: DateTimeUtc,
-    }
-
-    /// No relations.
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+pub mod entity;
+pub mod repo;
 
 const ADMIN_TOKEN: &str = "admin_token";
 
@@ -57,27 +36,19 @@ pub async fn admin_token(db: &DatabaseConnection, settings: &Settings) -> Result
             "REPLENISH_ADMIN_TOKEN must be set when the database is not the embedded SQLite default".into(),
         ));
     }
-    if let Some(stored) = entity::Entity::find_by_id(ADMIN_TOKEN).one(db).await? {
-        return Ok(AdminToken { hash: stored.value_hash, generated: None });
-    }
     let token = issue_token(TokenKind::Admin);
-    let inserted = entity::ActiveModel {
-        name: Set(ADMIN_TOKEN.to_owned()),
-        value_hash: Set(token.hash.clone()),
-        created_at: Set(now()),
-    }
-    .insert(db)
-    .await;
-    match inserted {
-        Ok(_) => Ok(AdminToken { hash: token.hash, generated: Some(token.secret) }),
-        // Another process generated it first; theirs is the one.
-        Err(err) if is_unique_violation(&err) => {
-            let stored = entity::Entity::find_by_id(ADMIN_TOKEN)
-                .one(db)
-                .await?
-                .ok_or_else(|| Error::Internal("admin token vanished".into()))?;
-            Ok(AdminToken { hash: stored.value_hash, generated: None })
+    let ours = token.hash.as_str();
+    // A concurrent first start may store its token between our read and our
+    // insert: the retry then reads theirs, and theirs is the one.
+    let stored = retry(UPSERT_ATTEMPTS, lost_unique_race, move || async move {
+        match repo::secret_hash(db, ADMIN_TOKEN).await? {
+            Some(hash) => Ok(Some(hash)),
+            None => repo::insert_secret(db, ADMIN_TOKEN, ours).await.map(|()| None),
         }
-        Err(err) => Err(err.into()),
-    }
+    })
+    .await?;
+    Ok(match stored {
+        Some(hash) => AdminToken { hash, generated: None },
+        None => AdminToken { hash: token.hash, generated: Some(token.secret) },
+    })
 }

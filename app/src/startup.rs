@@ -32,7 +32,7 @@ use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 use crate::{
-    assistant, auth, catalog, detections, devices, funnel, health, intents, limits, openapi, orders, platform, stores,
+    assistant, auth, catalog, detections, devices, health, intents, limits, openapi, orders, platform, reports, stores,
     telemetry, tenants,
 };
 
@@ -158,7 +158,7 @@ impl Application {
                         .configure(detections::routes::configure)
                         .configure(intents::routes::configure)
                         .configure(orders::routes::configure)
-                        .configure(funnel::configure)
+                        .configure(reports::routes::configure)
                         .configure(|cfg| assistant::routes::configure(cfg, image_limit))
                         .default_service(web::to(route_not_found)),
                 )

@@ -8,12 +8,13 @@
 //! never logged: errors carry only what went wrong, not the content.
 
 pub mod chat;
+pub mod entity;
 pub mod frame;
 pub mod guard;
 pub mod image;
 pub mod provider;
+pub mod repo;
 pub mod routes;
-pub mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,7 +98,7 @@ impl Assistant {
         }
         let tenant = caller.tenant_id.as_str();
         self.metrics.assistant_tokens(tenant, usage.prompt_tokens, usage.completion_tokens);
-        if let Err(err) = usage::record(&self.db, tenant, caller.device_id.as_str(), route, usage).await {
+        if let Err(err) = repo::record_usage(&self.db, &caller.scope(), route, usage).await {
             tracing::warn!(tenant, error = %err, "assistant usage not recorded");
         }
     }
@@ -105,13 +106,7 @@ impl Assistant {
     /// The answer already given to `event_id` of this device, if any, so a
     /// repeated frame is answered without spending tokens again.
     pub async fn answered(&self, caller: &DeviceCaller, event_id: &str) -> Result<Option<DetectionResponse>, Error> {
-        crate::detections::repo::stored_response(
-            &self.db,
-            caller.tenant_id.as_str(),
-            caller.device_id.as_str(),
-            event_id,
-        )
-        .await
+        crate::detections::repo::stored_response(&self.db, &caller.scope(), event_id).await
     }
 
     /// One guarded, metered chat completion.

@@ -7,6 +7,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
+use crate::db::scope::{DeviceScope, TenantScope};
 use crate::error::Error;
 use crate::http::ResourceId;
 
@@ -55,14 +56,31 @@ impl FromRequest for Caller {
 }
 
 impl Caller {
-    /// The tenant a merchant or device acts for, and the device when it is one;
-    /// the admin has no tenant here.
-    pub fn tenant_scope(&self) -> Result<(&ResourceId, Option<&ResourceId>), Error> {
+    /// The tenant a merchant or device acts for, and the device when it is one
+    /// (a device sees only its own objects); the admin has no tenant here.
+    pub fn tenant_scope(&self) -> Result<(TenantScope, Option<DeviceScope>), Error> {
         match self {
-            Caller::Merchant(m) => Ok((&m.tenant_id, None)),
-            Caller::Device(d) => Ok((&d.tenant_id, Some(&d.device_id))),
+            Caller::Merchant(m) => Ok((m.scope(), None)),
+            Caller::Device(d) => {
+                let device = d.scope();
+                Ok((device.tenant().clone(), Some(device)))
+            }
             Caller::Admin => Err(Error::Forbidden("this route needs a tenant API key or a device token")),
         }
+    }
+}
+
+impl Merchant {
+    /// The tenant this merchant may act on.
+    pub fn scope(&self) -> TenantScope {
+        TenantScope::new(&self.tenant_id)
+    }
+}
+
+impl DeviceCaller {
+    /// This device within its tenant.
+    pub fn scope(&self) -> DeviceScope {
+        DeviceScope::new(TenantScope::new(&self.tenant_id), &self.device_id)
     }
 }
 

@@ -10,6 +10,7 @@ use actix_web::{HttpMessage, web};
 use crate::auth::caller::{Caller, DeviceCaller, Merchant};
 use crate::auth::repo;
 use crate::auth::tokens::{TokenKind, hash_token, hashes_match};
+use crate::db::scope::AcrossTenants;
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -31,11 +32,11 @@ async fn resolve(state: &AppState, token: &str) -> Result<Caller, Error> {
         let ticket = state.credentials.ticket();
         let (caller, expires_at) = if is_tenant_key {
             let (tenant_id, expires_at) =
-                repo::authenticate_api_key(&state.db, &hash, now).await?.ok_or(Error::Unauthorized)?;
+                repo::authenticate_api_key(&state.db, AcrossTenants, &hash, now).await?.ok_or(Error::Unauthorized)?;
             (Caller::Merchant(Merchant { tenant_id }), expires_at)
         } else {
             let (tenant_id, device_id) =
-                repo::authenticate_token(&state.db, &hash).await?.ok_or(Error::Unauthorized)?;
+                repo::authenticate_token(&state.db, AcrossTenants, &hash).await?.ok_or(Error::Unauthorized)?;
             (Caller::Device(DeviceCaller { tenant_id, device_id }), None)
         };
         state.credentials.insert(ticket, hash, caller.clone(), expires_at);

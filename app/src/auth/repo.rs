@@ -1,15 +1,17 @@
 //! The credential repository: which tenant or device a token hash belongs to.
-//! Both lookups read across tenants by design: the token is what names the tenant.
+//! Both lookups read across tenants by design (they take [`AcrossTenants`]):
+//! the token is what names the tenant.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::auth::tokens::hashes_match;
+use crate::db::scope::AcrossTenants;
 use crate::devices::entity as device;
 use crate::error::Error;
 use crate::http::ResourceId;
-use crate::tenants::active::active_tenant_ids;
 use crate::tenants::entity::api_key;
+use crate::tenants::repo::active::active_tenant_ids;
 
 /// The tenant owning the live API key with this hash, if any.
 ///
@@ -21,6 +23,7 @@ use crate::tenants::entity::api_key;
 /// `now`), when it stops.
 pub async fn authenticate_api_key(
     db: &DatabaseConnection,
+    _: AcrossTenants,
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<(ResourceId, Option<DateTime<Utc>>)>, Error> {
@@ -44,6 +47,7 @@ pub async fn authenticate_api_key(
 /// even for a request racing the deactivating transaction.
 pub async fn authenticate_token(
     db: &DatabaseConnection,
+    _: AcrossTenants,
     token_hash: &str,
 ) -> Result<Option<(ResourceId, ResourceId)>, Error> {
     let found = device::Entity::find()

@@ -11,32 +11,29 @@ use crate::catalog::entity::{product, variant};
 use crate::catalog::model::ProductViewExt as _;
 use crate::catalog::model::{ProductSpec, ProductView, usd_to_cents};
 use crate::changes::{Change, Changed, announce};
-use crate::db::{is_unique_violation, now};
+use crate::db::now;
+use crate::db::retry::{UPSERT_ATTEMPTS, lost_unique_race, retry};
+use crate::db::scope::TenantScope;
 use crate::error::Error;
 use crate::http::{PageRequest, ResourceId};
 
 /// Creates or replaces a product with its variants; `true` when it was created.
 pub async fn upsert(
     db: &DatabaseConnection,
-    tenant: &ResourceId,
+    tenant: &TenantScope,
     id: &ResourceId,
     spec: &ProductSpec,
 ) -> Result<Changed<(bool, ProductView)>, Error> {
-    match try_upsert(db, tenant.as_str(), id.as_str(), spec).await {
-        // A concurrent writer took the id, class or a SKU: the second pass sees it and answers 409 or updates.
-        Err(Error::Database(err)) if is_unique_violation(&err) => {
-            try_upsert(db, tenant.as_str(), id.as_str(), spec).await
-        }
-        other => other,
-    }
+    // A concurrent writer took the id, class or a SKU: the second pass sees it and answers 409 or updates.
+    retry(UPSERT_ATTEMPTS, lost_unique_race, || try_upsert(db, tenant, id.as_str(), spec)).await
 }
 
-fn variant_models(tenant: &str, id: &str, spec: &ProductSpec) -> Vec<variant::Model> {
+fn variant_models(tenant: &TenantScope, id: &str, spec: &ProductSpec) -> Vec<variant::Model> {
     spec.variants
         .iter()
         .enumerate()
         .map(|(position, v)| variant::Model {
-            tenant_id: tenant.to_owned(),
+            tenant_id: tenant.as_str().to_owned(),
             product_id: id.to_owned(),
             sku: v.sku.clone(),
             label: v.label.trim().to_owned(),
@@ -47,9 +44,14 @@ fn variant_models(tenant: &str, id: &str, spec: &ProductSpec) -> Vec<variant::Mo
         .collect()
 }
 
-async fn check_conflicts(db: &impl ConnectionTrait, tenant: &str, id: &str, spec: &ProductSpec) -> Result<(), Error> {
-    let class_owner = product::Entity::find()
-        .filter(product::Column::TenantId.eq(tenant))
+async fn check_conflicts(
+    db: &impl ConnectionTrait,
+    tenant: &TenantScope,
+    id: &str,
+    spec: &ProductSpec,
+) -> Result<(), Error> {
+    let class_owner = tenant
+        .find::<product::Entity>()
         .filter(product::Column::ObjectClass.eq(spec.object_class.as_str()))
         .filter(product::Column::Id.ne(id))
         .one(db)
@@ -61,8 +63,8 @@ async fn check_conflicts(db: &impl ConnectionTrait, tenant: &str, id: &str, spec
         });
     }
     let skus: Vec<&str> = spec.variants.iter().map(|v| v.sku.as_str()).collect();
-    let sku_owner = variant::Entity::find()
-        .filter(variant::Column::TenantId.eq(tenant))
+    let sku_owner = tenant
+        .find::<variant::Entity>()
         .filter(variant::Column::Sku.is_in(skus))
         .filter(variant::Column::ProductId.ne(id))
         .one(db)
@@ -78,7 +80,7 @@ async fn check_conflicts(db: &impl ConnectionTrait, tenant: &str, id: &str, spec
 
 async fn try_upsert(
     db: &DatabaseConnection,
-    tenant: &str,
+    tenant: &TenantScope,
     id: &str,
     spec: &ProductSpec,
 ) -> Result<Changed<(bool, ProductView)>, Error> {
@@ -88,12 +90,12 @@ async fn try_upsert(
     let display_name = spec.display_name.trim().to_owned();
     let threshold = spec.reorder_threshold.as_str().to_owned();
     let now = now();
-    let existing = product::Entity::find_by_id((tenant.to_owned(), id.to_owned())).one(&txn).await?;
+    let existing = tenant.find::<product::Entity>().filter(product::Column::Id.eq(id)).one(&txn).await?;
     let created = existing.is_none();
     let model = match existing {
         None => {
             product::ActiveModel {
-                tenant_id: Set(tenant.to_owned()),
+                tenant_id: Set(tenant.as_str().to_owned()),
                 id: Set(id.to_owned()),
                 object_class: Set(spec.object_class.clone()),
                 display_name: Set(display_name),
@@ -124,17 +126,13 @@ async fn try_upsert(
             active.default_sku = Set(spec.default_sku.clone());
             active.updated_at = Set(now);
             let model = active.update(&txn).await?;
-            variant::Entity::delete_many()
-                .filter(variant::Column::TenantId.eq(tenant))
-                .filter(variant::Column::ProductId.eq(id))
-                .exec(&txn)
-                .await?;
+            tenant.delete::<variant::Entity>().filter(variant::Column::ProductId.eq(id)).exec(&txn).await?;
             model
         }
     };
     let rows: Vec<variant::ActiveModel> = desired_variants.iter().cloned().map(Into::into).collect();
     variant::Entity::insert_many(rows).exec(&txn).await?;
-    let changes = vec![Change::Catalog { tenant: tenant.to_owned() }];
+    let changes = vec![Change::Catalog { tenant: tenant.to_string() }];
     announce(&txn, &changes).await?;
     txn.commit().await?;
     Ok(Changed::new((created, ProductView::from_models(&model, desired_variants)?), changes))
@@ -143,11 +141,11 @@ async fn try_upsert(
 /// Variants of the given products, grouped by product id.
 async fn variants_of(
     db: &impl ConnectionTrait,
-    tenant: &str,
+    tenant: &TenantScope,
     ids: &[String],
 ) -> Result<HashMap<String, Vec<variant::Model>>, Error> {
-    let rows = variant::Entity::find()
-        .filter(variant::Column::TenantId.eq(tenant))
+    let rows = tenant
+        .find::<variant::Entity>()
         .filter(variant::Column::ProductId.is_in(ids.iter().map(String::as_str)))
         .all(db)
         .await?;
@@ -159,38 +157,39 @@ async fn variants_of(
 }
 
 /// One product of the tenant.
-pub async fn get(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<ProductView, Error> {
-    let model = product::Entity::find_by_id((tenant.to_string(), id.to_string()))
+pub async fn get(db: &DatabaseConnection, tenant: &TenantScope, id: &ResourceId) -> Result<ProductView, Error> {
+    let model = tenant
+        .find::<product::Entity>()
+        .filter(product::Column::Id.eq(id.as_str()))
         .one(db)
         .await?
         .ok_or(Error::NotFound("product"))?;
     let variants =
-        variants_of(db, tenant.as_str(), std::slice::from_ref(&model.id)).await?.remove(&model.id).unwrap_or_default();
+        variants_of(db, tenant, std::slice::from_ref(&model.id)).await?.remove(&model.id).unwrap_or_default();
     ProductView::from_models(&model, variants)
 }
 
 /// A page of the tenant's products with their variants, ordered by id.
-pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageRequest) -> Result<Vec<ProductView>, Error> {
-    let mut query =
-        product::Entity::find().filter(product::Column::TenantId.eq(tenant.as_str())).order_by_asc(product::Column::Id);
+pub async fn list(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    page: &PageRequest,
+) -> Result<Vec<ProductView>, Error> {
+    let mut query = tenant.find::<product::Entity>().order_by_asc(product::Column::Id);
     if let Some(after) = &page.after {
         query = query.filter(product::Column::Id.gt(after.as_str()));
     }
     let products = query.limit(page.limit + 1).all(db).await?;
     let ids: Vec<String> = products.iter().map(|p| p.id.clone()).collect();
-    let mut variants = variants_of(db, tenant.as_str(), &ids).await?;
+    let mut variants = variants_of(db, tenant, &ids).await?;
     products.iter().map(|p| ProductView::from_models(p, variants.remove(&p.id).unwrap_or_default())).collect()
 }
 
 /// Deletes a product and its variants.
-pub async fn delete(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<Changed<()>, Error> {
+pub async fn delete(db: &DatabaseConnection, tenant: &TenantScope, id: &ResourceId) -> Result<Changed<()>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    variant::Entity::delete_many()
-        .filter(variant::Column::TenantId.eq(tenant.as_str()))
-        .filter(variant::Column::ProductId.eq(id.as_str()))
-        .exec(&txn)
-        .await?;
-    let deleted = product::Entity::delete_by_id((tenant.to_string(), id.to_string())).exec(&txn).await?;
+    tenant.delete::<variant::Entity>().filter(variant::Column::ProductId.eq(id.as_str())).exec(&txn).await?;
+    let deleted = tenant.delete::<product::Entity>().filter(product::Column::Id.eq(id.as_str())).exec(&txn).await?;
     if deleted.rows_affected == 0 {
         return Err(Error::NotFound("product"));
     }

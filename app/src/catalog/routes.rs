@@ -44,7 +44,7 @@ pub async fn put_product(
     spec: JsonBody<ProductSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
-    let (created, view) = repo::upsert(&state.db, &merchant.tenant_id, &product, &spec).await?.applied(&state.changes);
+    let (created, view) = repo::upsert(&state.db, &merchant.scope(), &product, &spec).await?.applied(&state.changes);
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
 }
 
@@ -63,7 +63,7 @@ pub async fn get_product(
     state: web::Data<AppState>,
     product: web::Path<ResourceId>,
 ) -> Result<web::Json<ProductView>, Error> {
-    Ok(web::Json(repo::get(&state.db, &merchant.tenant_id, &product).await?))
+    Ok(web::Json(repo::get(&state.db, &merchant.scope(), &product).await?))
 }
 
 /// The tenant's products, paginated by id.
@@ -82,7 +82,7 @@ pub async fn list_products(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<ProductView>>, Error> {
     let page = query.validate()?;
-    let items = repo::list(&state.db, &merchant.tenant_id, &page).await?;
+    let items = repo::list(&state.db, &merchant.scope(), &page).await?;
     Ok(web::Json(Page::from_overfetch(items, &page, |p| p.product_id.clone())))
 }
 
@@ -101,6 +101,6 @@ pub async fn delete_product(
     state: web::Data<AppState>,
     product: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
-    repo::delete(&state.db, &merchant.tenant_id, &product).await?.applied(&state.changes);
+    repo::delete(&state.db, &merchant.scope(), &product).await?.applied(&state.changes);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -318,7 +318,7 @@ impl Handler<Decide> for DeviceActor {
                     DecisionResponse::build(&intent, order.as_ref())?
                 }
                 Decided::Place(_, order) => {
-                    let (intent, order) = deps.stores.place(order).await?;
+                    let (intent, order) = deps.stores.place(device.scope.tenant().clone(), order).await?;
                     DecisionResponse::build(&intent, Some(&order))?
                 }
             };

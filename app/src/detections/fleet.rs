@@ -49,7 +49,7 @@ impl DeviceFleet {
         let forgets = self.forgets.load(Ordering::Acquire);
         // Load outside the registry lock; if another request activated it meanwhile, theirs wins.
         let deps = &self.deps;
-        let device = crate::devices::repo::context(&deps.db, &key.0, &key.1).await?.ok_or(Error::Unauthorized)?;
+        let device = crate::devices::repo::context(&deps.db, &caller.scope()).await?.ok_or(Error::Unauthorized)?;
         if let Some(entry) = live {
             // The device may have moved without this replica hearing of it.
             if entry.addr.send(Recheck(device.clone())).await.unwrap_or(false) {

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use crate::db::is_transient;
+use crate::db::retry::{CONTENDED_ATTEMPTS, failed_transiently, retry};
+use crate::db::scope::DeviceScope;
 use crate::detections::writer::{DetectionWriter, Written};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
@@ -42,18 +42,13 @@ pub struct Candidate<'a> {
     pub now: DateTime<Utc>,
 }
 
-const ATTEMPTS: usize = 4;
-
 /// The stored answer to a device's repeated event id.
 pub async fn stored_response(
     db: &impl ConnectionTrait,
-    tenant_id: &str,
-    device_id: &str,
+    device: &DeviceScope,
     event_id: &str,
 ) -> Result<Option<DetectionResponse>, Error> {
-    let row = detection::Entity::find_by_id((tenant_id.to_owned(), device_id.to_owned(), event_id.to_owned()))
-        .one(db)
-        .await?;
+    let row = device.find::<detection::Entity>().filter(detection::Column::EventId.eq(event_id)).one(db).await?;
     row.map(|r| {
         serde_json::from_str(&r.response).map_err(|e| Error::Internal(format!("stored detection does not parse: {e}")))
     })
@@ -101,7 +96,7 @@ pub async fn record_settled(
     };
     match writer.write(row).await? {
         Written::Inserted => Ok(response),
-        Written::Duplicate => stored_response(db, &device.tenant_id, &device.device_id, event_id)
+        Written::Duplicate => stored_response(db, &device.scope, event_id)
             .await?
             .ok_or_else(|| Error::Internal("detection vanished after a conflict".into())),
     }
@@ -111,24 +106,17 @@ pub async fn record_settled(
 /// transaction: the open intent, the household's recent orders and this
 /// device's recent decisions are read where every replica writes them.
 pub async fn record_candidate(db: &DatabaseConnection, candidate: &Candidate<'_>) -> Result<DetectionResponse, Error> {
-    let mut last_error = None;
-    for _ in 0..ATTEMPTS {
-        match try_candidate(db, candidate).await {
-            Err(Error::Database(err)) if is_transient(&err) => last_error = Some(err),
-            other => return other,
-        }
-    }
-    Err(last_error.map_or_else(|| Error::Internal("retries exhausted".into()), Error::Database))
+    retry(CONTENDED_ATTEMPTS, failed_transiently, || try_candidate(db, candidate)).await
 }
 
 async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<DetectionResponse, Error> {
     let d = c.device;
     let product_id = c.prompt_response.product.product_id.clone();
     let txn = crate::db::begin_write(db).await?;
-    if let Some(stored) = stored_response(&txn, &d.tenant_id, &d.device_id, c.event_id).await? {
+    if let Some(stored) = stored_response(&txn, &d.scope, c.event_id).await? {
         return Ok(stored);
     }
-    expire_lapsed(&txn, d, Some(&product_id), c.now).await?;
+    expire_lapsed(&txn, &d.scope, Some(&product_id), c.now).await?;
     let mut response = c.prompt_response.clone();
     let suppressed = |reason: Reason, remaining: u64, intent: Option<Uuid>| DetectionResponse {
         should_prompt: false,
@@ -138,15 +126,17 @@ async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<Det
         prompt: None,
         ..c.prompt_response.clone()
     };
-    let open = intent::Entity::find()
-        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
-        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
+    let open = d
+        .scope
+        .find::<intent::Entity>()
         .filter(intent::Column::ProductId.eq(product_id.as_str()))
         .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
         .one(&txn)
         .await?;
-    let household_order = order::Entity::find()
-        .filter(order::Column::TenantId.eq(d.tenant_id.as_str()))
+    let household_order = d
+        .scope
+        .tenant()
+        .find::<order::Entity>()
         .filter(order::Column::Owner.eq(d.owner.as_str()))
         .filter(order::Column::ProductId.eq(product_id.as_str()))
         .filter(order::Column::Status.ne(OrderStatus::Failed.as_str()))
@@ -199,9 +189,9 @@ async fn last_decision(
     product_id: &str,
     since: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, Error> {
-    let last = intent::Entity::find()
-        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
-        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
+    let last = d
+        .scope
+        .find::<intent::Entity>()
         .filter(intent::Column::ProductId.eq(product_id))
         .filter(intent::Column::DecidedAt.gt(since))
         .order_by_desc(intent::Column::DecidedAt)
@@ -218,17 +208,19 @@ pub async fn load_memory(
     cooldown: Duration,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, ProductMemory>, Error> {
-    let rows = intent::Entity::find()
-        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
-        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
+    let rows = d
+        .scope
+        .find::<intent::Entity>()
         .filter(
             intent::Column::Status.eq(IntentStatus::Pending.as_str()).or(intent::Column::DecidedAt.gt(now - cooldown)),
         )
         .limit(1_000)
         .all(db)
         .await?;
-    let orders = order::Entity::find()
-        .filter(order::Column::TenantId.eq(d.tenant_id.as_str()))
+    let orders = d
+        .scope
+        .tenant()
+        .find::<order::Entity>()
         .filter(order::Column::Owner.eq(d.owner.as_str()))
         .filter(order::Column::Status.ne(OrderStatus::Failed.as_str()))
         .filter(order::Column::CreatedAt.gt(now - cooldown))

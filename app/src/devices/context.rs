@@ -1,5 +1,7 @@
 //! The device as the detection path knows it once activated.
 
+use crate::db::scope::DeviceScope;
+
 /// Who is detecting: the device as the registry loaded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceContext {
@@ -11,4 +13,6 @@ pub struct DeviceContext {
     pub store_id: String,
     /// Household.
     pub owner: String,
+    /// The device within its tenant, for the queries made on its behalf.
+    pub scope: DeviceScope,
 }

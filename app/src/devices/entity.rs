@@ -37,3 +37,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl crate::db::scope::TenantOwned for Entity {
+    fn tenant_column() -> Column {
+        Column::TenantId
+    }
+}
+
+impl crate::db::scope::DeviceOwned for Entity {
+    fn device_column() -> Column {
+        Column::Id
+    }
+}

@@ -10,6 +10,8 @@ use secrecy::ExposeSecret;
 
 use crate::auth::tokens::{TokenKind, issue_token};
 use crate::changes::{Change, Changed, announce};
+use crate::db::retry::{UPSERT_ATTEMPTS, lost_unique_race, retry};
+use crate::db::scope::{DeviceScope, TenantScope};
 use crate::db::{is_unique_violation, now};
 use crate::devices::context::DeviceContext;
 use crate::devices::entity;
@@ -46,31 +48,28 @@ fn unknown_store(field: &str, store: &str) -> Error {
 /// Registers device `id` with `spec`, or brings an existing one in line.
 pub async fn register(
     db: &DatabaseConnection,
-    tenant: &ResourceId,
+    tenant: &TenantScope,
     id: &ResourceId,
     spec: &DeviceSpec,
     on_existing: OnExisting,
 ) -> Result<Changed<(RegisterOutcome, DeviceView)>, Error> {
-    match try_register(db, tenant, id, spec, on_existing).await {
-        Err(Error::Database(err)) if is_unique_violation(&err) => try_register(db, tenant, id, spec, on_existing).await,
-        other => other,
-    }
+    retry(UPSERT_ATTEMPTS, lost_unique_race, || try_register(db, tenant, id, spec, on_existing)).await
 }
 
 async fn try_register(
     db: &DatabaseConnection,
-    tenant: &ResourceId,
+    tenant: &TenantScope,
     id: &ResourceId,
     spec: &DeviceSpec,
     on_existing: OnExisting,
 ) -> Result<Changed<(RegisterOutcome, DeviceView)>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    crate::tenants::active::require_active(&txn, tenant.as_str()).await?;
-    if !stores::repo::exists(&txn, tenant.as_str(), spec.store.as_str()).await? {
+    crate::tenants::repo::active::require_active(&txn, tenant).await?;
+    if !stores::repo::exists(&txn, tenant, spec.store.as_str()).await? {
         return Err(unknown_store("store", spec.store.as_str()));
     }
     let now = now();
-    let existing = entity::Entity::find_by_id((tenant.to_string(), id.to_string())).one(&txn).await?;
+    let existing = tenant.find::<entity::Entity>().filter(entity::Column::Id.eq(id.as_str())).one(&txn).await?;
     let device_changed = || Change::Device { tenant: tenant.to_string(), device: id.to_string() };
     // A device never seen before is in no cache: it needs no notice.
     let (outcome, model, token, changes) = match existing {
@@ -148,11 +147,11 @@ fn new_row(tenant: &str, id: &str, spec: &DeviceSpec, token_hash: String, now: D
 /// and any unknown store with 422, before anything is written.
 pub async fn register_batch(
     db: &DatabaseConnection,
-    tenant: &ResourceId,
+    tenant: &TenantScope,
     devices: &[NewDevice],
 ) -> Result<Vec<DeviceView>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    let result = insert_batch(&txn, tenant.as_str(), devices).await;
+    let result = insert_batch(&txn, tenant, devices).await;
     match result {
         Ok(views) => {
             txn.commit().await?;
@@ -168,7 +167,7 @@ pub async fn register_batch(
 
 async fn insert_batch(
     txn: &crate::db::WriteTxn,
-    tenant: &str,
+    tenant: &TenantScope,
     devices: &[NewDevice],
 ) -> Result<Vec<DeviceView>, Error> {
     let mut wanted_stores: Vec<String> = devices.iter().map(|d| d.store.to_string()).collect();
@@ -187,11 +186,8 @@ async fn insert_batch(
     let ids: Vec<&str> = devices.iter().map(|d| d.device_id.as_str()).collect();
     let mut taken = Vec::new();
     for chunk in ids.chunks(500) {
-        let found = entity::Entity::find()
-            .filter(entity::Column::TenantId.eq(tenant))
-            .filter(entity::Column::Id.is_in(chunk.iter().copied()))
-            .all(txn)
-            .await?;
+        let found =
+            tenant.find::<entity::Entity>().filter(entity::Column::Id.is_in(chunk.iter().copied())).all(txn).await?;
         taken.extend(found.into_iter().map(|d| d.id));
     }
     if !taken.is_empty() {
@@ -206,7 +202,7 @@ async fn insert_batch(
     let mut rows = Vec::with_capacity(devices.len());
     for device in devices {
         let token = issue_token(TokenKind::Device);
-        let row = new_row(tenant, device.device_id.as_str(), &device.spec(), token.hash, now);
+        let row = new_row(tenant.as_str(), device.device_id.as_str(), &device.spec(), token.hash, now);
         let mut view = DeviceView::from_model(&row);
         view.token = Some(token.secret.expose_secret().to_owned());
         views.push(view);
@@ -221,8 +217,10 @@ async fn insert_batch(
 }
 
 /// One device of the tenant.
-pub async fn get(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<DeviceView, Error> {
-    let model = entity::Entity::find_by_id((tenant.to_string(), id.to_string()))
+pub async fn get(db: &DatabaseConnection, tenant: &TenantScope, id: &ResourceId) -> Result<DeviceView, Error> {
+    let model = tenant
+        .find::<entity::Entity>()
+        .filter(entity::Column::Id.eq(id.as_str()))
         .one(db)
         .await?
         .ok_or(Error::NotFound("device"))?;
@@ -230,9 +228,8 @@ pub async fn get(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) 
 }
 
 /// A page of the tenant's devices, ordered by id.
-pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageRequest) -> Result<Vec<DeviceView>, Error> {
-    let mut query =
-        entity::Entity::find().filter(entity::Column::TenantId.eq(tenant.as_str())).order_by_asc(entity::Column::Id);
+pub async fn list(db: &DatabaseConnection, tenant: &TenantScope, page: &PageRequest) -> Result<Vec<DeviceView>, Error> {
+    let mut query = tenant.find::<entity::Entity>().order_by_asc(entity::Column::Id);
     if let Some(after) = &page.after {
         query = query.filter(entity::Column::Id.gt(after.as_str()));
     }
@@ -240,9 +237,11 @@ pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageReque
 }
 
 /// Revokes a device's token; revoking twice is fine.
-pub async fn revoke(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<Changed<()>, Error> {
+pub async fn revoke(db: &DatabaseConnection, tenant: &TenantScope, id: &ResourceId) -> Result<Changed<()>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    let device = entity::Entity::find_by_id((tenant.to_string(), id.to_string()))
+    let device = tenant
+        .find::<entity::Entity>()
+        .filter(entity::Column::Id.eq(id.as_str()))
         .one(&txn)
         .await?
         .ok_or(Error::NotFound("device"))?;
@@ -265,12 +264,12 @@ pub async fn revoke(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceI
 }
 
 /// Revokes every device of a tenant (part of deactivation's transaction).
-pub async fn revoke_all(txn: &impl ConnectionTrait, tenant: &str, now: DateTime<Utc>) -> Result<(), Error> {
-    entity::Entity::update_many()
+pub async fn revoke_all(txn: &impl ConnectionTrait, tenant: &TenantScope, now: DateTime<Utc>) -> Result<(), Error> {
+    tenant
+        .update::<entity::Entity>()
         .col_expr(entity::Column::Active, Expr::value(false))
         .col_expr(entity::Column::RevokedAt, Expr::value(now))
         .col_expr(entity::Column::UpdatedAt, Expr::value(now))
-        .filter(entity::Column::TenantId.eq(tenant))
         .filter(entity::Column::Active.eq(true))
         .exec(txn)
         .await?;
@@ -279,12 +278,13 @@ pub async fn revoke_all(txn: &impl ConnectionTrait, tenant: &str, now: DateTime<
 
 /// The device as the detection path needs it, whatever its token's state
 /// (the credential check already happened).
-pub async fn context(db: &DatabaseConnection, tenant: &str, id: &str) -> Result<Option<DeviceContext>, Error> {
-    let row = entity::Entity::find_by_id((tenant.to_owned(), id.to_owned())).one(db).await?;
+pub async fn context(db: &DatabaseConnection, device: &DeviceScope) -> Result<Option<DeviceContext>, Error> {
+    let row = device.find::<entity::Entity>().one(db).await?;
     Ok(row.map(|row| DeviceContext {
         tenant_id: row.tenant_id,
         device_id: row.id,
         store_id: row.store_id,
         owner: row.owner,
+        scope: device.clone(),
     }))
 }

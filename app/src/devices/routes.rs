@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 
 use crate::auth::{Admin, DeviceCaller, Merchant};
+use crate::db::scope::TenantScope;
 use crate::devices::model::{DeviceBatch, DeviceSpec, DeviceView, NewDevice, RegisteredBatch};
 use crate::devices::repo::{self, OnExisting, RegisterOutcome};
 use crate::error::Error;
@@ -74,8 +75,9 @@ pub async fn admin_put_device(
 ) -> Result<HttpResponse, Error> {
     let (tenant, device) = path.into_inner();
     spec.validate()?;
-    let (outcome, view) =
-        repo::register(&state.db, &tenant, &device, &spec, OnExisting::Update).await?.applied(&state.changes);
+    let (outcome, view) = repo::register(&state.db, &TenantScope::new(&tenant), &device, &spec, OnExisting::Update)
+        .await?
+        .applied(&state.changes);
     Ok(issued_or_ok(outcome, view))
 }
 
@@ -95,7 +97,7 @@ pub async fn admin_delete_device(
     path: web::Path<(ResourceId, ResourceId)>,
 ) -> Result<HttpResponse, Error> {
     let (tenant, device) = path.into_inner();
-    repo::revoke(&state.db, &tenant, &device).await?.applied(&state.changes);
+    repo::revoke(&state.db, &TenantScope::new(&tenant), &device).await?.applied(&state.changes);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -117,7 +119,7 @@ pub async fn create_device(
 ) -> Result<HttpResponse, Error> {
     let spec = body.spec();
     spec.validate()?;
-    let (outcome, view) = repo::register(&state.db, &merchant.tenant_id, &body.device_id, &spec, OnExisting::Conflict)
+    let (outcome, view) = repo::register(&state.db, &merchant.scope(), &body.device_id, &spec, OnExisting::Conflict)
         .await?
         .applied(&state.changes);
     Ok(issued_or_ok(outcome, view))
@@ -140,7 +142,7 @@ pub async fn create_devices_batch(
     body: JsonBody<DeviceBatch>,
 ) -> Result<HttpResponse, Error> {
     body.validate()?;
-    let devices = repo::register_batch(&state.db, &merchant.tenant_id, &body.devices).await?;
+    let devices = repo::register_batch(&state.db, &merchant.scope(), &body.devices).await?;
     tracing::info!(tenant = %merchant.tenant_id, count = devices.len(), "device batch registered");
     Ok(HttpResponse::Created().json(RegisteredBatch { devices }))
 }
@@ -160,7 +162,7 @@ pub async fn get_device(
     state: web::Data<AppState>,
     device: web::Path<ResourceId>,
 ) -> Result<web::Json<DeviceView>, Error> {
-    Ok(web::Json(repo::get(&state.db, &merchant.tenant_id, &device).await?))
+    Ok(web::Json(repo::get(&state.db, &merchant.scope(), &device).await?))
 }
 
 /// The tenant's devices, paginated by id.
@@ -179,7 +181,7 @@ pub async fn list_devices(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<DeviceView>>, Error> {
     let page = query.validate()?;
-    let items = repo::list(&state.db, &merchant.tenant_id, &page).await?;
+    let items = repo::list(&state.db, &merchant.scope(), &page).await?;
     Ok(web::Json(Page::from_overfetch(items, &page, |d| d.device_id.clone())))
 }
 
@@ -198,7 +200,7 @@ pub async fn delete_device(
     state: web::Data<AppState>,
     device: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
-    repo::revoke(&state.db, &merchant.tenant_id, &device).await?.applied(&state.changes);
+    repo::revoke(&state.db, &merchant.scope(), &device).await?.applied(&state.changes);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -212,5 +214,5 @@ pub async fn delete_device(
     security(("device_token" = []))
 )]
 pub async fn get_self(device: DeviceCaller, state: web::Data<AppState>) -> Result<web::Json<DeviceView>, Error> {
-    Ok(web::Json(repo::get(&state.db, &device.tenant_id, &device.device_id).await?))
+    Ok(web::Json(repo::get(&state.db, &TenantScope::new(&device.tenant_id), &device.device_id).await?))
 }

@@ -34,6 +34,18 @@ pub mod detection {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::db::scope::TenantOwned for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
+
+    impl crate::db::scope::DeviceOwned for Entity {
+        fn device_column() -> Column {
+            Column::DeviceId
+        }
+    }
 }
 
 /// The `intents` table: a prompt and what became of it.
@@ -84,4 +96,16 @@ pub mod intent {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::db::scope::TenantOwned for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
+
+    impl crate::db::scope::DeviceOwned for Entity {
+        fn device_column() -> Column {
+            Column::DeviceId
+        }
+    }
 }

@@ -1,33 +1,28 @@
 //! Filtered, paginated history of a tenant's intents (newest first).
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::db::scope::{DeviceScope, TenantScope};
 use crate::error::Error;
-use crate::history::{History, cursor_of, history_condition, page};
+use crate::history::{History, cursor_of, page};
 use crate::http::Page;
 use crate::intents::decision::IntentView;
 use crate::intents::decision::IntentViewExt as _;
-use crate::intents::entity::intent;
+use crate::intents::repo;
 use crate::orders::model::IntentStatus;
 
 /// A page of the tenant's intents (optionally only one device's), pending
 /// ones shown as expired when lapsed at `now`.
 pub async fn intents(
     db: &DatabaseConnection,
-    tenant: &str,
-    device: Option<&str>,
+    tenant: &TenantScope,
+    device: Option<&DeviceScope>,
     h: &History,
     now: DateTime<Utc>,
 ) -> Result<Page<IntentView>, Error> {
-    let rows = intent::Entity::find()
-        .filter(history_condition!(intent, tenant, device, h))
-        .order_by_desc(intent::Column::CreatedAt)
-        .order_by_desc(intent::Column::Id)
-        .limit(h.limit + 1)
-        .all(db)
-        .await?;
+    let rows = repo::history(db, tenant, device, h).await?;
     let cursors: Vec<String> = rows.iter().map(|r| cursor_of(r.created_at, r.id)).collect();
     let items = rows.iter().map(|r| IntentView::from_model(r, now)).collect::<Result<Vec<_>, _>>()?;
     Ok(page(items, cursors, h.limit))
@@ -41,15 +36,11 @@ pub fn is_intent_status(s: &str) -> bool {
 /// One intent of the tenant (and, for a device, of that device), as of `now`.
 pub async fn intent(
     db: &DatabaseConnection,
-    tenant: &str,
-    device: Option<&str>,
+    tenant: &TenantScope,
+    device: Option<&DeviceScope>,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<IntentView, Error> {
-    let mut query = intent::Entity::find_by_id(id).filter(intent::Column::TenantId.eq(tenant));
-    if let Some(device) = device {
-        query = query.filter(intent::Column::DeviceId.eq(device));
-    }
-    let row = query.one(db).await?.ok_or(Error::NotFound("intent"))?;
+    let row = repo::find(db, tenant, device, id).await?.ok_or(Error::NotFound("intent"))?;
     IntentView::from_model(&row, now)
 }

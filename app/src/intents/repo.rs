@@ -1,26 +1,29 @@
-//! Intent queries outside a detection: expiry of lapsed prompts.
+//! Intent queries outside a detection: expiry of lapsed prompts, and the
+//! intent history.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
 
-use crate::devices::context::DeviceContext;
+use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
 use crate::error::Error;
+use crate::history::History;
+use crate::history::repo::history_filters;
 use crate::intents::entity::intent;
 use crate::orders::model::IntentStatus;
 
 /// Marks this device's lapsed PENDING intents (optionally for one product) EXPIRED.
 pub async fn expire_lapsed(
     db: &impl ConnectionTrait,
-    d: &DeviceContext,
+    device: &DeviceScope,
     product_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
-    let mut update = intent::Entity::update_many()
+    let mut update = device
+        .update::<intent::Entity>()
         .col_expr(intent::Column::Status, Expr::value(IntentStatus::Expired.as_str()))
         .col_expr(intent::Column::UpdatedAt, Expr::value(now))
-        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
-        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
         .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
         .filter(intent::Column::ExpiresAt.lte(now));
     if let Some(product_id) = product_id {
@@ -29,8 +32,9 @@ pub async fn expire_lapsed(
     Ok(update.exec(db).await?.rows_affected)
 }
 
-/// Marks every lapsed PENDING intent of every tenant EXPIRED (the sweeper).
-pub async fn expire_all_lapsed(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, Error> {
+/// Marks every lapsed PENDING intent of every tenant EXPIRED. Across tenants
+/// because one sweeper serves them all; it touches only rows already lapsed.
+pub async fn expire_all_lapsed(db: &DatabaseConnection, _: AcrossTenants, now: DateTime<Utc>) -> Result<u64, Error> {
     let result = intent::Entity::update_many()
         .col_expr(intent::Column::Status, Expr::value(IntentStatus::Expired.as_str()))
         .col_expr(intent::Column::UpdatedAt, Expr::value(now))
@@ -39,4 +43,32 @@ pub async fn expire_all_lapsed(db: &DatabaseConnection, now: DateTime<Utc>) -> R
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// Up to `h.limit + 1` of the tenant's intents (only `device`'s when given),
+/// newest first: the extra one tells the caller there is another page.
+pub async fn history(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    device: Option<&DeviceScope>,
+    h: &History,
+) -> Result<Vec<intent::Model>, Error> {
+    Ok(tenant
+        .find_narrowed::<intent::Entity>(device)
+        .filter(history_filters!(intent, device, h))
+        .order_by_desc(intent::Column::CreatedAt)
+        .order_by_desc(intent::Column::Id)
+        .limit(h.limit + 1)
+        .all(db)
+        .await?)
+}
+
+/// One intent of the tenant (and, for a device, of that device).
+pub async fn find(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    device: Option<&DeviceScope>,
+    id: Uuid,
+) -> Result<Option<intent::Model>, Error> {
+    Ok(tenant.find_narrowed::<intent::Entity>(device).filter(intent::Column::Id.eq(id)).one(db).await?)
 }

@@ -62,7 +62,7 @@ pub async fn get_intent(
 ) -> Result<web::Json<IntentView>, Error> {
     let (tenant, device) = caller.tenant_scope()?;
     let id = parse_uuid(&intent)?;
-    Ok(web::Json(listing::intent(&state.db, tenant.as_str(), device.map(|d| d.as_str()), id, state.clock.now()).await?))
+    Ok(web::Json(listing::intent(&state.db, &tenant, device.as_ref(), id, state.clock.now()).await?))
 }
 
 /// The tenant's intents, newest first, filtered by status, device and time.
@@ -81,5 +81,5 @@ pub async fn list_intents(
     query: web::Query<HistoryQuery>,
 ) -> Result<web::Json<Page<IntentView>>, Error> {
     let history = query.validate(is_intent_status)?;
-    Ok(web::Json(listing::intents(&state.db, merchant.tenant_id.as_str(), None, &history, state.clock.now()).await?))
+    Ok(web::Json(listing::intents(&state.db, &merchant.scope(), None, &history, state.clock.now()).await?))
 }

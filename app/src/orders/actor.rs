@@ -9,6 +9,7 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler, MailboxError, M
 
 use crate::actors::{ActorSettings, Registry};
 use crate::clock::Clock;
+use crate::db::scope::TenantScope;
 use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::entity::order;
@@ -23,6 +24,8 @@ type StoreKey = (String, String);
 #[derive(Message)]
 #[rtype(result = "Result<(intent::Model, OrderView), Error>")]
 pub struct PlaceOrder {
+    /// The order's tenant.
+    pub tenant: TenantScope,
     /// The order as recorded with the decision.
     pub order: order::Model,
 }
@@ -43,8 +46,8 @@ impl StoreActors {
         Self { registry: Arc::new(Registry::default()), placement, settings, metrics, clock }
     }
 
-    /// Places an accepted intent's order through its store's actor.
-    pub async fn place(&self, order: order::Model) -> Result<(intent::Model, OrderView), Error> {
+    /// Places an accepted intent's order of `tenant` through its store's actor.
+    pub async fn place(&self, tenant: TenantScope, order: order::Model) -> Result<(intent::Model, OrderView), Error> {
         let key = (order.tenant_id.clone(), order.store_id.clone());
         let entry = self.registry.get_or_start(&key, |generation| {
             StoreActor {
@@ -64,7 +67,7 @@ impl StoreActors {
             .reserve(self.settings.mailbox_capacity, "store")
             .inspect_err(|_| self.metrics.mailbox_full("store"))?;
         let deadline = self.placement.commerce_timeout() + self.settings.answer_timeout;
-        entry.addr.send(PlaceOrder { order }).timeout(deadline).await.map_err(mailbox_error)?
+        entry.addr.send(PlaceOrder { tenant, order }).timeout(deadline).await.map_err(mailbox_error)?
     }
 }
 
@@ -116,7 +119,7 @@ impl Handler<PlaceOrder> for StoreActor {
         self.last_active = self.clock.instant();
         let placement = self.placement.clone();
         Box::pin(async move {
-            let (intent, order) = placement.submit(&msg.order).await?;
+            let (intent, order) = placement.submit(&msg.tenant, &msg.order).await?;
             Ok((intent, OrderView::from_model(&order)?))
         })
     }

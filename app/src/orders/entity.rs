@@ -50,6 +50,18 @@ pub mod order {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::db::scope::TenantOwned for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
+
+    impl crate::db::scope::DeviceOwned for Entity {
+        fn device_column() -> Column {
+            Column::DeviceId
+        }
+    }
 }
 
 /// The `owner_daily_spend` table.
@@ -78,4 +90,10 @@ pub mod spend {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::db::scope::TenantOwned for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
 }

@@ -1,29 +1,24 @@
 //! Filtered, paginated history of a tenant's orders (newest first).
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::db::scope::{DeviceScope, TenantScope};
 use crate::error::Error;
-use crate::history::{History, cursor_of, history_condition, page};
+use crate::history::{History, cursor_of, page};
 use crate::http::Page;
-use crate::orders::entity::order;
 use crate::orders::model::OrderViewExt as _;
 use crate::orders::model::{OrderStatus, OrderView};
+use crate::orders::repo;
 
 /// A page of the tenant's orders (optionally only one device's).
 pub async fn orders(
     db: &DatabaseConnection,
-    tenant: &str,
-    device: Option<&str>,
+    tenant: &TenantScope,
+    device: Option<&DeviceScope>,
     h: &History,
 ) -> Result<Page<OrderView>, Error> {
-    let rows = order::Entity::find()
-        .filter(history_condition!(order, tenant, device, h))
-        .order_by_desc(order::Column::CreatedAt)
-        .order_by_desc(order::Column::Id)
-        .limit(h.limit + 1)
-        .all(db)
-        .await?;
+    let rows = repo::history(db, tenant, device, h).await?;
     let cursors: Vec<String> = rows.iter().map(|r| cursor_of(r.created_at, r.id)).collect();
     let items = rows.iter().map(OrderView::from_model).collect::<Result<Vec<_>, _>>()?;
     Ok(page(items, cursors, h.limit))
@@ -35,10 +30,11 @@ pub fn is_order_status(s: &str) -> bool {
 }
 
 /// One order of the tenant (and, for a device, of that device).
-pub async fn order(db: &DatabaseConnection, tenant: &str, device: Option<&str>, id: Uuid) -> Result<OrderView, Error> {
-    let mut query = order::Entity::find_by_id(id).filter(order::Column::TenantId.eq(tenant));
-    if let Some(device) = device {
-        query = query.filter(order::Column::DeviceId.eq(device));
-    }
-    OrderView::from_model(&query.one(db).await?.ok_or(Error::NotFound("order"))?)
+pub async fn order(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    device: Option<&DeviceScope>,
+    id: Uuid,
+) -> Result<OrderView, Error> {
+    OrderView::from_model(&repo::find(db, tenant, device, id).await?.ok_or(Error::NotFound("order"))?)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 
 use crate::clock::Clock;
+use crate::db::scope::TenantScope;
 use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::commerce::{OrderRequest, provider_for, submit_with_timeout};
@@ -34,13 +35,17 @@ impl OrderPlacement {
         self.commerce_timeout
     }
 
-    /// Submits an order to its store's provider and records the answer, once.
-    pub async fn submit(&self, order: &order::Model) -> Result<(intent::Model, order::Model), Error> {
-        let store = crate::stores::repo::find(&self.db, &order.tenant_id, &order.store_id)
+    /// Submits an order of `tenant` to its store's provider and records the answer, once.
+    pub async fn submit(
+        &self,
+        tenant: &TenantScope,
+        order: &order::Model,
+    ) -> Result<(intent::Model, order::Model), Error> {
+        let store = crate::stores::repo::find(&self.db, tenant, &order.store_id)
             .await?
             .ok_or_else(|| Error::Internal(format!("store {} is gone", order.store_id)))?;
         let settings = CommerceSettings::from_stored(&store.commerce_provider, &store.commerce_settings)?;
-        crate::orders::repo::mark_submitted(&self.db, order, self.clock.now()).await?;
+        crate::orders::repo::mark_submitted(&self.db, tenant, order, self.clock.now()).await?;
         let request = OrderRequest {
             order_id: order.id,
             sku: order.sku.clone(),
@@ -54,7 +59,7 @@ impl OrderPlacement {
         if let Err(err) = &outcome {
             tracing::warn!(order = %order.id, error = %err, "order failed");
         }
-        let (intent, order) = crate::orders::repo::finish(&self.db, order, &outcome, self.clock.now()).await?;
+        let (intent, order) = crate::orders::repo::finish(&self.db, tenant, order, &outcome, self.clock.now()).await?;
         self.metrics.order(&order.status);
         Ok((intent, order))
     }

@@ -1,13 +1,20 @@
-//! Decisions, budget reservations and order state changes.
+//! Decisions, budget reservations, order state changes and the order history.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 use uuid::Uuid;
 
-use crate::db::is_transient;
+use crate::db::retry::{CONTENDED_ATTEMPTS, failed_transiently, retry};
+use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
+use crate::db::{WriteTxn, is_transient};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
+use crate::history::History;
+use crate::history::repo::history_filters;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
 use crate::orders::commerce::{CommerceError, Confirmation};
@@ -24,8 +31,6 @@ pub enum Decided {
     Place(intent::Model, order::Model),
 }
 
-const ATTEMPTS: usize = 4;
-
 /// Records a wearer's decision. Accepting reserves the owner's daily budget
 /// and creates the (single) order in the same transaction. The flag says
 /// whether this call recorded the decision (false for a repeat).
@@ -36,16 +41,19 @@ pub async fn decide(
     daily_budget_cents: i64,
     now: DateTime<Utc>,
 ) -> Result<(Decided, bool), Error> {
-    for _ in 0..ATTEMPTS {
-        match try_decide(db, device, request, daily_budget_cents, now).await {
-            Ok(Some(decided)) => return Ok(decided),
-            // Lost a race with another replica: read again and answer from what it wrote.
-            Ok(None) => continue,
-            Err(Error::Database(err)) if is_transient(&err) => continue,
-            Err(err) => return Err(err),
-        }
+    // `Ok(None)` lost a race with another replica: read again and answer from what it wrote.
+    let again = |outcome: &Result<Option<_>, Error>| matches!(outcome, Ok(None)) || failed_transiently(outcome);
+    let outcome = retry(CONTENDED_ATTEMPTS, again, || try_decide(db, device, request, daily_budget_cents, now)).await;
+    match outcome {
+        Ok(Some(decided)) => Ok(decided),
+        Ok(None) => Err(kept_conflicting()),
+        Err(Error::Database(err)) if is_transient(&err) => Err(kept_conflicting()),
+        Err(err) => Err(err),
     }
-    Err(Error::Unavailable("the decision kept conflicting with concurrent writers".into()))
+}
+
+fn kept_conflicting() -> Error {
+    Error::Unavailable("the decision kept conflicting with concurrent writers".into())
 }
 
 fn conflict(intent: &intent::Model) -> Error {
@@ -62,17 +70,19 @@ async fn try_decide(
     daily_budget_cents: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<(Decided, bool)>, Error> {
+    let tenant = d.scope.tenant();
     let txn = crate::db::begin_write(db).await?;
-    let intent = intent::Entity::find_by_id(request.intent_id)
-        .filter(intent::Column::TenantId.eq(d.tenant_id.as_str()))
-        .filter(intent::Column::DeviceId.eq(d.device_id.as_str()))
+    let intent = d
+        .scope
+        .find::<intent::Entity>()
+        .filter(intent::Column::Id.eq(request.intent_id))
         .one(&txn)
         .await?
         .ok_or(Error::NotFound("intent"))?;
     let status = IntentStatus::parse(&intent.status)?;
     match status {
         IntentStatus::Pending if intent.expires_at <= now => {
-            set_intent_status(&txn, intent.id, IntentStatus::Pending, IntentStatus::Expired, now).await?;
+            set_intent_status(&txn, tenant, intent.id, IntentStatus::Pending, IntentStatus::Expired, now).await?;
             txn.commit().await?;
             Err(Error::Gone(format!("intent {} expired at {}", intent.id, intent.expires_at)))
         }
@@ -83,7 +93,8 @@ async fn try_decide(
             if !request.accepted {
                 return Err(conflict(&intent));
             }
-            let order = order::Entity::find()
+            let order = tenant
+                .find::<order::Entity>()
                 .filter(order::Column::IntentId.eq(intent.id))
                 .one(&txn)
                 .await?
@@ -95,70 +106,89 @@ async fn try_decide(
             }
         }
         IntentStatus::Pending if !request.accepted => {
-            if !record_decision(&txn, &intent, IntentStatus::Rejected, request, now).await? {
+            if !record_decision(&txn, tenant, &intent, IntentStatus::Rejected, request, now).await? {
                 return Ok(None);
             }
             txn.commit().await?;
-            Ok(Some((Decided::Settled(reload_intent(db, intent.id).await?, None), true)))
+            Ok(Some((Decided::Settled(reload_intent(db, tenant, intent.id).await?, None), true)))
         }
         IntentStatus::Pending => {
-            let store = stores::repo::find(&txn, &d.tenant_id, &intent.store_id)
-                .await?
-                .ok_or_else(|| Error::Internal(format!("store {} of intent {} is gone", intent.store_id, intent.id)))?;
-            let tz: chrono_tz::Tz = store.timezone.parse().unwrap_or(chrono_tz::UTC);
-            let day = now.with_timezone(&tz).format("%Y-%m-%d").to_string();
-            let total = intent.unit_price_cents;
-            if !reserve_budget(&txn, &d.tenant_id, &intent.owner, &day, total, daily_budget_cents).await? {
-                return Err(Error::BudgetExceeded(format!(
-                    "an order of ${:.2} would exceed the daily budget of ${:.2} for owner {}",
-                    total as f64 / 100.0,
-                    daily_budget_cents as f64 / 100.0,
-                    intent.owner
-                )));
-            }
-            if !record_decision(&txn, &intent, IntentStatus::Accepted, request, now).await? {
+            let Some(order) = accept(&txn, tenant, &intent, request, daily_budget_cents, now).await? else {
                 return Ok(None);
-            }
-            let order = order::ActiveModel {
-                id: Set(Uuid::new_v4()),
-                tenant_id: Set(d.tenant_id.clone()),
-                intent_id: Set(intent.id),
-                device_id: Set(intent.device_id.clone()),
-                store_id: Set(intent.store_id.clone()),
-                owner: Set(intent.owner.clone()),
-                product_id: Set(intent.product_id.clone()),
-                sku: Set(intent.sku.clone()),
-                total_cents: Set(total),
-                budget_day: Set(day),
-                status: Set(OrderStatus::Pending.as_str().to_owned()),
-                provider: Set(store.commerce_provider.clone()),
-                provider_ref: Set(None),
-                failure_reason: Set(None),
-                eta: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
+            };
             txn.commit().await?;
-            Ok(Some((Decided::Place(reload_intent(db, intent.id).await?, order), true)))
+            Ok(Some((Decided::Place(reload_intent(db, tenant, intent.id).await?, order), true)))
         }
     }
 }
 
-async fn reload_intent(db: &DatabaseConnection, id: Uuid) -> Result<intent::Model, Error> {
-    intent::Entity::find_by_id(id).one(db).await?.ok_or(Error::NotFound("intent"))
+/// Accepts a PENDING intent inside `txn`: reserves the owner's budget for the
+/// store's day and records the order. `None` when another replica decided first.
+async fn accept(
+    txn: &WriteTxn,
+    tenant: &TenantScope,
+    intent: &intent::Model,
+    request: &DecisionRequest,
+    daily_budget_cents: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<order::Model>, Error> {
+    let store = stores::repo::find(txn, tenant, &intent.store_id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("store {} of intent {} is gone", intent.store_id, intent.id)))?;
+    let tz: chrono_tz::Tz = store.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let day = now.with_timezone(&tz).format("%Y-%m-%d").to_string();
+    let total = intent.unit_price_cents;
+    if !reserve_budget(txn, tenant, &intent.owner, &day, total, daily_budget_cents).await? {
+        return Err(Error::BudgetExceeded(format!(
+            "an order of ${:.2} would exceed the daily budget of ${:.2} for owner {}",
+            total as f64 / 100.0,
+            daily_budget_cents as f64 / 100.0,
+            intent.owner
+        )));
+    }
+    if !record_decision(txn, tenant, intent, IntentStatus::Accepted, request, now).await? {
+        return Ok(None);
+    }
+    let order = order::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        tenant_id: Set(tenant.as_str().to_owned()),
+        intent_id: Set(intent.id),
+        device_id: Set(intent.device_id.clone()),
+        store_id: Set(intent.store_id.clone()),
+        owner: Set(intent.owner.clone()),
+        product_id: Set(intent.product_id.clone()),
+        sku: Set(intent.sku.clone()),
+        total_cents: Set(total),
+        budget_day: Set(day),
+        status: Set(OrderStatus::Pending.as_str().to_owned()),
+        provider: Set(store.commerce_provider.clone()),
+        provider_ref: Set(None),
+        failure_reason: Set(None),
+        eta: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    Ok(Some(order))
+}
+
+async fn reload_intent(db: &DatabaseConnection, tenant: &TenantScope, id: Uuid) -> Result<intent::Model, Error> {
+    let found = tenant.find::<intent::Entity>().filter(intent::Column::Id.eq(id)).one(db).await?;
+    found.ok_or(Error::NotFound("intent"))
 }
 
 /// Moves a PENDING intent to `to` with the decision; false when someone else decided first.
 async fn record_decision(
     db: &impl ConnectionTrait,
+    tenant: &TenantScope,
     intent: &intent::Model,
     to: IntentStatus,
     request: &DecisionRequest,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let result = intent::Entity::update_many()
+    let result = tenant
+        .update::<intent::Entity>()
         .col_expr(intent::Column::Status, Expr::value(to.as_str()))
         .col_expr(intent::Column::DecidedAt, Expr::value(now))
         .col_expr(intent::Column::Accepted, Expr::value(request.accepted))
@@ -173,12 +203,14 @@ async fn record_decision(
 
 async fn set_intent_status(
     db: &impl ConnectionTrait,
+    tenant: &TenantScope,
     id: Uuid,
     from: IntentStatus,
     to: IntentStatus,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let result = intent::Entity::update_many()
+    let result = tenant
+        .update::<intent::Entity>()
         .col_expr(intent::Column::Status, Expr::value(to.as_str()))
         .col_expr(intent::Column::UpdatedAt, Expr::value(now))
         .filter(intent::Column::Id.eq(id))
@@ -192,7 +224,7 @@ async fn set_intent_status(
 /// one statement, so concurrent replicas cannot both squeeze under the limit.
 async fn reserve_budget(
     db: &impl ConnectionTrait,
-    tenant: &str,
+    tenant: &TenantScope,
     owner: &str,
     day: &str,
     cents: i64,
@@ -206,7 +238,7 @@ async fn reserve_budget(
     let statement = Query::insert()
         .into_table(spend::Entity)
         .columns([spend::Column::TenantId, spend::Column::Owner, spend::Column::Day, spend::Column::Cents])
-        .values_panic([tenant.into(), owner.into(), day.into(), cents.into()])
+        .values_panic([tenant.as_str().into(), owner.into(), day.into(), cents.into()])
         .on_conflict(
             OnConflict::columns([spend::Column::TenantId, spend::Column::Owner, spend::Column::Day])
                 .value(spend::Column::Cents, current.clone().add(incoming.clone()))
@@ -220,16 +252,22 @@ async fn reserve_budget(
 }
 
 /// Marks an order SUBMITTED (and its intent ORDERED) just before the provider is called.
-pub async fn mark_submitted(db: &DatabaseConnection, order: &order::Model, now: DateTime<Utc>) -> Result<(), Error> {
+pub async fn mark_submitted(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    order: &order::Model,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
     let txn = crate::db::begin_write(db).await?;
-    order::Entity::update_many()
+    tenant
+        .update::<order::Entity>()
         .col_expr(order::Column::Status, Expr::value(OrderStatus::Submitted.as_str()))
         .col_expr(order::Column::UpdatedAt, Expr::value(now))
         .filter(order::Column::Id.eq(order.id))
         .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
         .exec(&txn)
         .await?;
-    set_intent_status(&txn, order.intent_id, IntentStatus::Accepted, IntentStatus::Ordered, now).await?;
+    set_intent_status(&txn, tenant, order.intent_id, IntentStatus::Accepted, IntentStatus::Ordered, now).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -238,6 +276,7 @@ pub async fn mark_submitted(db: &DatabaseConnection, order: &order::Model, now: 
 /// or FAILED, and a failure gives the reserved budget back.
 pub async fn finish(
     db: &DatabaseConnection,
+    tenant: &TenantScope,
     order: &order::Model,
     outcome: &Result<Confirmation, CommerceError>,
     now: DateTime<Utc>,
@@ -247,7 +286,8 @@ pub async fn finish(
         Ok(_) => (OrderStatus::Confirmed, IntentStatus::Confirmed),
         Err(_) => (OrderStatus::Failed, IntentStatus::Failed),
     };
-    let mut update = order::Entity::update_many()
+    let mut update = tenant
+        .update::<order::Entity>()
         .col_expr(order::Column::Status, Expr::value(order_status.as_str()))
         .col_expr(order::Column::UpdatedAt, Expr::value(now));
     update = match outcome {
@@ -265,16 +305,17 @@ pub async fn finish(
         == 1;
     // Only the replica that moved the order does the rest, so a refund happens once.
     if changed {
-        intent::Entity::update_many()
+        tenant
+            .update::<intent::Entity>()
             .col_expr(intent::Column::Status, Expr::value(intent_status.as_str()))
             .col_expr(intent::Column::UpdatedAt, Expr::value(now))
             .filter(intent::Column::Id.eq(order.intent_id))
             .exec(&txn)
             .await?;
         if outcome.is_err() {
-            spend::Entity::update_many()
+            tenant
+                .update::<spend::Entity>()
                 .col_expr(spend::Column::Cents, Expr::col(spend::Column::Cents).sub(order.total_cents))
-                .filter(spend::Column::TenantId.eq(order.tenant_id.as_str()))
                 .filter(spend::Column::Owner.eq(order.owner.as_str()))
                 .filter(spend::Column::Day.eq(order.budget_day.as_str()))
                 .exec(&txn)
@@ -282,17 +323,51 @@ pub async fn finish(
         }
     }
     txn.commit().await?;
-    let order = order::Entity::find_by_id(order.id).one(db).await?.ok_or(Error::NotFound("order"))?;
-    Ok((reload_intent(db, order.intent_id).await?, order))
+    let order = tenant.find::<order::Entity>().filter(order::Column::Id.eq(order.id)).one(db).await?;
+    let order = order.ok_or(Error::NotFound("order"))?;
+    Ok((reload_intent(db, tenant, order.intent_id).await?, order))
 }
 
 /// Orders accepted but never answered by the provider (a replica died
 /// mid-placement), older than `stale_before`: the sweeper submits them again
-/// under the same order id.
-pub async fn unfinished(db: &DatabaseConnection, stale_before: DateTime<Utc>) -> Result<Vec<order::Model>, Error> {
+/// under the same order id. Across tenants because one sweeper serves them all;
+/// each order is then finished within its own tenant's scope.
+pub async fn unfinished(
+    db: &DatabaseConnection,
+    _: AcrossTenants,
+    stale_before: DateTime<Utc>,
+) -> Result<Vec<order::Model>, Error> {
     Ok(order::Entity::find()
         .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
         .filter(order::Column::UpdatedAt.lt(stale_before))
         .all(db)
         .await?)
+}
+
+/// Up to `h.limit + 1` of the tenant's orders (only `device`'s when given),
+/// newest first: the extra one tells the caller there is another page.
+pub async fn history(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    device: Option<&DeviceScope>,
+    h: &History,
+) -> Result<Vec<order::Model>, Error> {
+    Ok(tenant
+        .find_narrowed::<order::Entity>(device)
+        .filter(history_filters!(order, device, h))
+        .order_by_desc(order::Column::CreatedAt)
+        .order_by_desc(order::Column::Id)
+        .limit(h.limit + 1)
+        .all(db)
+        .await?)
+}
+
+/// One order of the tenant (and, for a device, of that device).
+pub async fn find(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    device: Option<&DeviceScope>,
+    id: Uuid,
+) -> Result<Option<order::Model>, Error> {
+    Ok(tenant.find_narrowed::<order::Entity>(device).filter(order::Column::Id.eq(id)).one(db).await?)
 }

@@ -36,7 +36,7 @@ pub async fn get_order(
 ) -> Result<web::Json<OrderView>, Error> {
     let (tenant, device) = caller.tenant_scope()?;
     let id = parse_uuid(&order)?;
-    Ok(web::Json(listing::order(&state.db, tenant.as_str(), device.map(|d| d.as_str()), id).await?))
+    Ok(web::Json(listing::order(&state.db, &tenant, device.as_ref(), id).await?))
 }
 
 /// The tenant's orders, newest first, filtered by status, device and time.
@@ -55,5 +55,5 @@ pub async fn list_orders(
     query: web::Query<HistoryQuery>,
 ) -> Result<web::Json<Page<OrderView>>, Error> {
     let history = query.validate(is_order_status)?;
-    Ok(web::Json(listing::orders(&state.db, merchant.tenant_id.as_str(), None, &history).await?))
+    Ok(web::Json(listing::orders(&state.db, &merchant.scope(), None, &history).await?))
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::clock::Clock;
+use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::Error;
 use crate::orders::placement::OrderPlacement;
 
@@ -27,10 +28,11 @@ impl Sweeper {
     /// than two provider deadlines.
     pub async fn sweep(&self) -> Result<(), Error> {
         let now = self.clock.now();
-        crate::intents::repo::expire_all_lapsed(&self.db, now).await?;
+        crate::intents::repo::expire_all_lapsed(&self.db, AcrossTenants, now).await?;
         let stale = now - chrono::Duration::from_std(self.placement.commerce_timeout() * 2).unwrap_or_default();
-        for order in crate::orders::repo::unfinished(&self.db, stale).await? {
-            self.placement.submit(&order).await?;
+        for order in crate::orders::repo::unfinished(&self.db, AcrossTenants, stale).await? {
+            // From here on the order is handled within its own tenant.
+            self.placement.submit(&TenantScope::parse(&order.tenant_id)?, &order).await?;
         }
         Ok(())
     }

@@ -1,11 +1,12 @@
 //! Store queries; every one is scoped to a tenant.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::db::{is_unique_violation, now};
+use crate::db::now;
+use crate::db::retry::{UPSERT_ATTEMPTS, lost_unique_race, retry};
+use crate::db::scope::TenantScope;
 use crate::error::Error;
 use crate::http::{PageRequest, ResourceId};
 use crate::stores::entity;
@@ -15,19 +16,16 @@ use crate::stores::model::{StoreSpec, StoreView};
 /// Creates or updates a store; `true` when it was created.
 pub async fn upsert(
     db: &DatabaseConnection,
-    tenant: &ResourceId,
+    tenant: &TenantScope,
     id: &ResourceId,
     spec: &StoreSpec,
 ) -> Result<(bool, StoreView), Error> {
-    match try_upsert(db, tenant, id, spec).await {
-        Err(Error::Database(err)) if is_unique_violation(&err) => try_upsert(db, tenant, id, spec).await,
-        other => other,
-    }
+    retry(UPSERT_ATTEMPTS, lost_unique_race, || try_upsert(db, tenant, id, spec)).await
 }
 
 async fn try_upsert(
     db: &DatabaseConnection,
-    tenant: &ResourceId,
+    tenant: &TenantScope,
     id: &ResourceId,
     spec: &StoreSpec,
 ) -> Result<(bool, StoreView), Error> {
@@ -35,10 +33,10 @@ async fn try_upsert(
     let provider = spec.commerce.provider.as_str().to_owned();
     let provider_settings = spec.commerce.stored_json();
     let now = now();
-    let (created, model) = match find(db, tenant.as_str(), id.as_str()).await? {
+    let (created, model) = match find(db, tenant, id.as_str()).await? {
         None => {
             let model = entity::ActiveModel {
-                tenant_id: Set(tenant.to_string()),
+                tenant_id: Set(tenant.as_str().to_owned()),
                 id: Set(id.to_string()),
                 name: Set(name),
                 timezone: Set(spec.timezone.clone()),
@@ -73,35 +71,34 @@ async fn try_upsert(
 }
 
 /// The stored row of one store.
-pub async fn find(db: &impl ConnectionTrait, tenant: &str, id: &str) -> Result<Option<entity::Model>, Error> {
-    Ok(entity::Entity::find_by_id((tenant.to_owned(), id.to_owned())).one(db).await?)
+pub async fn find(db: &impl ConnectionTrait, tenant: &TenantScope, id: &str) -> Result<Option<entity::Model>, Error> {
+    Ok(tenant.find::<entity::Entity>().filter(entity::Column::Id.eq(id)).one(db).await?)
 }
 
 /// Whether the tenant has store `id`.
-pub async fn exists(db: &impl ConnectionTrait, tenant: &str, id: &str) -> Result<bool, Error> {
+pub async fn exists(db: &impl ConnectionTrait, tenant: &TenantScope, id: &str) -> Result<bool, Error> {
     Ok(find(db, tenant, id).await?.is_some())
 }
 
 /// The tenant's store ids among `ids`.
-pub async fn existing_ids(db: &impl ConnectionTrait, tenant: &str, ids: Vec<String>) -> Result<Vec<String>, Error> {
-    let found = entity::Entity::find()
-        .filter(entity::Column::TenantId.eq(tenant))
-        .filter(entity::Column::Id.is_in(ids))
-        .all(db)
-        .await?;
+pub async fn existing_ids(
+    db: &impl ConnectionTrait,
+    tenant: &TenantScope,
+    ids: Vec<String>,
+) -> Result<Vec<String>, Error> {
+    let found = tenant.find::<entity::Entity>().filter(entity::Column::Id.is_in(ids)).all(db).await?;
     Ok(found.into_iter().map(|s| s.id).collect())
 }
 
 /// One store of the tenant.
-pub async fn get(db: &DatabaseConnection, tenant: &ResourceId, id: &ResourceId) -> Result<StoreView, Error> {
-    let model = find(db, tenant.as_str(), id.as_str()).await?.ok_or(Error::NotFound("store"))?;
+pub async fn get(db: &DatabaseConnection, tenant: &TenantScope, id: &ResourceId) -> Result<StoreView, Error> {
+    let model = find(db, tenant, id.as_str()).await?.ok_or(Error::NotFound("store"))?;
     StoreView::from_model(&model)
 }
 
 /// A page of the tenant's stores, ordered by id.
-pub async fn list(db: &DatabaseConnection, tenant: &ResourceId, page: &PageRequest) -> Result<Vec<StoreView>, Error> {
-    let mut query =
-        entity::Entity::find().filter(entity::Column::TenantId.eq(tenant.as_str())).order_by_asc(entity::Column::Id);
+pub async fn list(db: &DatabaseConnection, tenant: &TenantScope, page: &PageRequest) -> Result<Vec<StoreView>, Error> {
+    let mut query = tenant.find::<entity::Entity>().order_by_asc(entity::Column::Id);
     if let Some(after) = &page.after {
         query = query.filter(entity::Column::Id.gt(after.as_str()));
     }

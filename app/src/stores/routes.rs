@@ -40,7 +40,7 @@ pub async fn put_store(
     spec: JsonBody<StoreSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
-    let (created, view) = repo::upsert(&state.db, &merchant.tenant_id, &store, &spec).await?;
+    let (created, view) = repo::upsert(&state.db, &merchant.scope(), &store, &spec).await?;
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
 }
 
@@ -59,7 +59,7 @@ pub async fn get_store(
     state: web::Data<AppState>,
     store: web::Path<ResourceId>,
 ) -> Result<web::Json<StoreView>, Error> {
-    Ok(web::Json(repo::get(&state.db, &merchant.tenant_id, &store).await?))
+    Ok(web::Json(repo::get(&state.db, &merchant.scope(), &store).await?))
 }
 
 /// The tenant's stores, paginated by id.
@@ -78,6 +78,6 @@ pub async fn list_stores(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<StoreView>>, Error> {
     let page = query.validate()?;
-    let items = repo::list(&state.db, &merchant.tenant_id, &page).await?;
+    let items = repo::list(&state.db, &merchant.scope(), &page).await?;
     Ok(web::Json(Page::from_overfetch(items, &page, |s| s.store_id.clone())))
 }

@@ -15,6 +15,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::changes::{Change, ChangeSink};
 use crate::clock::Clock;
+use crate::db::scope::TenantScope;
 use crate::error::Error;
 use crate::tenants::repo::load_snapshot;
 use crate::tenants::snapshot::TenantSnapshot;
@@ -79,7 +80,7 @@ impl TenantCache {
     /// The tenant's snapshot, loading it when missing or stale.
     pub async fn get(&self, tenant: &str) -> Result<Arc<TenantSnapshot>, Error> {
         if !self.trusted.load(Ordering::Acquire) {
-            return load_snapshot(&self.db, tenant).await.map(Arc::new);
+            return load_snapshot(&self.db, &TenantScope::parse(tenant)?).await.map(Arc::new);
         }
         let stale = match self.lookup(tenant) {
             Lookup::Fresh(snapshot) | Lookup::Stale(snapshot) => return Ok(snapshot),
@@ -88,7 +89,10 @@ impl TenantCache {
         let invalidations = self.invalidations.load(Ordering::Acquire);
         // Should this request be cancelled mid-load, the next caller takes over the refresh.
         let refresh = RefreshGuard { cache: self, tenant };
-        let loaded = load_snapshot(&self.db, tenant).await;
+        let loaded = match TenantScope::parse(tenant) {
+            Ok(scope) => load_snapshot(&self.db, &scope).await,
+            Err(err) => Err(err),
+        };
         drop(refresh);
         let Ok(mut entries) = self.entries.lock() else { return loaded.map(Arc::new) };
         match loaded {

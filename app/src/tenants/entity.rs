@@ -32,6 +32,12 @@ pub mod tenant {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::db::scope::TenantOwned for Entity {
+        fn tenant_column() -> Column {
+            Column::Id
+        }
+    }
 }
 
 /// The `api_keys` table.
@@ -62,4 +68,10 @@ pub mod api_key {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::db::scope::TenantOwned for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
 }

@@ -1,6 +1,5 @@
 //! Tenants: onboarding, plans and limits, API keys, deactivation.
 
-pub mod active;
 pub mod cache;
 pub mod entity;
 pub mod model;

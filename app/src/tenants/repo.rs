@@ -13,16 +13,20 @@ use crate::auth::{TokenKind, issue_token};
 use crate::catalog::entity::{product, variant};
 use crate::catalog::model::FillLevel;
 use crate::changes::{Change, Changed, announce};
-use crate::db::{is_unique_violation, now};
+use crate::db::now;
+use crate::db::retry::{UPSERT_ATTEMPTS, lost_unique_race, retry};
+use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::devices;
 use crate::error::Error;
-use crate::http::{PageRequest, ResourceId};
-use crate::tenants::active::require_active;
+use crate::http::PageRequest;
 use crate::tenants::entity::{api_key, tenant};
 use crate::tenants::model::TenantViewExt as _;
 use crate::tenants::model::{Plan, RotateKeyRequest, RotatedKey, TenantLimits, TenantSpec, TenantView};
+use crate::tenants::repo::active::require_active;
 use crate::tenants::snapshot::{CatalogEntry, TenantSnapshot};
 use std::collections::HashMap;
+
+pub mod active;
 
 /// What an idempotent tenant upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,30 +46,27 @@ pub enum UpsertOutcome {
 /// issues a fresh API key (old keys stay revoked).
 pub async fn upsert(
     db: &DatabaseConnection,
-    id: &ResourceId,
+    id: &TenantScope,
     spec: &TenantSpec,
 ) -> Result<Changed<(UpsertOutcome, TenantView)>, Error> {
-    match try_upsert(db, id, spec).await {
-        // Two creators raced on the primary key: the loser now sees the row and updates it.
-        Err(Error::Database(err)) if is_unique_violation(&err) => try_upsert(db, id, spec).await,
-        other => other,
-    }
+    // Two creators raced on the primary key: the loser now sees the row and updates it.
+    retry(UPSERT_ATTEMPTS, lost_unique_race, || try_upsert(db, id, spec)).await
 }
 
 async fn try_upsert(
     db: &DatabaseConnection,
-    id: &ResourceId,
+    id: &TenantScope,
     spec: &TenantSpec,
 ) -> Result<Changed<(UpsertOutcome, TenantView)>, Error> {
     let limits = serde_json::to_string(&spec.limits).map_err(|e| Error::Internal(e.to_string()))?;
     let display_name = spec.display_name.trim().to_owned();
     let txn = crate::db::begin_write(db).await?;
-    let existing = tenant::Entity::find_by_id(id.as_str()).one(&txn).await?;
+    let existing = id.find::<tenant::Entity>().one(&txn).await?;
     let now = now();
     let (outcome, model, key) = match existing {
         None => {
             let model = tenant::ActiveModel {
-                id: Set(id.to_string()),
+                id: Set(id.as_str().to_owned()),
                 display_name: Set(display_name),
                 plan: Set(spec.plan.as_str().to_owned()),
                 limits: Set(limits),
@@ -76,7 +77,7 @@ async fn try_upsert(
             }
             .insert(&txn)
             .await?;
-            let key = insert_api_key(&txn, id.as_str()).await?;
+            let key = insert_api_key(&txn, id).await?;
             (UpsertOutcome::Issued, model, Some(key))
         }
         Some(current) => {
@@ -96,7 +97,7 @@ async fn try_upsert(
                 active.updated_at = Set(now);
                 let model = active.update(&txn).await?;
                 if reactivating {
-                    let key = insert_api_key(&txn, id.as_str()).await?;
+                    let key = insert_api_key(&txn, id).await?;
                     (UpsertOutcome::Issued, model, Some(key))
                 } else {
                     (UpsertOutcome::Updated, model, None)
@@ -117,11 +118,11 @@ async fn try_upsert(
     Ok(Changed::new((outcome, view), changes))
 }
 
-async fn insert_api_key(db: &impl ConnectionTrait, tenant_id: &str) -> Result<String, Error> {
+async fn insert_api_key(db: &impl ConnectionTrait, tenant: &TenantScope) -> Result<String, Error> {
     let token = issue_token(TokenKind::Tenant);
     api_key::ActiveModel {
         id: Set(Uuid::new_v4()),
-        tenant_id: Set(tenant_id.to_owned()),
+        tenant_id: Set(tenant.as_str().to_owned()),
         token_hash: Set(token.hash),
         created_at: Set(now()),
         expires_at: Set(None),
@@ -133,13 +134,14 @@ async fn insert_api_key(db: &impl ConnectionTrait, tenant_id: &str) -> Result<St
 }
 
 /// One tenant, active or not.
-pub async fn get(db: &DatabaseConnection, id: &ResourceId) -> Result<TenantView, Error> {
-    let model = tenant::Entity::find_by_id(id.as_str()).one(db).await?.ok_or(Error::NotFound("tenant"))?;
+pub async fn get(db: &DatabaseConnection, id: &TenantScope) -> Result<TenantView, Error> {
+    let model = id.find::<tenant::Entity>().one(db).await?.ok_or(Error::NotFound("tenant"))?;
     TenantView::from_model(&model)
 }
 
-/// A page of tenants ordered by id.
-pub async fn list(db: &DatabaseConnection, page: &PageRequest) -> Result<Vec<TenantView>, Error> {
+/// A page of tenants ordered by id. Across tenants: it is the platform
+/// admin's listing of them.
+pub async fn list(db: &DatabaseConnection, _: AcrossTenants, page: &PageRequest) -> Result<Vec<TenantView>, Error> {
     let mut query = tenant::Entity::find().order_by_asc(tenant::Column::Id);
     if let Some(after) = &page.after {
         query = query.filter(tenant::Column::Id.gt(after.as_str()));
@@ -151,18 +153,14 @@ pub async fn list(db: &DatabaseConnection, page: &PageRequest) -> Result<Vec<Ten
 /// period counted from `now`.
 pub async fn rotate_api_key(
     db: &DatabaseConnection,
-    id: &ResourceId,
+    id: &TenantScope,
     request: &RotateKeyRequest,
     now: DateTime<Utc>,
 ) -> Result<Changed<RotatedKey>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    require_active(&txn, id.as_str()).await?;
+    require_active(&txn, id).await?;
     let cutoff = now + Duration::seconds(i64::from(request.grace_period_seconds));
-    let live = api_key::Entity::find()
-        .filter(api_key::Column::TenantId.eq(id.as_str()))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .all(&txn)
-        .await?;
+    let live = id.find::<api_key::Entity>().filter(api_key::Column::RevokedAt.is_null()).all(&txn).await?;
     for key in live {
         // A grace period can only shorten a key's life, never extend an earlier one.
         let expires = key.expires_at.map_or(cutoff, |e| e.min(cutoff));
@@ -174,23 +172,19 @@ pub async fn rotate_api_key(
         }
         active.update(&txn).await?;
     }
-    let api_key = insert_api_key(&txn, id.as_str()).await?;
+    let api_key = insert_api_key(&txn, id).await?;
     let changes = vec![Change::Credentials { tenant: id.to_string() }];
     announce(&txn, &changes).await?;
-    tenant::Entity::update_many()
-        .col_expr(tenant::Column::UpdatedAt, Expr::value(now))
-        .filter(tenant::Column::Id.eq(id.as_str()))
-        .exec(&txn)
-        .await?;
+    id.update::<tenant::Entity>().col_expr(tenant::Column::UpdatedAt, Expr::value(now)).exec(&txn).await?;
     txn.commit().await?;
     Ok(Changed::new(RotatedKey { tenant_id: id.to_string(), api_key, previous_keys_expire_at: cutoff }, changes))
 }
 
 /// Deactivates tenant `id`: in one transaction it is marked inactive and every
 /// API key and device token it has is revoked. Data stays for audit.
-pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<Changed<()>, Error> {
+pub async fn deactivate(db: &DatabaseConnection, id: &TenantScope) -> Result<Changed<()>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    let current = tenant::Entity::find_by_id(id.as_str()).one(&txn).await?.ok_or(Error::NotFound("tenant"))?;
+    let current = id.find::<tenant::Entity>().one(&txn).await?.ok_or(Error::NotFound("tenant"))?;
     if !current.active {
         return Ok(Changed::new((), Vec::new()));
     }
@@ -200,13 +194,12 @@ pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<Chan
     active.deactivated_at = Set(Some(now));
     active.updated_at = Set(now);
     active.update(&txn).await?;
-    api_key::Entity::update_many()
+    id.update::<api_key::Entity>()
         .col_expr(api_key::Column::RevokedAt, Expr::value(now))
-        .filter(api_key::Column::TenantId.eq(id.as_str()))
         .filter(api_key::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
-    devices::repo::revoke_all(&txn, id.as_str(), now).await?;
+    devices::repo::revoke_all(&txn, id, now).await?;
     // Its devices' actors need no notice: their revoked tokens no longer reach them.
     let changes = vec![Change::Credentials { tenant: id.to_string() }, Change::Tenant { tenant: id.to_string() }];
     announce(&txn, &changes).await?;
@@ -216,13 +209,14 @@ pub async fn deactivate(db: &DatabaseConnection, id: &ResourceId) -> Result<Chan
 
 /// Loads `tenant_id`'s snapshot: its limits and, per object class, the
 /// product and default variant offered.
-pub async fn load_snapshot(db: &DatabaseConnection, tenant_id: &str) -> Result<TenantSnapshot, Error> {
-    let tenant = tenant::Entity::find_by_id(tenant_id).one(db).await?.ok_or(Error::NotFound("tenant"))?;
+pub async fn load_snapshot(db: &DatabaseConnection, scope: &TenantScope) -> Result<TenantSnapshot, Error> {
+    let tenant_id = scope.as_str();
+    let tenant = scope.find::<tenant::Entity>().one(db).await?.ok_or(Error::NotFound("tenant"))?;
     let plan = Plan::parse(&tenant.plan)?;
     let overrides: TenantLimits = serde_json::from_str(&tenant.limits)
         .map_err(|e| Error::Internal(format!("stored limits of {tenant_id} do not parse: {e}")))?;
-    let products = product::Entity::find().filter(product::Column::TenantId.eq(tenant_id)).all(db).await?;
-    let variants = variant::Entity::find().filter(variant::Column::TenantId.eq(tenant_id)).all(db).await?;
+    let products = scope.find::<product::Entity>().all(db).await?;
+    let variants = scope.find::<variant::Entity>().all(db).await?;
     let mut catalog = HashMap::with_capacity(products.len());
     for p in products {
         let Some(v) = variants.iter().find(|v| v.product_id == p.id && v.sku == p.default_sku) else {

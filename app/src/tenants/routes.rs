@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::Admin;
+use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::Error;
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed, parse_optional_json};
 use crate::problem::{EdgeError, Problem};
@@ -48,7 +49,7 @@ pub async fn put_tenant(
     spec: JsonBody<TenantSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
-    let (outcome, view) = repo::upsert(&state.db, &tenant, &spec).await?.applied(&state.changes);
+    let (outcome, view) = repo::upsert(&state.db, &TenantScope::new(&tenant), &spec).await?.applied(&state.changes);
     tracing::info!(tenant = %tenant, ?outcome, "tenant upserted");
     Ok(match outcome {
         UpsertOutcome::Issued => HttpResponse::Created().json(view),
@@ -71,7 +72,7 @@ pub async fn get_tenant(
     state: web::Data<AppState>,
     tenant: web::Path<ResourceId>,
 ) -> Result<web::Json<TenantView>, Error> {
-    Ok(web::Json(repo::get(&state.db, &tenant).await?))
+    Ok(web::Json(repo::get(&state.db, &TenantScope::new(&tenant)).await?))
 }
 
 /// All tenants, paginated by id.
@@ -90,7 +91,7 @@ pub async fn list_tenants(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<TenantView>>, Error> {
     let page = query.validate()?;
-    let items = repo::list(&state.db, &page).await?;
+    let items = repo::list(&state.db, AcrossTenants, &page).await?;
     Ok(web::Json(Page::from_overfetch(items, &page, |t| t.tenant_id.clone())))
 }
 
@@ -120,7 +121,9 @@ pub async fn rotate_api_key(
         let error = crate::error::FieldError::new("grace_period_seconds", "must be at most 86400");
         return Err(Error::Validation(vec![error]).into());
     }
-    let rotated = repo::rotate_api_key(&state.db, &tenant, &request, state.clock.now()).await?.applied(&state.changes);
+    let rotated = repo::rotate_api_key(&state.db, &TenantScope::new(&tenant), &request, state.clock.now())
+        .await?
+        .applied(&state.changes);
     tracing::info!(tenant = %tenant, grace = request.grace_period_seconds, "api key rotated");
     Ok(HttpResponse::Created().json(rotated))
 }
@@ -140,7 +143,7 @@ pub async fn delete_tenant(
     state: web::Data<AppState>,
     tenant: web::Path<ResourceId>,
 ) -> Result<HttpResponse, Error> {
-    repo::deactivate(&state.db, &tenant).await?.applied(&state.changes);
+    repo::deactivate(&state.db, &TenantScope::new(&tenant)).await?.applied(&state.changes);
     tracing::info!(tenant = %tenant, "tenant deactivated");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -94,4 +94,97 @@ async fn another_tenants_ids_are_404_everywhere(backend: Backend) {
     assert_eq!(devices.assert_status(200)["items"].as_array().map(Vec::len), Some(3));
 }
 
-on_both_backends!(another_tenants_ids_are_404_everywhere);
+/// A device reaches only its own intents and event ids, and a merchant's
+/// filters and the admin's tenant paths stay inside the named tenant.
+async fn ids_of_another_device_or_tenant_are_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a_key, a_device) = app.seeded_tenant("alpha").await;
+    let (b_key, b_device) = app.seeded_tenant("bravo").await;
+    let sibling = app.add_device(&a_key, "sibling", "household-2").await;
+    let prompt = app.detect(&a_device, "x-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+
+    // Neither a sibling device nor another tenant's device may decide it, either way.
+    for token in [&sibling, &b_device] {
+        for accepted in [true, false] {
+            app.decide(token, &intent, accepted, "VOICE").await.assert_problem(404, "not-found");
+        }
+    }
+    // The same event id from another device is that device's own event, not a replay of alpha's.
+    for token in [&sibling, &b_device] {
+        let own = app.detect(token, "x-1", "water_bottle", "EMPTY", "HIGH").await;
+        assert_eq!(own.assert_status(200)["reason"], "PROMPT");
+        assert_ne!(own.body["intent_id"].as_str(), Some(intent.as_str()), "replayed alpha's answer: {own:?}");
+    }
+    let decided = app.decide(&a_device, &intent, true, "VOICE").await;
+    let order = decided.assert_status(200)["order"]["order_id"].as_str().expect("order").to_owned();
+    app.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&sibling), None)
+        .await
+        .assert_problem(404, "not-found");
+
+    // Filtering by another tenant's device names nothing of that tenant.
+    for path in ["/api/v1/intents?device=sibling", "/api/v1/orders?device=glasses&status=CONFIRMED"] {
+        let listed = app.call(Method::GET, path, Some(&b_key), None).await;
+        assert_eq!(listed.assert_status(200)["items"].as_array().map(Vec::len), Some(0), "{path}: {listed:?}");
+    }
+    let mine = app.call(Method::GET, "/api/v1/orders?device=glasses", Some(&a_key), None).await;
+    assert_eq!(mine.assert_status(200)["items"].as_array().map(Vec::len), Some(1));
+
+    // The admin's paths name the tenant: alpha's device under bravo does not exist.
+    app.admin(Method::DELETE, "/admin/v1/tenants/bravo/devices/sibling", None).await.assert_problem(404, "not-found");
+    app.call(Method::GET, "/api/v1/device", Some(&sibling), None).await.assert_status(200);
+}
+
+/// The repositories themselves: a write or read made with another tenant's
+/// scope finds nothing and changes nothing, whatever ids it is handed.
+async fn repositories_keep_to_their_scope(backend: Backend) {
+    use replenish_app::db::scope::TenantScope;
+    use replenish_app::orders::commerce::CommerceError;
+    use replenish_app::orders::entity::order as orders;
+    use replenish_app::{intents, orders as orders_domain};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = spawn_app(backend).await;
+    let (_, a_device) = app.seeded_tenant("alpha").await;
+    app.seeded_tenant("bravo").await;
+    let prompt = app.detect(&a_device, "r-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let decided = app.decide(&a_device, &intent, true, "VOICE").await;
+    let order_id: uuid::Uuid =
+        decided.assert_status(200)["order"]["order_id"].as_str().expect("order").parse().expect("uuid");
+    let intent_id: uuid::Uuid = intent.parse().expect("uuid");
+
+    // Rewind the order to where placement starts, so only the scope stands between bravo and it.
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    orders::Entity::update_many()
+        .col_expr(orders::Column::Status, Expr::value("PENDING"))
+        .filter(orders::Column::Id.eq(order_id))
+        .exec(&db)
+        .await
+        .expect("rewind order");
+    let status = || async { orders::Entity::find_by_id(order_id).one(&db).await.expect("read").expect("order").status };
+    let row = orders::Entity::find_by_id(order_id).one(&db).await.expect("read").expect("order");
+    let (alpha, bravo) = (TenantScope::parse("alpha").expect("id"), TenantScope::parse("bravo").expect("id"));
+    let now = chrono::Utc::now();
+
+    assert!(orders_domain::repo::find(&db, &bravo, None, order_id).await.expect("query").is_none());
+    assert!(intents::repo::find(&db, &bravo, None, intent_id).await.expect("query").is_none());
+    orders_domain::repo::mark_submitted(&db, &bravo, &row, now).await.expect("a no-op");
+    assert_eq!(status().await, "PENDING", "bravo's scope moved alpha's order");
+    let refused = Err(CommerceError::Refused("not yours".into()));
+    let finished = orders_domain::repo::finish(&db, &bravo, &row, &refused, now).await;
+    assert!(finished.is_err(), "bravo's scope finished alpha's order: {finished:?}");
+    assert_eq!(status().await, "PENDING", "bravo's scope failed alpha's order");
+
+    // With its own scope the same calls do move it.
+    assert!(orders_domain::repo::find(&db, &alpha, None, order_id).await.expect("query").is_some());
+    orders_domain::repo::mark_submitted(&db, &alpha, &row, now).await.expect("submitted");
+    assert_eq!(status().await, "SUBMITTED");
+}
+
+on_both_backends!(
+    another_tenants_ids_are_404_everywhere,
+    ids_of_another_device_or_tenant_are_404,
+    repositories_keep_to_their_scope
+);

@@ -1,4 +1,4 @@
-//! The token meter: one `assistant_usage` row per provider call, per tenant.
+//! The token meter's queries: one `assistant_usage` row per provider call, per tenant.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -6,59 +6,26 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, QueryFilter, QuerySelect, Set,
 };
 
+use crate::assistant::entity;
 use crate::assistant::guard::Usage;
+use crate::db::scope::{DeviceScope, TenantScope};
 use crate::error::Error;
-
-/// The `assistant_usage` table.
-pub mod entity {
-    use sea_orm::entity::prelude::*;
-
-    /// One metered provider call.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "assistant_usage")]
-    pub struct Model {
-        /// Row id.
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        /// Tenant billed.
-        pub tenant_id: String,
-        /// Calling device.
-        pub device_id: String,
-        /// `assistant` or `frame`.
-        pub route: String,
-        /// Prompt tokens.
-        pub prompt_tokens: i64,
-        /// Completion tokens.
-        pub completion_tokens: i64,
-        /// Their sum as the provider reports it.
-        pub total_tokens: i64,
-        /// When the call finished.
-        pub created_at: DateTimeUtc,
-    }
-
-    /// No relations.
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
 
 fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Records one call's tokens for `tenant`.
-pub async fn record(
+/// Records one call's tokens, billed to the device's tenant.
+pub async fn record_usage(
     db: &DatabaseConnection,
-    tenant: &str,
-    device: &str,
+    device: &DeviceScope,
     route: &str,
     usage: Usage,
 ) -> Result<(), Error> {
     let row = entity::ActiveModel {
         id: Set(uuid::Uuid::new_v4()),
-        tenant_id: Set(tenant.to_owned()),
-        device_id: Set(device.to_owned()),
+        tenant_id: Set(device.tenant().as_str().to_owned()),
+        device_id: Set(device.device_id().to_owned()),
         route: Set(route.to_owned()),
         prompt_tokens: Set(as_i64(usage.prompt_tokens)),
         completion_tokens: Set(as_i64(usage.completion_tokens)),
@@ -78,22 +45,22 @@ struct Totals {
 }
 
 /// A tenant's metered calls and tokens in `[since, until)`: (calls, usage).
-pub async fn totals(
+pub async fn usage_totals(
     db: &DatabaseConnection,
-    tenant: &str,
+    tenant: &TenantScope,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<(u64, Usage), Error> {
     use entity::Column;
     // CAST: Postgres sums BIGINT into NUMERIC, which does not decode as i64.
     let sum = |column: Column| Expr::cust(format!("CAST(COALESCE(SUM({}), 0) AS BIGINT)", column.as_str()));
-    let totals = entity::Entity::find()
+    let totals = tenant
+        .find::<entity::Entity>()
         .select_only()
         .column_as(Expr::cust("COUNT(*)"), "calls")
         .column_as(sum(Column::PromptTokens), "prompt")
         .column_as(sum(Column::CompletionTokens), "completion")
         .column_as(sum(Column::TotalTokens), "total")
-        .filter(Column::TenantId.eq(tenant))
         .filter(Column::CreatedAt.gte(since))
         .filter(Column::CreatedAt.lt(until))
         .into_model::<Totals>()
