@@ -51,6 +51,11 @@ pub struct Settings {
     /// one is generated at first start and only its hash is kept.
     #[serde(serialize_with = "serialize_optional_secret")]
     pub admin_token: Option<SecretString>,
+    /// Tenant id this app serves alone (`REPLENISH_DEDICATED_TENANT`): a dedicated
+    /// tenant's app. When set, other tenants' credentials are refused (401), there is
+    /// no admin API and no admin token (`REPLENISH_ADMIN_TOKEN` is ignored), and the
+    /// sweeper touches only this tenant's rows.
+    pub dedicated_tenant: Option<String>,
     /// Sentry DSN; error reporting is off when unset (`SENTRY_DSN`).
     #[serde(serialize_with = "serialize_optional_secret")]
     pub sentry_dsn: Option<SecretString>,
@@ -175,6 +180,7 @@ impl Default for Settings {
             database_url: SecretString::from("sqlite://replenish.db?mode=rwc"),
             redis_url: None,
             admin_token: None,
+            dedicated_tenant: None,
             sentry_dsn: None,
             environment: "development".into(),
             log_format: LogFormat::Pretty,

@@ -17,6 +17,7 @@ use crate::auth::credentials::CredentialCache;
 use crate::changes::Invalidator;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::db::scope::TenantScope;
 use crate::detections::actor::DeviceDeps;
 use crate::detections::fleet::DeviceFleet;
 use crate::detections::writer::DetectionWriter;
@@ -27,7 +28,7 @@ use crate::limits::shared::SharedLimiter;
 use crate::orders::actor::StoreActors;
 use crate::orders::placement::OrderPlacement;
 use crate::orders::sweeper::Sweeper;
-use crate::state::AppState;
+use crate::state::{AppState, Audience};
 use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
@@ -77,7 +78,7 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         let db =
             if settings.run_migrations { migrate(&settings).await? } else { crate::db::connect(&settings).await? };
-        let admin = platform::admin_token(&db, &settings).await.map_err(|e| StartupError::Config(e.to_string()))?;
+        let (audience, generated_admin_token) = audience(&db, &settings).await?;
         let redis = match &settings.redis_url {
             Some(url) => Some(
                 deadpool_redis::Config::from_url(url.expose_secret())
@@ -102,7 +103,8 @@ impl Application {
         .map_err(StartupError::Config)?;
         let tenants = Arc::new(TenantCache::new(db.clone(), TENANT_SNAPSHOT_TTL, clock.clone()));
         let tasks = TaskScope::default();
-        let devices = Arc::new(loop_services(&settings, &db, &tenants, &metrics, &tasks, &clock));
+        let only = audience.dedicated_tenant().cloned();
+        let devices = Arc::new(loop_services(&settings, &db, &tenants, &metrics, &tasks, &clock, only));
         let changes = Arc::new(Invalidator::new(vec![credentials.clone(), tenants.clone(), devices.clone()]));
         if !settings.is_sqlite() {
             // One process owns an SQLite file: every change happens here and is applied here.
@@ -110,7 +112,7 @@ impl Application {
         }
         let state = web::Data::new(AppState {
             db,
-            admin_token_hash: admin.hash,
+            audience,
             redis,
             tenants,
             devices,
@@ -125,6 +127,7 @@ impl Application {
         let body_limit = settings.body_limit_bytes;
         let batch_limit = settings.batch_body_limit_bytes;
         let image_limit = settings.assistant.assistant_body_limit_bytes;
+        let admin = state.audience.dedicated_tenant().is_none();
         let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -140,13 +143,7 @@ impl Application {
                 .wrap(Condition::new(sentry_enabled, sentry::integrations::actix::Sentry::new()))
                 .wrap(from_fn(telemetry::track_request))
                 .configure(operations_routes)
-                .service(
-                    web::scope("/admin/v1")
-                        .wrap(from_fn(auth::middleware::authenticate))
-                        .configure(tenants::routes::configure)
-                        .configure(devices::routes::configure_admin)
-                        .default_service(web::to(route_not_found)),
-                )
+                .configure(|cfg| admin_routes(cfg, admin))
                 .service(
                     web::scope("/api/v1")
                         .wrap(from_fn(limits::middleware::tenant_limit))
@@ -169,7 +166,7 @@ impl Application {
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }
-        Ok(Self { port, server: server.run(), generated_admin_token: admin.generated })
+        Ok(Self { port, server: server.run(), generated_admin_token })
     }
 
     /// The port the server listens on.
@@ -195,13 +192,46 @@ impl Application {
     }
 }
 
+/// Whom the app serves: one dedicated tenant (`REPLENISH_DEDICATED_TENANT`; no admin
+/// token is required, generated or accepted), or the platform with its admin token
+/// (returned too when this start generated it).
+async fn audience(
+    db: &DatabaseConnection,
+    settings: &Settings,
+) -> Result<(Audience, Option<SecretString>), StartupError> {
+    if let Some(tenant) = &settings.dedicated_tenant {
+        let tenant = TenantScope::parse(tenant)
+            .map_err(|e| StartupError::Config(format!("REPLENISH_DEDICATED_TENANT is no tenant id: {e}")))?;
+        if settings.admin_token.is_some() {
+            tracing::warn!("REPLENISH_ADMIN_TOKEN is ignored: a dedicated tenant's app has no admin API");
+        }
+        return Ok((Audience::Dedicated(tenant), None));
+    }
+    let admin = platform::admin_token(db, settings).await.map_err(|e| StartupError::Config(e.to_string()))?;
+    Ok((Audience::Platform { admin_token_hash: admin.hash }, admin.generated))
+}
+
+/// The platform admin's API; not mounted in a dedicated tenant's app (404 there).
+fn admin_routes(cfg: &mut web::ServiceConfig, mounted: bool) {
+    if mounted {
+        cfg.service(
+            web::scope("/admin/v1")
+                .wrap(from_fn(auth::middleware::authenticate))
+                .configure(tenants::routes::configure)
+                .configure(devices::routes::configure_admin)
+                .default_service(web::to(route_not_found)),
+        );
+    }
+}
+
 /// How long a tenant snapshot is served before it is reloaded.
 const TENANT_SNAPSHOT_TTL: Duration = Duration::from_secs(2);
 /// How often the SQLite WAL is checkpointed.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Wires the replenishment loop: order placement, store and device actors,
-/// the detection writer; starts the sweeper and (SQLite) the WAL checkpoints.
+/// the detection writer; starts the sweeper (over tenant `only` alone, when given)
+/// and (SQLite) the WAL checkpoints.
 fn loop_services(
     settings: &Settings,
     db: &DatabaseConnection,
@@ -209,6 +239,7 @@ fn loop_services(
     metrics: &Arc<Metrics>,
     tasks: &TaskScope,
     clock: &Clock,
+    only: Option<TenantScope>,
 ) -> DeviceFleet {
     let commerce_timeout = Duration::from_millis(settings.commerce_timeout_ms.max(1));
     let answer_timeout = commerce_timeout + Duration::from_secs(5);
@@ -217,7 +248,7 @@ fn loop_services(
     let store_settings =
         ActorSettings { idle_timeout, mailbox_capacity: settings.store_mailbox_capacity.max(1), answer_timeout };
     let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone(), clock.clone()));
-    let sweeper = Arc::new(Sweeper::new(db.clone(), placement, clock.clone()));
+    let sweeper = Arc::new(Sweeper::new(db.clone(), placement, clock.clone(), only));
     tasks.every(Duration::from_secs(settings.sweep_interval_secs.max(1)), move || {
         let sweeper = sweeper.clone();
         async move {

@@ -9,18 +9,42 @@ use sea_orm::DatabaseConnection;
 use crate::auth::credentials::CredentialCache;
 use crate::changes::Invalidator;
 use crate::clock::Clock;
+use crate::db::scope::TenantScope;
 use crate::detections::fleet::DeviceFleet;
 use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
 use crate::tasks::TaskScope;
 use crate::tenants::cache::TenantCache;
 
+/// Whom one running application serves.
+#[derive(Debug, Clone)]
+pub enum Audience {
+    /// Every tenant, and the platform admin holding the token of this hash.
+    Platform {
+        /// Hex SHA-256 of the platform admin token.
+        admin_token_hash: String,
+    },
+    /// One dedicated tenant alone (`REPLENISH_DEDICATED_TENANT`): no admin, and
+    /// credentials of every other tenant are refused.
+    Dedicated(TenantScope),
+}
+
+impl Audience {
+    /// The tenant of a dedicated app, `None` for the platform's app.
+    pub fn dedicated_tenant(&self) -> Option<&TenantScope> {
+        match self {
+            Self::Platform { .. } => None,
+            Self::Dedicated(tenant) => Some(tenant),
+        }
+    }
+}
+
 /// Shared state of one running application.
 pub struct AppState {
     /// The database pool.
     pub db: DatabaseConnection,
-    /// Hex SHA-256 of the platform admin token.
-    pub admin_token_hash: String,
+    /// Whom this app serves: the platform (with its admin), or one dedicated tenant.
+    pub audience: Audience,
     /// Redis pool, when `REDIS_URL` is set.
     pub redis: Option<deadpool_redis::Pool>,
     /// Tenant limits and catalogs, cached per replica.

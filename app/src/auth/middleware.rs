@@ -10,9 +10,9 @@ use actix_web::{HttpMessage, web};
 use crate::auth::caller::{Caller, DeviceCaller, Merchant};
 use crate::auth::repo;
 use crate::auth::tokens::{TokenKind, hash_token, hashes_match};
-use crate::db::scope::AcrossTenants;
+use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::Error;
-use crate::state::AppState;
+use crate::state::{AppState, Audience};
 
 fn bearer_token(req: &ServiceRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -42,10 +42,24 @@ async fn resolve(state: &AppState, token: &str) -> Result<Caller, Error> {
         state.credentials.insert(ticket, hash, caller.clone(), expires_at);
         return Ok(caller);
     }
-    if hashes_match(&hash, &state.admin_token_hash) {
+    // A dedicated app has no admin token: nothing is compared, nothing matches.
+    if let Audience::Platform { admin_token_hash } = &state.audience
+        && hashes_match(&hash, admin_token_hash)
+    {
         return Ok(Caller::Admin);
     }
     Err(Error::Unauthorized)
+}
+
+/// Whether a dedicated app of `tenant` serves `caller`: only that tenant's merchant
+/// and devices, never the admin or another tenant (whose credentials are as unknown
+/// here as a wrong token).
+fn serves(tenant: &TenantScope, caller: &Caller) -> bool {
+    match caller {
+        Caller::Admin => false,
+        Caller::Merchant(merchant) => merchant.tenant_id.as_str() == tenant.as_str(),
+        Caller::Device(device) => device.tenant_id.as_str() == tenant.as_str(),
+    }
 }
 
 /// Middleware: authenticates the bearer token and stores the [`Caller`] in the
@@ -60,6 +74,11 @@ pub async fn authenticate(
         .ok_or_else(|| Error::Internal("application state missing".into()))?
         .clone();
     let caller = resolve(&state, &token).await?;
+    if let Some(tenant) = state.audience.dedicated_tenant()
+        && !serves(tenant, &caller)
+    {
+        return Err(Error::Unauthorized.into());
+    }
     req.extensions_mut().insert(caller);
     next.call(req).await
 }

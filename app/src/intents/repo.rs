@@ -45,6 +45,24 @@ pub async fn expire_all_lapsed(db: &DatabaseConnection, _: AcrossTenants, now: D
     Ok(result.rows_affected)
 }
 
+/// Marks every lapsed PENDING intent of one tenant EXPIRED: the sweeper of a
+/// dedicated tenant's app, which touches no other tenant's rows.
+pub async fn expire_tenant_lapsed(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let result = tenant
+        .update::<intent::Entity>()
+        .col_expr(intent::Column::Status, Expr::value(IntentStatus::Expired.as_str()))
+        .col_expr(intent::Column::UpdatedAt, Expr::value(now))
+        .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
+        .filter(intent::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// Up to `h.limit + 1` of the tenant's intents (only `device`'s when given),
 /// newest first: the extra one tells the caller there is another page.
 pub async fn history(

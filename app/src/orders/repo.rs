@@ -344,6 +344,20 @@ pub async fn unfinished(
         .await?)
 }
 
+/// Like [`unfinished`], of one tenant only: the sweeper of a dedicated tenant's app.
+pub async fn unfinished_of(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    stale_before: DateTime<Utc>,
+) -> Result<Vec<order::Model>, Error> {
+    Ok(tenant
+        .find::<order::Entity>()
+        .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
+        .filter(order::Column::UpdatedAt.lt(stale_before))
+        .all(db)
+        .await?)
+}
+
 /// Up to `h.limit + 1` of the tenant's orders (only `device`'s when given),
 /// newest first: the extra one tells the caller there is another page.
 pub async fn history(

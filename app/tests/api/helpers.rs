@@ -216,10 +216,16 @@ impl TestApp {
 
     /// Stops this server and starts a new one on the same database and clock.
     pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::restart`], with the settings adjusted by `adjust`.
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         self.handle.stop(true).await;
         let TestApp { settings, db, api, clock, .. } = self;
         let admin_token = api.admin_token;
         let mut settings = settings;
+        adjust(&mut settings);
         settings.listen = "127.0.0.1:0".parse().expect("address");
         start(settings, db, Some(admin_token), clock).await
     }

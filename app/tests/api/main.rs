@@ -31,6 +31,7 @@ macro_rules! on_both_backends {
 mod assistant;
 mod bad_input;
 mod cross_tenant;
+mod dedicated;
 mod devices;
 mod durability;
 mod helpers;
