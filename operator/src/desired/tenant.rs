@@ -9,9 +9,9 @@ use k8s_openapi::api::autoscaling::v2::{
     ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar, HTTPGetAction, Namespace,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -27,14 +27,28 @@ use crate::crd::{Isolation, Tenant};
 pub const API_KEY_SECRET: &str = "replenish-api-key";
 /// Key of the API key inside [`API_KEY_SECRET`].
 pub const API_KEY_FIELD: &str = "api-key";
-/// Name of a dedicated app's Deployment, Service and HorizontalPodAutoscaler.
-pub const DEDICATED_APP: &str = "replenish";
+/// Name of the dedicated app's Deployment, Service, autoscaler and NetworkPolicy that
+/// operators before 0.2 put in the tenant's namespace (with a copy of the app env Secret,
+/// platform secrets included); the operator deletes them there.
+pub const LEGACY_DEDICATED_APP: &str = "replenish";
+/// Keys of the app env Secret a dedicated app reads, each by `secretKeyRef`, and whether
+/// the Secret may lack it. Never `REPLENISH_ADMIN_TOKEN`: a dedicated app has no admin.
+pub const DEDICATED_SECRET_KEYS: [(&str, bool); 4] =
+    [("DATABASE_URL", false), ("REDIS_URL", true), ("SENTRY_DSN", true), ("OPENAI_API_KEY", true)];
+/// Variable that makes the app serve one tenant alone (`app/src/config.rs`).
+pub const DEDICATED_TENANT_ENV: &str = "REPLENISH_DEDICATED_TENANT";
 /// Port the app listens on.
 pub const APP_PORT: i32 = 8080;
 /// User and group the app runs as: the image's `nonroot` user (as in the chart).
 pub const APP_USER: i64 = 65532;
 /// Prefix of tenant namespaces.
 pub const NAMESPACE_PREFIX: &str = "tenant-";
+
+/// Name of tenant `name`'s dedicated app (Deployment, Service, autoscaler, NetworkPolicy)
+/// in the operator's namespace: `tenant-<name>`, a DNS label like the tenant's namespace.
+pub fn dedicated_app_name(name: &str) -> String {
+    namespace_name(name)
+}
 
 /// The namespace of tenant `name`.
 pub fn namespace_name(name: &str) -> String {
@@ -107,11 +121,12 @@ pub fn namespace(tenant: &Tenant) -> Namespace {
     Namespace { metadata: owned_meta(tenant, &namespace_name(&tenant.name_any()), None), ..Namespace::default() }
 }
 
-/// The in-cluster URL serving the tenant: its own Service when dedicated, else the shared app.
-pub fn endpoint(tenant: &Tenant, shared_endpoint: Option<&str>) -> Option<String> {
+/// The in-cluster URL serving the tenant: its own Service (in `app_namespace`, the
+/// operator's) when dedicated, else the shared app.
+pub fn endpoint(tenant: &Tenant, shared_endpoint: Option<&str>, app_namespace: &str) -> Option<String> {
     match tenant.spec.isolation {
         Isolation::Dedicated => {
-            Some(format!("http://{DEDICATED_APP}.{}.svc:{APP_PORT}", namespace_name(&tenant.name_any())))
+            Some(format!("http://{}.{app_namespace}.svc:{APP_PORT}", dedicated_app_name(&tenant.name_any())))
         }
         Isolation::Shared => shared_endpoint.map(str::to_owned),
     }
@@ -147,11 +162,12 @@ pub fn scaling(tenant: &Tenant, defaults: &PlanDefaults) -> (i32, i32, i32) {
     }
 }
 
-/// The objects of a dedicated app; the caller deletes them when the tenant is shared.
+/// The objects of a dedicated app, all in the operator's namespace (where the platform's
+/// secrets already are), named [`dedicated_app_name`] and labelled with their tenant. None
+/// goes to the tenant's namespace, which holds only the tenant's own credentials. The
+/// caller deletes them when the tenant is shared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dedicated {
-    /// Copy of the operator's app env Secret, so the pods can reference it locally.
-    pub env_secret: Option<Secret>,
     /// The app.
     pub deployment: Deployment,
     /// Its Service.
@@ -169,10 +185,10 @@ pub struct DedicatedInputs<'a> {
     pub defaults: &'a PlanDefaults,
     /// App image.
     pub image: &'a str,
-    /// Name of the env Secret, the same in the operator's and the tenant's namespace.
+    /// The operator's namespace: the dedicated app runs there.
+    pub namespace: &'a str,
+    /// Name of the app env Secret there; the pods read [`DEDICATED_SECRET_KEYS`] from it.
     pub env_secret_name: &'a str,
-    /// The env Secret as found in the operator's namespace, when it exists.
-    pub env_secret_source: Option<&'a Secret>,
     /// What the pods take over from the chart's settings of the shared app.
     pub app: &'a DedicatedAppSettings,
 }
@@ -183,19 +199,12 @@ pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicat
         return None;
     }
     let name = tenant.name_any();
-    let ns = Some(namespace_name(&name));
     let mut selector = tenant_labels(&name);
-    selector.insert("app.kubernetes.io/name".into(), DEDICATED_APP.into());
-    let mut meta = owned_meta(tenant, DEDICATED_APP, ns.clone());
+    selector.insert("app.kubernetes.io/name".into(), "replenish".into());
+    selector.insert("app.kubernetes.io/component".into(), "dedicated-app".into());
+    let mut meta = owned_meta(tenant, &dedicated_app_name(&name), Some(inputs.namespace.to_owned()));
     meta.labels = Some(selector.clone());
 
-    let env_secret = inputs.env_secret_source.map(|source| Secret {
-        metadata: owned_meta(tenant, inputs.env_secret_name, ns.clone()),
-        type_: Some("Opaque".to_owned()),
-        data: source.data.clone(),
-        string_data: source.string_data.clone(),
-        ..Secret::default()
-    });
     let deployment = Deployment {
         metadata: meta.clone(),
         spec: Some(DeploymentSpec {
@@ -203,7 +212,7 @@ pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicat
             selector: LabelSelector { match_labels: Some(selector.clone()), ..LabelSelector::default() },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta { labels: Some(selector.clone()), ..ObjectMeta::default() }),
-                spec: Some(pod_spec(inputs)),
+                spec: Some(pod_spec(&name, inputs)),
             },
             ..DeploymentSpec::default()
         }),
@@ -228,7 +237,7 @@ pub fn dedicated(tenant: &Tenant, inputs: DedicatedInputs<'_>) -> Option<Dedicat
         spec: Some(network_policy_spec(&selector, &settings.from)),
     });
     let hpa = autoscaler(tenant, inputs.defaults, meta);
-    Some(Dedicated { env_secret, deployment, service, hpa, network_policy })
+    Some(Dedicated { deployment, service, hpa, network_policy })
 }
 
 /// The dedicated app's autoscaler: `spec.scaling`, else the plan's bounds and CPU target.
@@ -240,7 +249,7 @@ fn autoscaler(tenant: &Tenant, defaults: &PlanDefaults, meta: ObjectMeta) -> Hor
             scale_target_ref: CrossVersionObjectReference {
                 api_version: Some("apps/v1".into()),
                 kind: "Deployment".into(),
-                name: DEDICATED_APP.into(),
+                name: dedicated_app_name(&tenant.name_any()),
             },
             min_replicas: Some(min),
             max_replicas: max,
@@ -284,10 +293,15 @@ fn network_policy_spec(
 }
 
 /// The app's environment: the chart's app configuration, under the settings the operator
-/// fixes (listen address, no migrations, JSON logs). Sorted, so the rendering is stable.
-fn app_env(settings: &DedicatedAppSettings) -> Vec<EnvVar> {
-    let mut env = settings.env.clone();
+/// fixes (its one tenant, listen address, no migrations, JSON logs), then the keys of
+/// [`DEDICATED_SECRET_KEYS`] by reference (nothing else of the Secret: no admin token).
+/// Sorted, so the rendering is stable.
+fn app_env(tenant: &str, inputs: DedicatedInputs<'_>) -> Vec<EnvVar> {
+    let mut env = inputs.app.env.clone();
+    // Secrets come by reference only, whatever the configuration says.
+    env.retain(|name, _| name != "REPLENISH_ADMIN_TOKEN" && !DEDICATED_SECRET_KEYS.iter().any(|(k, _)| k == name));
     for (name, value) in [
+        (DEDICATED_TENANT_ENV, tenant.to_owned()),
         ("REPLENISH_LISTEN", format!("0.0.0.0:{APP_PORT}")),
         // The chart's migration Job owns the schema; replicas never migrate.
         ("REPLENISH_RUN_MIGRATIONS", "false".to_owned()),
@@ -295,7 +309,20 @@ fn app_env(settings: &DedicatedAppSettings) -> Vec<EnvVar> {
     ] {
         env.insert(name.to_owned(), value);
     }
-    env.into_iter().map(|(name, value)| EnvVar { name, value: Some(value), ..EnvVar::default() }).collect()
+    let plain = env.into_iter().map(|(name, value)| EnvVar { name, value: Some(value), ..EnvVar::default() });
+    let secret = DEDICATED_SECRET_KEYS.iter().map(|(key, optional)| EnvVar {
+        name: (*key).to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: inputs.env_secret_name.to_owned(),
+                key: (*key).to_owned(),
+                optional: Some(*optional),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    });
+    plain.chain(secret).collect()
 }
 
 /// Requests and limits: the chart's, else built-in ones. The autoscaler's CPU target is a
@@ -314,7 +341,7 @@ fn app_resources(settings: &DedicatedAppSettings) -> ResourceRequirements {
 /// A pod that passes the `restricted` Pod Security Standard: non-root, no privilege
 /// escalation, every capability dropped, the runtime's default seccomp profile, no
 /// service account token, and only an emptyDir for `/tmp` beside the read-only root.
-fn pod_spec(inputs: DedicatedInputs<'_>) -> PodSpec {
+fn pod_spec(tenant: &str, inputs: DedicatedInputs<'_>) -> PodSpec {
     let settings = inputs.app;
     PodSpec {
         // The app never calls the Kubernetes API.
@@ -329,7 +356,7 @@ fn pod_spec(inputs: DedicatedInputs<'_>) -> PodSpec {
             ..PodSecurityContext::default()
         }),
         termination_grace_period_seconds: settings.termination_grace_period_seconds,
-        containers: vec![app_container(inputs)],
+        containers: vec![app_container(tenant, inputs)],
         // The root filesystem is read-only; /tmp is the only writable place.
         volumes: Some(vec![Volume {
             name: "tmp".into(),
@@ -347,8 +374,8 @@ fn runtime_default_seccomp() -> SeccompProfile {
     SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }
 }
 
-/// The app container, with the chart's image pull policy, configuration and resources.
-fn app_container(inputs: DedicatedInputs<'_>) -> Container {
+/// The app container of `tenant`, with the chart's image pull policy, configuration and resources.
+fn app_container(tenant: &str, inputs: DedicatedInputs<'_>) -> Container {
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -369,11 +396,7 @@ fn app_container(inputs: DedicatedInputs<'_>) -> Container {
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
-        env: Some(app_env(inputs.app)),
-        env_from: Some(vec![EnvFromSource {
-            secret_ref: Some(SecretEnvSource { name: inputs.env_secret_name.into(), optional: Some(false) }),
-            ..EnvFromSource::default()
-        }]),
+        env: Some(app_env(tenant, inputs)),
         readiness_probe: Some(probe("/readyz")),
         liveness_probe: Some(probe("/healthz")),
         resources: Some(app_resources(inputs.app)),

@@ -28,12 +28,12 @@ fn tenant(isolation: Isolation) -> Tenant {
 /// The chart's defaults: no pull secrets, no NetworkPolicy.
 static NO_SETTINGS: std::sync::LazyLock<DedicatedAppSettings> = std::sync::LazyLock::new(DedicatedAppSettings::default);
 
-fn inputs<'a>(defaults: &'a PlanDefaults, source: Option<&'a Secret>) -> DedicatedInputs<'a> {
+fn inputs(defaults: &PlanDefaults) -> DedicatedInputs<'_> {
     DedicatedInputs {
         defaults,
         image: "registry.example/replenish:1.2.3",
+        namespace: "replenish",
         env_secret_name: "app-env",
-        env_secret_source: source,
         app: &NO_SETTINGS,
     }
 }
@@ -102,18 +102,20 @@ fn api_key_secret_holds_key_tenant_and_endpoint() {
 
 #[test]
 fn endpoint_follows_isolation() {
-    assert_eq!(endpoint(&tenant(Isolation::Shared), Some("http://shared:8080")).as_deref(), Some("http://shared:8080"));
-    assert_eq!(endpoint(&tenant(Isolation::Shared), None), None);
+    let shared = endpoint(&tenant(Isolation::Shared), Some("http://shared:8080"), "replenish");
+    assert_eq!(shared.as_deref(), Some("http://shared:8080"));
+    assert_eq!(endpoint(&tenant(Isolation::Shared), None, "replenish"), None);
     assert_eq!(
-        endpoint(&tenant(Isolation::Dedicated), Some("http://shared:8080")).as_deref(),
-        Some("http://replenish.tenant-acme.svc:8080")
+        endpoint(&tenant(Isolation::Dedicated), Some("http://shared:8080"), "replenish").as_deref(),
+        Some("http://tenant-acme.replenish.svc:8080"),
+        "the dedicated app's Service, in the operator's namespace"
     );
 }
 
 #[test]
 fn shared_tenants_have_no_dedicated_app() {
     let defaults = PlanDefaults::default();
-    assert_eq!(dedicated(&tenant(Isolation::Shared), inputs(&defaults, None)), None);
+    assert_eq!(dedicated(&tenant(Isolation::Shared), inputs(&defaults)), None);
 }
 
 #[test]
@@ -122,14 +124,14 @@ fn dedicated_app_uses_plan_defaults_without_spec_scaling() {
     defaults.growth.min_replicas = 3;
     defaults.growth.max_replicas = 9;
     defaults.growth.target_cpu_utilization_percentage = 55;
-    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, None)).unwrap();
+    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults)).unwrap();
     let hpa = d.hpa.spec.unwrap();
     assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(3), 9));
     let metric = hpa.metrics.unwrap()[0].resource.clone().unwrap();
     assert_eq!((metric.name.as_str(), metric.target.average_utilization), ("cpu", Some(55)));
-    assert_eq!(hpa.scale_target_ref.name, DEDICATED_APP);
+    assert_eq!(hpa.scale_target_ref.name, "tenant-acme");
     assert_eq!(hpa.scale_target_ref.kind, "Deployment");
-    assert_eq!(d.hpa.metadata.namespace.as_deref(), Some("tenant-acme"));
+    assert_eq!(d.hpa.metadata.namespace.as_deref(), Some("replenish"));
 }
 
 #[test]
@@ -137,27 +139,25 @@ fn dedicated_app_uses_spec_scaling_when_present() {
     let defaults = PlanDefaults::default();
     let mut t = tenant(Isolation::Dedicated);
     t.spec.scaling = Some(Scaling { min_replicas: 4, max_replicas: 12, target_cpu_utilization_percentage: None });
-    let hpa = dedicated(&t, inputs(&defaults, None)).unwrap().hpa.spec.unwrap();
+    let hpa = dedicated(&t, inputs(&defaults)).unwrap().hpa.spec.unwrap();
     assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(4), 12));
     // Without a CPU target in the spec the plan's applies.
     let target = hpa.metrics.unwrap()[0].resource.clone().unwrap().target.average_utilization;
     assert_eq!(target, Some(defaults.growth.target_cpu_utilization_percentage));
     t.spec.scaling = Some(Scaling { min_replicas: 1, max_replicas: 2, target_cpu_utilization_percentage: Some(33) });
-    let hpa = dedicated(&t, inputs(&defaults, None)).unwrap().hpa.spec.unwrap();
+    let hpa = dedicated(&t, inputs(&defaults)).unwrap().hpa.spec.unwrap();
     assert_eq!(hpa.metrics.unwrap()[0].resource.clone().unwrap().target.average_utilization, Some(33));
 }
 
 #[test]
 fn dedicated_deployment_runs_the_configured_image_and_leaves_replicas_to_the_autoscaler() {
     let defaults = PlanDefaults::default();
-    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, None)).unwrap();
+    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults)).unwrap();
     let spec = d.deployment.spec.unwrap();
     assert_eq!(spec.replicas, None);
     let pod = spec.template.spec.unwrap();
     let container = &pod.containers[0];
     assert_eq!(container.image.as_deref(), Some("registry.example/replenish:1.2.3"));
-    let env_from = container.env_from.clone().unwrap();
-    assert_eq!(env_from[0].secret_ref.as_ref().unwrap().name, "app-env");
     assert!(container.resources.as_ref().unwrap().requests.as_ref().unwrap().contains_key("cpu"));
     assert_eq!(container.security_context.as_ref().unwrap().run_as_non_root, Some(true));
     // Selector, pod labels and Service selector agree, or the Service would route nowhere.
@@ -168,18 +168,39 @@ fn dedicated_deployment_runs_the_configured_image_and_leaves_replicas_to_the_aut
 }
 
 #[test]
-fn env_secret_is_copied_only_when_the_source_exists() {
+fn the_dedicated_app_runs_beside_the_platforms_secrets_and_reads_only_what_it_needs() {
     let defaults = PlanDefaults::default();
-    let source = Secret {
-        data: Some(BTreeMap::from([("DATABASE_URL".to_owned(), ByteString(b"postgres://db".to_vec()))])),
-        ..Secret::default()
+    // Even a chart configuration naming secrets does not put them in the pod's plain env.
+    let settings = DedicatedAppSettings {
+        env: BTreeMap::from([
+            ("REPLENISH_ADMIN_TOKEN".to_owned(), "leaked".to_owned()),
+            ("DATABASE_URL".to_owned(), "postgres://leaked".to_owned()),
+            ("REPLENISH_DEDICATED_TENANT".to_owned(), "globex".to_owned()),
+        ]),
+        ..DedicatedAppSettings::default()
     };
-    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, Some(&source))).unwrap();
-    let copy = d.env_secret.unwrap();
-    assert_eq!(copy.metadata.name.as_deref(), Some("app-env"));
-    assert_eq!(copy.metadata.namespace.as_deref(), Some("tenant-acme"));
-    assert_eq!(copy.data.unwrap()["DATABASE_URL"].0, b"postgres://db");
-    assert!(dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, None)).unwrap().env_secret.is_none());
+    let d = dedicated(&tenant(Isolation::Dedicated), DedicatedInputs { app: &settings, ..inputs(&defaults) }).unwrap();
+    for meta in [&d.deployment.metadata, &d.service.metadata, &d.hpa.metadata] {
+        assert_eq!(meta.namespace.as_deref(), Some("replenish"), "not the tenant's namespace");
+        assert_eq!(meta.name.as_deref(), Some("tenant-acme"));
+        assert_eq!(meta.labels.as_ref().unwrap()[crate::desired::TENANT_LABEL], "acme");
+    }
+    let container = d.deployment.spec.unwrap().template.spec.unwrap().containers.remove(0);
+    assert_eq!(container.env_from, None, "never the whole Secret");
+    let env = container.env.unwrap();
+    let by_name = |name: &str| env.iter().find(|e| e.name == name).cloned();
+    assert!(by_name("REPLENISH_ADMIN_TOKEN").is_none(), "a dedicated app has no admin token: {env:?}");
+    assert_eq!(by_name("REPLENISH_DEDICATED_TENANT").unwrap().value.as_deref(), Some("acme"));
+    let database = by_name("DATABASE_URL").unwrap();
+    assert_eq!(database.value, None);
+    let reference = database.value_from.unwrap().secret_key_ref.unwrap();
+    assert_eq!(
+        (reference.name.as_str(), reference.key.as_str(), reference.optional),
+        ("app-env", "DATABASE_URL", Some(false))
+    );
+    let referenced: Vec<_> =
+        env.iter().filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref().map(|r| r.key.clone())).collect();
+    assert_eq!(referenced, ["DATABASE_URL", "REDIS_URL", "SENTRY_DSN", "OPENAI_API_KEY"]);
 }
 
 #[test]
@@ -284,7 +305,7 @@ fn the_restricted_check_catches_what_it_should() {
 #[test]
 fn dedicated_pods_pass_the_restricted_pod_security_standard() {
     let defaults = PlanDefaults::default();
-    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, None)).unwrap();
+    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults)).unwrap();
     let pod = d.deployment.spec.unwrap().template.spec.unwrap();
     assert_eq!(restricted_violations(&pod), Vec::<String>::new());
     // And what the issue names, explicitly.
@@ -327,8 +348,7 @@ fn chart_settings() -> DedicatedAppSettings {
 fn dedicated_pods_take_the_charts_settings() {
     let defaults = PlanDefaults::default();
     let settings = chart_settings();
-    let d = dedicated(&tenant(Isolation::Dedicated), DedicatedInputs { app: &settings, ..inputs(&defaults, None) })
-        .unwrap();
+    let d = dedicated(&tenant(Isolation::Dedicated), DedicatedInputs { app: &settings, ..inputs(&defaults) }).unwrap();
     let pod = d.deployment.spec.unwrap().template.spec.unwrap();
     assert_eq!(restricted_violations(&pod), Vec::<String>::new(), "settings never weaken the profile");
     assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
@@ -346,7 +366,7 @@ fn dedicated_pods_take_the_charts_settings() {
     assert_eq!(env["REPLENISH_RUN_MIGRATIONS"], "false");
 
     let policy = d.network_policy.expect("a NetworkPolicy like the shared app's");
-    assert_eq!(policy.metadata.namespace.as_deref(), Some("tenant-acme"));
+    assert_eq!(policy.metadata.namespace.as_deref(), Some("replenish"));
     assert_eq!(policy.metadata.owner_references.unwrap()[0].uid, "uid-acme");
     let spec = policy.spec.unwrap();
     let pod_labels = d.deployment.metadata.labels.unwrap();
@@ -360,11 +380,10 @@ fn dedicated_pods_take_the_charts_settings() {
 #[test]
 fn no_network_policy_unless_the_chart_enables_them_and_none_without_peers_restricts_sources() {
     let defaults = PlanDefaults::default();
-    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults, None)).unwrap();
+    let d = dedicated(&tenant(Isolation::Dedicated), inputs(&defaults)).unwrap();
     assert!(d.network_policy.is_none());
     let settings = DedicatedAppSettings { network_policy: Some(NetworkPolicySettings::default()), ..chart_settings() };
-    let d = dedicated(&tenant(Isolation::Dedicated), DedicatedInputs { app: &settings, ..inputs(&defaults, None) })
-        .unwrap();
+    let d = dedicated(&tenant(Isolation::Dedicated), DedicatedInputs { app: &settings, ..inputs(&defaults) }).unwrap();
     let rule = &d.network_policy.unwrap().spec.unwrap().ingress.unwrap()[0];
     assert_eq!(rule.from, None, "no peers: any source, on the HTTP port only");
 }

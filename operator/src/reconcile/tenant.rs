@@ -14,7 +14,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 
 use super::{Context, RESYNC, TENANT_FINALIZER, apply, delete_if_exists, namespace, status};
 use crate::crd::{Device, Tenant, TenantStatus};
-use crate::desired::tenant::{self as desired, API_KEY_FIELD, API_KEY_SECRET, DEDICATED_APP, DedicatedInputs};
+use crate::desired::tenant::{self as desired, API_KEY_FIELD, API_KEY_SECRET, DedicatedInputs, LEGACY_DEDICATED_APP};
 use crate::error::{Error, Result};
 
 /// Reconciles one Tenant (entry point for the controller).
@@ -122,7 +122,7 @@ async fn serve(
     issued_key: Option<String>,
 ) -> Result<(Option<String>, i32)> {
     let name = tenant.name_any();
-    let endpoint = desired::endpoint(tenant, ctx.config.shared_endpoint.as_deref());
+    let endpoint = desired::endpoint(tenant, ctx.config.shared_endpoint.as_deref(), &ctx.config.namespace);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let api_key = match issued_key {
         Some(key) => {
@@ -163,62 +163,72 @@ async fn existing_key(secrets: &Api<Secret>) -> Result<Option<String>> {
     Ok(key.filter(|k| !k.is_empty()))
 }
 
-/// Applies the dedicated app's objects, or deletes them when the tenant is shared.
+/// Applies the dedicated app's objects in the operator's namespace, or deletes them when
+/// the tenant is shared; either way deletes what older operators put in `namespace`.
 async fn reconcile_dedicated(tenant: &Tenant, ctx: &Context, namespace: &str) -> Result<()> {
+    remove_legacy(ctx, namespace).await?;
     let client = ctx.client.clone();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
+    let home = &ctx.config.namespace;
+    let name = desired::dedicated_app_name(&tenant.name_any());
     let env_name = &ctx.config.app_env_secret;
     if tenant.spec.isolation != crate::crd::Isolation::Dedicated {
-        let mut removed = false;
-        removed |= delete_if_exists(&policies, DEDICATED_APP).await?;
-        removed |= delete_if_exists(&hpas, DEDICATED_APP).await?;
-        removed |= delete_if_exists(&services, DEDICATED_APP).await?;
-        removed |= delete_if_exists(&deployments, DEDICATED_APP).await?;
-        removed |= delete_if_exists(&secrets, env_name).await?;
-        if removed {
+        if remove_app(ctx, home, &name).await? {
             ctx.event(tenant, EventType::Normal, "DedicatedAppRemoved", "tenant is shared again".into()).await;
         }
         return Ok(());
     }
-    let Some(source) = Api::<Secret>::namespaced(client, &ctx.config.namespace).get_opt(env_name).await? else {
+    if Api::<Secret>::namespaced(client.clone(), home).get_opt(env_name).await?.is_none() {
         // Without it the pods could not start; say so on the Tenant instead of deploying them broken.
         return Err(Error::Config(format!(
-            "Secret {}/{env_name}, the dedicated app's environment, does not exist",
-            ctx.config.namespace
+            "Secret {home}/{env_name}, the dedicated app's environment, does not exist"
         )));
-    };
+    }
     let inputs = DedicatedInputs {
         defaults: &ctx.config.plan_defaults,
         image: &ctx.config.app_image,
+        namespace: home,
         env_secret_name: env_name,
-        env_secret_source: Some(&source),
         app: &ctx.config.dedicated_app,
     };
     let Some(objects) = desired::dedicated(tenant, inputs) else { return Ok(()) };
-    if let Some(env_secret) = &objects.env_secret {
-        apply(&secrets, env_secret).await?;
-    }
-    let created = deployments.get_opt(DEDICATED_APP).await?.is_none();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), home);
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), home);
+    let created = deployments.get_opt(&name).await?.is_none();
     apply(&deployments, &objects.deployment).await?;
-    apply(&services, &objects.service).await?;
-    apply(&hpas, &objects.hpa).await?;
+    apply(&Api::<Service>::namespaced(client.clone(), home), &objects.service).await?;
+    apply(&Api::<HorizontalPodAutoscaler>::namespaced(client, home), &objects.hpa).await?;
     if let Some(policy) = &objects.network_policy {
         apply(&policies, policy).await?;
     } else {
-        delete_if_exists(&policies, DEDICATED_APP).await?;
+        delete_if_exists(&policies, &name).await?;
     }
     if created {
-        ctx.event(
-            tenant,
-            EventType::Normal,
-            "DedicatedAppCreated",
-            format!("Deployment, Service and HPA {DEDICATED_APP} in {namespace}"),
-        )
-        .await;
+        let note = format!("Deployment, Service and HPA {name} in {home}");
+        ctx.event(tenant, EventType::Normal, "DedicatedAppCreated", note).await;
+    }
+    Ok(())
+}
+
+/// Deletes the dedicated app objects called `name` in `namespace`; true if there were any.
+async fn remove_app(ctx: &Context, namespace: &str, name: &str) -> Result<bool> {
+    let client = ctx.client.clone();
+    let mut removed = false;
+    removed |= delete_if_exists(&Api::<NetworkPolicy>::namespaced(client.clone(), namespace), name).await?;
+    removed |= delete_if_exists(&Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), namespace), name).await?;
+    removed |= delete_if_exists(&Api::<Service>::namespaced(client.clone(), namespace), name).await?;
+    removed |= delete_if_exists(&Api::<Deployment>::namespaced(client, namespace), name).await?;
+    Ok(removed)
+}
+
+/// Older operators ran a dedicated app in the tenant's namespace with a copy of the app
+/// env Secret (the admin token and database URL within reach of whoever reads that
+/// namespace): delete the copy and those objects.
+async fn remove_legacy(ctx: &Context, namespace: &str) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let copy = delete_if_exists(&secrets, &ctx.config.app_env_secret).await?;
+    let app = remove_app(ctx, namespace, LEGACY_DEDICATED_APP).await?;
+    if copy || app {
+        tracing::info!(namespace, "removed the dedicated app and env Secret copy an older operator left there");
     }
     Ok(())
 }

@@ -10,7 +10,9 @@ use replenish_operator::reconcile::reconcile_tenant;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Harness, OPERATOR_NAMESPACE, SHARED_ENDPOINT, condition, eventually, secret_field};
+use crate::support::{
+    Harness, OPERATOR_NAMESPACE, PLATFORM_SECRETS, SHARED_ENDPOINT, base64_encode, condition, eventually, secret_field,
+};
 
 pub const TENANTS: &str = "replenish.dev/v1alpha1/tenants";
 pub const NAMESPACES: &str = "v1/namespaces";
@@ -76,7 +78,7 @@ async fn first_reconcile_provisions_namespace_app_tenant_key_and_status() {
     assert_eq!(h.app.call(Method::GET, "/api/v1/devices", &key, None).await.0, 200);
     assert_eq!(h.events("ApiKeyIssued").len(), 1);
     // Shared tenants have no app of their own.
-    assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_none());
+    assert!(h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").is_none());
 }
 
 #[tokio::test]
@@ -174,7 +176,7 @@ async fn intent_ttl_and_low_confidence_reach_the_app_and_are_never_reset() {
 #[tokio::test]
 async fn dedicated_creates_the_app_and_shared_removes_it() {
     let h = Harness::start(true).await;
-    // The app env Secret in the operator's namespace (seeded by the harness) is copied for the dedicated app.
+    // The dedicated app runs in the operator's namespace, beside the app env Secret the harness seeds.
     create_tenant(
         &h,
         "acme",
@@ -183,11 +185,13 @@ async fn dedicated_creates_the_app_and_shared_removes_it() {
     )
     .await;
     let t = wait_ready(&h, "acme", "True").await;
-    assert_eq!(t["status"]["endpoint"], "http://replenish.tenant-acme.svc:8080");
-    let deployment = h.get(DEPLOYMENTS, "tenant-acme", "replenish").expect("deployment");
+    let endpoint = "http://tenant-acme.replenish-system.svc:8080";
+    assert_eq!(t["status"]["endpoint"], endpoint);
+    let deployment = h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").expect("deployment");
+    assert_eq!(deployment["metadata"]["labels"]["replenish.dev/tenant"], "acme");
     assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["image"], "registry.example/replenish:test");
-    assert!(h.get(SERVICES, "tenant-acme", "replenish").is_some());
-    let hpa = h.get(HPAS, "tenant-acme", "replenish").expect("hpa");
+    assert!(h.get(SERVICES, OPERATOR_NAMESPACE, "tenant-acme").is_some());
+    let hpa = h.get(HPAS, OPERATOR_NAMESPACE, "tenant-acme").expect("hpa");
     assert_eq!((hpa["spec"]["minReplicas"].as_i64(), hpa["spec"]["maxReplicas"].as_i64()), (Some(2), Some(4)));
     // The chart's settings reach the pods (the harness configures them as the chart would).
     let pod = &deployment["spec"]["template"]["spec"];
@@ -195,21 +199,20 @@ async fn dedicated_creates_the_app_and_shared_removes_it() {
     assert_eq!(pod["automountServiceAccountToken"], false);
     assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
     assert_eq!(pod["containers"][0]["resources"]["limits"]["memory"], "1Gi");
-    let policy = h.get(NETWORK_POLICIES, "tenant-acme", "replenish").expect("NetworkPolicy");
+    let policy = h.get(NETWORK_POLICIES, OPERATOR_NAMESPACE, "tenant-acme").expect("NetworkPolicy");
     assert_eq!(policy["spec"]["podSelector"]["matchLabels"], deployment["spec"]["selector"]["matchLabels"]);
-    let copy = h.get(SECRETS, "tenant-acme", "replenish-app-env").expect("env secret copied");
-    assert_eq!(copy["stringData"]["DATABASE_URL"], "postgres://db");
+    assert!(h.get(SECRETS, "tenant-acme", "replenish-app-env").is_none(), "the env Secret is not copied");
     assert_eq!(h.events("DedicatedAppCreated").len(), 1);
     assert_eq!(
         secret_field(&h.get(SECRETS, "tenant-acme", "replenish-api-key").unwrap(), "endpoint").as_deref(),
-        Some("http://replenish.tenant-acme.svc:8080")
+        Some(endpoint)
     );
 
     // Scaling without bounds falls back to the plan's defaults (growth: 2..5).
     let api = Api::<Tenant>::all(h.client.clone());
     api.patch("acme", &PatchParams::default(), &Patch::Merge(json!({"spec": {"scaling": null}}))).await.unwrap();
     eventually("plan default bounds", || {
-        let hpa = h.get(HPAS, "tenant-acme", "replenish")?;
+        let hpa = h.get(HPAS, OPERATOR_NAMESPACE, "tenant-acme")?;
         (hpa["spec"]["maxReplicas"] == 5).then_some(())
     })
     .await;
@@ -218,14 +221,70 @@ async fn dedicated_creates_the_app_and_shared_removes_it() {
     let t = wait_ready(&h, "acme", "True").await;
     assert_eq!(t["status"]["endpoint"], SHARED_ENDPOINT);
     for gvr in [DEPLOYMENTS, SERVICES, HPAS, NETWORK_POLICIES] {
-        assert!(h.get(gvr, "tenant-acme", "replenish").is_none(), "{gvr} removed");
+        assert!(h.get(gvr, OPERATOR_NAMESPACE, "tenant-acme").is_none(), "{gvr} removed");
     }
-    assert!(h.get(SECRETS, "tenant-acme", "replenish-app-env").is_none());
+    assert!(h.get(SECRETS, OPERATOR_NAMESPACE, "replenish-app-env").is_some(), "the platform's Secret stays");
     assert_eq!(h.events("IsolationChanged").len(), 1);
 
     patch_spec(&h, "acme", json!({"isolation": "dedicated"})).await;
     wait_ready(&h, "acme", "True").await;
-    assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_some(), "and back again");
+    assert!(h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").is_some(), "and back again");
+}
+
+/// Issue 12 item 1: whoever reads a dedicated tenant's namespace finds that tenant's own
+/// credentials and nothing of the platform's: not the admin token, not the database URL,
+/// not even a reference to the Secret holding them. An older operator's copy is removed.
+#[tokio::test]
+async fn a_dedicated_tenants_namespace_holds_no_platform_secret() {
+    let h = Harness::start(true).await;
+    // As an older operator left it: its namespace, with a copy of the env Secret and an app reading it.
+    let labels = json!({"app.kubernetes.io/managed-by": "replenish-operator", "replenish.dev/tenant": "acme"});
+    foreign_namespace(&h, "tenant-acme", labels).await;
+    let copy = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("replenish-app-env".into()), ..Default::default() },
+        string_data: Some(PLATFORM_SECRETS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
+        ..Secret::default()
+    };
+    Api::<Secret>::namespaced(h.client.clone(), "tenant-acme").create(&PostParams::default(), &copy).await.unwrap();
+    let legacy: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "replenish"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "app", "envFrom": [{"secretRef": {"name": "replenish-app-env"}}]}]}}}
+    }))
+    .unwrap();
+    Api::namespaced(h.client.clone(), "tenant-acme").create(&PostParams::default(), &legacy).await.unwrap();
+
+    create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "isolation": "dedicated"})).await;
+    wait_ready(&h, "acme", "True").await;
+    h.settle().await;
+    let objects = h.fake.objects_in("tenant-acme");
+    assert!(objects.iter().any(|(gvr, name, _)| gvr == SECRETS && name == "replenish-api-key"), "{objects:?}");
+    for (gvr, name, object) in &objects {
+        let text = object.to_string();
+        for (key, value) in PLATFORM_SECRETS {
+            let encoded = base64_encode(value);
+            assert!(
+                !text.contains(key)
+                    && !text.contains(value)
+                    && !text.contains(&encoded)
+                    && !text.contains("replenish-app-env"),
+                "{gvr} tenant-acme/{name} holds or names {key}: {text}"
+            );
+        }
+    }
+    // The dedicated app runs beside the platform's secrets and reads the keys it needs by
+    // reference, never the admin token.
+    let deployment = h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").expect("the app runs, elsewhere");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert!(container["envFrom"].is_null(), "{container}");
+    let env = container["env"].as_array().unwrap();
+    assert!(!env.iter().any(|e| e["name"] == "REPLENISH_ADMIN_TOKEN"), "{container}");
+    assert!(env.iter().any(|e| e["name"] == "REPLENISH_DEDICATED_TENANT" && e["value"] == "acme"), "{container}");
+    let database = env.iter().find(|e| e["name"] == "DATABASE_URL").unwrap();
+    assert_eq!(
+        database["valueFrom"]["secretKeyRef"],
+        json!({"name": "replenish-app-env", "key": "DATABASE_URL", "optional": false})
+    );
 }
 
 #[tokio::test]
@@ -240,7 +299,7 @@ async fn a_dedicated_tenant_without_the_app_env_secret_is_not_ready_until_it_app
     assert_eq!(ready["reason"], "ConfigError");
     assert!(ready["message"].as_str().unwrap().contains("replenish-system/replenish-app-env"), "{ready}");
     assert_eq!(condition(&t, "Provisioned").unwrap()["status"], "True", "the app side is fine");
-    assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_none(), "no Deployment that cannot start");
+    assert!(h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").is_none(), "no Deployment that cannot start");
 
     let recreated = Secret {
         metadata: kube::api::ObjectMeta { name: Some("replenish-app-env".into()), ..Default::default() },
@@ -249,7 +308,7 @@ async fn a_dedicated_tenant_without_the_app_env_secret_is_not_ready_until_it_app
     };
     env.create(&PostParams::default(), &recreated).await.unwrap();
     wait_ready(&h, "acme", "True").await;
-    assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_some());
+    assert!(h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").is_some());
 }
 
 #[tokio::test]
@@ -258,20 +317,21 @@ async fn hand_edits_to_the_deployment_and_hpa_are_undone() {
     create_tenant(&h, "acme", json!({"displayName": "Acme", "plan": "starter", "isolation": "dedicated"})).await;
     wait_ready(&h, "acme", "True").await;
     let hpas: Api<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler> =
-        Api::namespaced(h.client.clone(), "tenant-acme");
+        Api::namespaced(h.client.clone(), OPERATOR_NAMESPACE);
     hpas.patch(
-        "replenish",
+        "tenant-acme",
         &PatchParams::default(),
         &Patch::Merge(json!({"spec": {"minReplicas": 9, "maxReplicas": 9}})),
     )
     .await
     .unwrap();
-    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(h.client.clone(), "tenant-acme");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(h.client.clone(), OPERATOR_NAMESPACE);
     let edit = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "evil:latest"}]}}}});
-    deployments.patch("replenish", &PatchParams::default(), &Patch::Merge(edit)).await.unwrap();
+    deployments.patch("tenant-acme", &PatchParams::default(), &Patch::Merge(edit)).await.unwrap();
     eventually("drift undone", || {
-        let hpa = h.get(HPAS, "tenant-acme", "replenish")?;
-        let deployment = h.get(DEPLOYMENTS, "tenant-acme", "replenish")?;
+        let hpa = h.get(HPAS, OPERATOR_NAMESPACE, "tenant-acme")?;
+        let deployment = h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme")?;
         let image = &deployment["spec"]["template"]["spec"]["containers"][0]["image"];
         (hpa["spec"]["minReplicas"] == 1
             && hpa["spec"]["maxReplicas"] == 2
@@ -280,11 +340,11 @@ async fn hand_edits_to_the_deployment_and_hpa_are_undone() {
     })
     .await;
     // Deleting an owned object by hand brings it back too.
-    Api::<k8s_openapi::api::core::v1::Service>::namespaced(h.client.clone(), "tenant-acme")
-        .delete("replenish", &DeleteParams::default())
+    Api::<k8s_openapi::api::core::v1::Service>::namespaced(h.client.clone(), OPERATOR_NAMESPACE)
+        .delete("tenant-acme", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("service recreated", || h.get(SERVICES, "tenant-acme", "replenish")).await;
+    eventually("service recreated", || h.get(SERVICES, OPERATOR_NAMESPACE, "tenant-acme")).await;
 }
 
 #[tokio::test]
@@ -409,7 +469,7 @@ async fn a_namespace_the_operator_did_not_create_is_refused_and_survives_the_ten
     let ns = h.get(NAMESPACES, "", "tenant-acme").unwrap();
     assert!(ns["metadata"]["ownerReferences"].is_null(), "not adopted: {ns}");
     assert!(h.get(SECRETS, "tenant-acme", "replenish-api-key").is_none());
-    assert!(h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_none());
+    assert!(h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").is_none());
     assert_eq!(h.app.tenant("acme").await.0, 404);
 
     Api::<Tenant>::all(h.client.clone()).delete("acme", &DeleteParams::default()).await.unwrap();

@@ -252,8 +252,8 @@ fn examples_produce_the_objects_they_describe() {
     let inputs = tenant::DedicatedInputs {
         defaults: &defaults,
         image: "img",
+        namespace: "replenish",
         env_secret_name: "env",
-        env_secret_source: None,
         app,
     };
     let dedicated = tenant::dedicated(&tenant, inputs).expect("the example is dedicated");
@@ -286,8 +286,8 @@ fn example_plan_defaults_load_and_drive_the_dedicated_app() {
     let inputs = tenant::DedicatedInputs {
         defaults: &defaults,
         image: "img",
+        namespace: "replenish",
         env_secret_name: "env",
-        env_secret_source: None,
         app,
     };
     let hpa = tenant::dedicated(&tenant, inputs).unwrap().hpa.spec.unwrap();

@@ -103,7 +103,7 @@ async fn exercise_everything() -> BTreeSet<(String, String, String)> {
         .unwrap();
     eventually("rotated", || api_key(&h, "acme").filter(|k| *k != key)).await;
     patch_spec(&h, "acme", json!({"isolation": "shared"})).await;
-    eventually("shared", || h.get(DEPLOYMENTS, "tenant-acme", "replenish").is_none().then_some(())).await;
+    eventually("shared", || h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").is_none().then_some(())).await;
     Api::<Tenant>::all(h.client.clone()).delete("acme", &DeleteParams::default()).await.unwrap();
     eventually("tenant gone", || h.get(TENANTS, "", "acme").is_none().then_some(())).await;
     eventually("device gone", || {

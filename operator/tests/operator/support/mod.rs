@@ -94,6 +94,12 @@ impl TestApp {
 
 /// Namespace the operator "runs" in during tests.
 pub const OPERATOR_NAMESPACE: &str = "replenish-system";
+/// What the chart's app env Secret holds in tests: the platform's secrets, which must never
+/// reach a tenant's namespace.
+pub const PLATFORM_SECRETS: [(&str, &str); 2] = [
+    ("DATABASE_URL", "postgres://platform:db-password@postgres.db.svc/replenish"),
+    ("REPLENISH_ADMIN_TOKEN", "platform-admin-token-0123456789"),
+];
 /// Endpoint reported for shared tenants during tests.
 pub const SHARED_ENDPOINT: &str = "http://replenish.replenish-system.svc:8080";
 
@@ -147,7 +153,7 @@ impl Harness {
         // The chart provides the dedicated apps' environment in the operator's namespace.
         let env = Secret {
             metadata: kube::api::ObjectMeta { name: Some("replenish-app-env".into()), ..Default::default() },
-            string_data: Some([("DATABASE_URL".to_owned(), "postgres://db".to_owned())].into()),
+            string_data: Some(PLATFORM_SECRETS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
             ..Secret::default()
         };
         Api::<Secret>::namespaced(client.clone(), OPERATOR_NAMESPACE)
@@ -214,6 +220,23 @@ pub fn condition(object: &Value, type_: &str) -> Option<Value> {
 pub fn secret_field(secret: &Value, key: &str) -> Option<String> {
     use base64_decode as decode;
     secret["data"][key].as_str().and_then(decode)
+}
+
+/// Standard base64 encoding (with padding), as Secret data is stored.
+pub fn base64_encode(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Minimal standard base64 decoding, enough for Secret data in tests.

@@ -86,6 +86,17 @@ impl FakeApi {
         state.objects.iter().filter(|(k, _)| k.0 == gvr).map(|(_, v)| v.clone()).collect()
     }
 
+    /// Every stored object in `namespace`, of any resource: (gvr, name, object).
+    pub fn objects_in(&self, namespace: &str) -> Vec<(String, String, Value)> {
+        let state = self.state.lock().unwrap();
+        state
+            .objects
+            .iter()
+            .filter(|(k, _)| k.1 == namespace)
+            .map(|(k, v)| (k.0.clone(), k.2.clone(), v.clone()))
+            .collect()
+    }
+
     /// How many changes were stored so far (each create, update or delete counts one).
     pub fn writes(&self) -> u64 {
         self.state.lock().unwrap().log.len() as u64
