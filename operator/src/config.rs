@@ -28,8 +28,9 @@ pub struct Settings {
     /// Image of the app, for dedicated tenants' Deployments.
     #[arg(long, env = "REPLENISH_OPERATOR_APP_IMAGE", default_value = "replenish:latest")]
     pub app_image: String,
-    /// Secret in the operator's namespace whose keys become a dedicated app's environment
-    /// (database and Redis URLs); the operator copies it into each dedicated tenant's namespace.
+    /// Secret in the operator's namespace from which dedicated apps (which run there too)
+    /// read `DATABASE_URL`, `REDIS_URL`, `SENTRY_DSN` and `OPENAI_API_KEY`, each by reference;
+    /// never the admin token, and nothing of it is copied into a tenant's namespace.
     #[arg(long, env = "REPLENISH_OPERATOR_APP_ENV_SECRET", default_value = "replenish-app-env")]
     pub app_env_secret: String,
     /// Endpoint reported for shared tenants: the shared app's in-cluster URL.
@@ -102,7 +103,7 @@ impl Settings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DedicatedAppSettings {
-    /// Secrets the kubelet pulls the image with (they must exist in each tenant namespace).
+    /// Secrets the kubelet pulls the image with (in the operator's namespace, where dedicated apps run).
     #[serde(default)]
     pub image_pull_secrets: Vec<LocalObjectReference>,
     /// Image pull policy.
@@ -127,7 +128,7 @@ pub struct DedicatedAppSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicySettings {
-    /// Peers allowed to reach the app's HTTP port (read in the tenant's namespace); empty: any source.
+    /// Peers allowed to reach the app's HTTP port (read in the operator's namespace, where dedicated apps run); empty: any source.
     #[serde(default)]
     pub from: Vec<NetworkPolicyPeer>,
 }

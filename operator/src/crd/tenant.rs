@@ -81,7 +81,8 @@ pub enum Isolation {
     /// By the platform's shared app.
     #[default]
     Shared,
-    /// By a Deployment of the app in the tenant's namespace, with its own autoscaler.
+    /// By an app of its own that serves only this tenant, with its own autoscaler: Deployment
+    /// `tenant-<name>` in the operator's namespace (the platform's secrets never reach the tenant's).
     Dedicated,
 }
 

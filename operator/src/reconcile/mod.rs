@@ -41,7 +41,8 @@ pub struct OperatorConfig {
     pub plan_defaults: PlanDefaults,
     /// App image for dedicated tenants.
     pub app_image: String,
-    /// Name of the app env Secret, in [`OperatorConfig::namespace`] and copied to dedicated tenants.
+    /// Name of the app env Secret in [`OperatorConfig::namespace`], whose keys dedicated apps
+    /// (running there too) read by reference.
     pub app_env_secret: String,
     /// The operator's own namespace.
     pub namespace: String,
