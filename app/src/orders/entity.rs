@@ -51,17 +51,7 @@ pub mod order {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
-
-    impl crate::db::scope::DeviceOwned for Entity {
-        fn device_column() -> Column {
-            Column::DeviceId
-        }
-    }
+    crate::db::scope::owned_by!(tenant: TenantId, device: DeviceId);
 }
 
 /// The `owner_daily_spend` table.
@@ -91,9 +81,5 @@ pub mod spend {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
+    crate::db::scope::owned_by!(tenant: TenantId);
 }

@@ -2,19 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::db::retry::{CONTENDED_ATTEMPTS, failed_transiently, retry};
-use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
+use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::db::{WriteTxn, is_transient};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
-use crate::history::History;
-use crate::history::repo::history_filters;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
 use crate::orders::commerce::{CommerceError, Confirmation};
@@ -344,30 +339,4 @@ pub async fn unfinished(
         .await?)
 }
 
-/// Up to `h.limit + 1` of the tenant's orders (only `device`'s when given),
-/// newest first: the extra one tells the caller there is another page.
-pub async fn history(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    device: Option<&DeviceScope>,
-    h: &History,
-) -> Result<Vec<order::Model>, Error> {
-    Ok(tenant
-        .find_narrowed::<order::Entity>(device)
-        .filter(history_filters!(order, device, h))
-        .order_by_desc(order::Column::CreatedAt)
-        .order_by_desc(order::Column::Id)
-        .limit(h.limit + 1)
-        .all(db)
-        .await?)
-}
-
-/// One order of the tenant (and, for a device, of that device).
-pub async fn find(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    device: Option<&DeviceScope>,
-    id: Uuid,
-) -> Result<Option<order::Model>, Error> {
-    Ok(tenant.find_narrowed::<order::Entity>(device).filter(order::Column::Id.eq(id)).one(db).await?)
-}
+crate::history::repo::history_queries!(order);
