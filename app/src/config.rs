@@ -41,6 +41,9 @@ pub enum LogFormat {
 pub struct Settings {
     /// Address the HTTP server binds (`REPLENISH_LISTEN`).
     pub listen: SocketAddr,
+    /// Address `/metrics` is served on, apart from the public listener because
+    /// metrics name every tenant (`REPLENISH_METRICS_LISTEN`).
+    pub metrics_listen: SocketAddr,
     /// Database URL: `postgres://…` or `sqlite://…` (`DATABASE_URL`).
     #[serde(serialize_with = "serialize_redacted_url")]
     pub database_url: SecretString,
@@ -172,6 +175,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             database_url: SecretString::from("sqlite://replenish.db?mode=rwc"),
             redis_url: None,
             admin_token: None,
@@ -284,11 +288,13 @@ mod tests {
     fn environment_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("REPLENISH_LISTEN", "0.0.0.0:9000");
+            jail.set_env("REPLENISH_METRICS_LISTEN", "0.0.0.0:9100");
             jail.set_env("DATABASE_URL", "postgres://app@db/replenish");
             jail.set_env("REPLENISH_LOG_FORMAT", "json");
             jail.set_env("REPLENISH_RUN_MIGRATIONS", "false");
             let settings = Settings::load().map_err(|e| e.to_string())?;
             assert_eq!(settings.listen.to_string(), "0.0.0.0:9000");
+            assert_eq!(settings.metrics_listen.to_string(), "0.0.0.0:9100");
             assert_eq!(settings.database_url.expose_secret(), "postgres://app@db/replenish");
             assert_eq!(settings.log_format, LogFormat::Json);
             assert!(!settings.run_migrations);

@@ -38,4 +38,4 @@ pub mod telemetry;
 pub mod tenants;
 
 pub use config::Settings;
-pub use startup::Application;
+pub use startup::{Application, ApplicationHandle};

@@ -144,7 +144,7 @@ async fn answers_with_reply_usage_and_catalog(backend: Backend) {
         summary["assistant"],
         json!({"calls": 1, "prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150})
     );
-    let metrics = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let metrics = app.metrics().await.raw;
     assert!(metrics.contains(r#"replenish_assistant_tokens_total{tenant="acme",kind="prompt"} 120"#), "{metrics}");
     assert!(metrics.contains(r#"replenish_assistant_tokens_total{tenant="acme",kind="completion"} 30"#));
 }
@@ -284,7 +284,7 @@ async fn persistent_failures_open_the_breaker_which_then_answers_at_once() {
     let retry_after: u64 = refused.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
     assert!(retry_after > 1 && retry_after <= 600, "Retry-After is the breaker's remaining time: {retry_after}");
     assert_eq!(chat_requests(&server).await.len(), attempts, "the open breaker does not call the provider");
-    let metrics = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let metrics = app.metrics().await.raw;
     assert!(metrics.contains("replenish_assistant_breaker_open 1"), "{metrics}");
     assert!(metrics.contains(r#"replenish_assistant_calls_total{route="assistant",outcome="breaker-open"} 1"#));
 }

@@ -35,7 +35,7 @@ async fn loop_state_survives_a_restart(backend: Backend) {
 }
 
 async fn metric(app: &crate::helpers::TestApp, line_start: &str) -> Option<f64> {
-    let text = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let text = app.metrics().await.raw;
     text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
