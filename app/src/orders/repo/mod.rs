@@ -18,7 +18,7 @@ use crate::history::repo::history_filters;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
 use crate::orders::commerce::{CommerceError, Confirmation};
-use crate::orders::entity::{order, spend};
+use crate::orders::entity::{budget_zone, order, spend};
 use crate::orders::model::{IntentStatus, OrderStatus};
 use crate::stores;
 
@@ -123,7 +123,8 @@ async fn try_decide(
 }
 
 /// Accepts a PENDING intent inside `txn`: reserves the owner's budget for the
-/// store's day and records the order. `None` when another replica decided first.
+/// owner's budget day and records the order (claimed by this replica, which
+/// places it next). `None` when another replica decided first.
 async fn accept(
     txn: &WriteTxn,
     tenant: &TenantScope,
@@ -135,7 +136,7 @@ async fn accept(
     let store = stores::repo::find(txn, tenant, &intent.store_id)
         .await?
         .ok_or_else(|| Error::Internal(format!("store {} of intent {} is gone", intent.store_id, intent.id)))?;
-    let tz: chrono_tz::Tz = store.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let tz = budget_zone(txn, tenant, &intent.owner, &store.timezone).await?;
     let day = now.with_timezone(&tz).format("%Y-%m-%d").to_string();
     let total = intent.unit_price_cents;
     if !reserve_budget(txn, tenant, &intent.owner, &day, total, daily_budget_cents).await? {
@@ -167,6 +168,7 @@ async fn accept(
         eta: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        claimed_at: Set(Some(now)),
     }
     .insert(txn)
     .await?;
@@ -176,6 +178,32 @@ async fn accept(
 async fn reload_intent(db: &DatabaseConnection, tenant: &TenantScope, id: Uuid) -> Result<intent::Model, Error> {
     let found = tenant.find::<intent::Entity>().filter(intent::Column::Id.eq(id)).one(db).await?;
     found.ok_or(Error::NotFound("intent"))
+}
+
+/// The zone whose calendar day `owner`'s daily budget counts in. The first
+/// order fixes it to its store's zone (`store_zone`) and every later order,
+/// from any store, uses the same: one budget day per owner, never several
+/// open at once, and a new device elsewhere does not move the owner's midnight.
+async fn budget_zone(
+    txn: &WriteTxn,
+    tenant: &TenantScope,
+    owner: &str,
+    store_zone: &str,
+) -> Result<chrono_tz::Tz, Error> {
+    // Insert-if-absent then read: two replicas racing on an owner's first
+    // order both read the zone of whichever committed first.
+    let first = Query::insert()
+        .into_table(budget_zone::Entity)
+        .columns([budget_zone::Column::TenantId, budget_zone::Column::Owner, budget_zone::Column::Timezone])
+        .values_panic([tenant.as_str().into(), owner.into(), store_zone.into()])
+        .on_conflict(
+            OnConflict::columns([budget_zone::Column::TenantId, budget_zone::Column::Owner]).do_nothing().to_owned(),
+        )
+        .to_owned();
+    txn.execute(&first).await?;
+    let zone = tenant.find::<budget_zone::Entity>().filter(budget_zone::Column::Owner.eq(owner)).one(txn).await?;
+    let zone = zone.map_or_else(|| store_zone.to_owned(), |z| z.timezone);
+    Ok(zone.parse().unwrap_or(chrono_tz::UTC))
 }
 
 /// Moves a PENDING intent to `to` with the decision; false when someone else decided first.
