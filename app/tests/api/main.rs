@@ -43,3 +43,4 @@ mod replenishment;
 mod replicas;
 mod restart;
 mod tenants;
+mod unknown_outcomes;

@@ -159,13 +159,19 @@ async fn decisions_are_idempotent_and_scoped(backend: Backend) {
 }
 
 async fn provider_failures_and_budget(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.commerce_timeout_ms = 300).await;
+    // A horizon of 0 gives up on the first call without an answer; asking
+    // again within a horizon is tested in unknown_outcomes.rs.
+    let app = spawn_app_with(backend, |s| {
+        s.commerce_timeout_ms = 300;
+        s.order_retry_horizon_secs = 0;
+    })
+    .await;
     let (key, device) = app.seeded_tenant("acme").await;
     app.put_product(&key, "soap", "soap_dispenser", "SOAP-1").await.assert_status(201);
     app.put_product(&key, "sun", "sunscreen", "SUN-1").await.assert_status(201);
     app.set_limits("acme", json!({"daily_order_budget_usd": 30.0})).await;
 
-    for (outcome, reason_part) in [("fail", "refused"), ("timeout", "did not answer")] {
+    for (outcome, reason_part) in [("fail", "refused"), ("timeout", "provider-unreachable")] {
         let store =
             json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": outcome}});
         app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(store)).await.assert_status(200);

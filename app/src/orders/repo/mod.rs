@@ -1,15 +1,17 @@
-//! Decisions, budget reservations, order state changes and the order history.
+//! Decisions, budget reservations and the order history; `placing` holds
+//! the order state changes of placement and the sweeper's claims.
+
+pub mod placing;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::db::retry::{CONTENDED_ATTEMPTS, failed_transiently, retry};
-use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
+use crate::db::scope::{DeviceScope, TenantScope};
 use crate::db::{WriteTxn, is_transient};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
@@ -17,7 +19,6 @@ use crate::history::History;
 use crate::history::repo::history_filters;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
-use crate::orders::commerce::{CommerceError, Confirmation};
 use crate::orders::entity::{budget_zone, order, spend};
 use crate::orders::model::{IntentStatus, OrderStatus};
 use crate::stores;
@@ -175,7 +176,11 @@ async fn accept(
     Ok(Some(order))
 }
 
-async fn reload_intent(db: &DatabaseConnection, tenant: &TenantScope, id: Uuid) -> Result<intent::Model, Error> {
+pub(crate) async fn reload_intent(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    id: Uuid,
+) -> Result<intent::Model, Error> {
     let found = tenant.find::<intent::Entity>().filter(intent::Column::Id.eq(id)).one(db).await?;
     found.ok_or(Error::NotFound("intent"))
 }
@@ -229,7 +234,7 @@ async fn record_decision(
     Ok(result.rows_affected == 1)
 }
 
-async fn set_intent_status(
+pub(crate) async fn set_intent_status(
     db: &impl ConnectionTrait,
     tenant: &TenantScope,
     id: Uuid,
@@ -277,99 +282,6 @@ async fn reserve_budget(
         .to_owned();
     let row = db.query_one(&statement).await?;
     Ok(row.is_some())
-}
-
-/// Marks an order SUBMITTED (and its intent ORDERED) just before the provider is called.
-pub async fn mark_submitted(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    order: &order::Model,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let txn = crate::db::begin_write(db).await?;
-    tenant
-        .update::<order::Entity>()
-        .col_expr(order::Column::Status, Expr::value(OrderStatus::Submitted.as_str()))
-        .col_expr(order::Column::UpdatedAt, Expr::value(now))
-        .filter(order::Column::Id.eq(order.id))
-        .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
-        .exec(&txn)
-        .await?;
-    set_intent_status(&txn, tenant, order.intent_id, IntentStatus::Accepted, IntentStatus::Ordered, now).await?;
-    txn.commit().await?;
-    Ok(())
-}
-
-/// Records the provider's answer once: the order and intent become CONFIRMED
-/// or FAILED, and a failure gives the reserved budget back.
-pub async fn finish(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    order: &order::Model,
-    outcome: &Result<Confirmation, CommerceError>,
-    now: DateTime<Utc>,
-) -> Result<(intent::Model, order::Model), Error> {
-    let txn = crate::db::begin_write(db).await?;
-    let (order_status, intent_status) = match outcome {
-        Ok(_) => (OrderStatus::Confirmed, IntentStatus::Confirmed),
-        Err(_) => (OrderStatus::Failed, IntentStatus::Failed),
-    };
-    let mut update = tenant
-        .update::<order::Entity>()
-        .col_expr(order::Column::Status, Expr::value(order_status.as_str()))
-        .col_expr(order::Column::UpdatedAt, Expr::value(now));
-    update = match outcome {
-        Ok(confirmation) => update
-            .col_expr(order::Column::ProviderRef, Expr::value(confirmation.provider_ref.clone()))
-            .col_expr(order::Column::Eta, Expr::value(confirmation.eta.clone())),
-        Err(err) => update.col_expr(order::Column::FailureReason, Expr::value(err.to_string())),
-    };
-    let changed = update
-        .filter(order::Column::Id.eq(order.id))
-        .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
-        .exec(&txn)
-        .await?
-        .rows_affected
-        == 1;
-    // Only the replica that moved the order does the rest, so a refund happens once.
-    if changed {
-        tenant
-            .update::<intent::Entity>()
-            .col_expr(intent::Column::Status, Expr::value(intent_status.as_str()))
-            .col_expr(intent::Column::UpdatedAt, Expr::value(now))
-            .filter(intent::Column::Id.eq(order.intent_id))
-            .exec(&txn)
-            .await?;
-        if outcome.is_err() {
-            tenant
-                .update::<spend::Entity>()
-                .col_expr(spend::Column::Cents, Expr::col(spend::Column::Cents).sub(order.total_cents))
-                .filter(spend::Column::Owner.eq(order.owner.as_str()))
-                .filter(spend::Column::Day.eq(order.budget_day.as_str()))
-                .exec(&txn)
-                .await?;
-        }
-    }
-    txn.commit().await?;
-    let order = tenant.find::<order::Entity>().filter(order::Column::Id.eq(order.id)).one(db).await?;
-    let order = order.ok_or(Error::NotFound("order"))?;
-    Ok((reload_intent(db, tenant, order.intent_id).await?, order))
-}
-
-/// Orders accepted but never answered by the provider (a replica died
-/// mid-placement), older than `stale_before`: the sweeper submits them again
-/// under the same order id. Across tenants because one sweeper serves them all;
-/// each order is then finished within its own tenant's scope.
-pub async fn unfinished(
-    db: &DatabaseConnection,
-    _: AcrossTenants,
-    stale_before: DateTime<Utc>,
-) -> Result<Vec<order::Model>, Error> {
-    Ok(order::Entity::find()
-        .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
-        .filter(order::Column::UpdatedAt.lt(stale_before))
-        .all(db)
-        .await?)
 }
 
 /// Up to `h.limit + 1` of the tenant's orders (only `device`'s when given),

@@ -1,0 +1,199 @@
+//! A provider that gives no definite answer (timeout, connection error, 5xx)
+//! may have placed the order: it stays SUBMITTED and is asked again under the
+//! same idempotency key, never failed and refunded on a guess.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::Method;
+use sea_orm::EntityTrait;
+use serde_json::json;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::{AppProcess, Backend, TestApp, TestDb, spawn_app_with};
+
+/// A commerce provider on a local port that honours the idempotency key: the
+/// first call for an order places it but answers only after `stall` (longer
+/// than the app waits); every later call with that key answers at once with
+/// the same order.
+#[derive(Clone)]
+struct Provider {
+    /// The idempotency key of every call, in arrival order.
+    calls: Arc<Mutex<Vec<String>>>,
+    /// Orders placed, by idempotency key.
+    placed: Arc<Mutex<HashMap<String, String>>>,
+    stall: Duration,
+}
+
+impl Respond for Provider {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let key = request.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        self.calls.lock().unwrap().push(key.clone());
+        let mut placed = self.placed.lock().unwrap();
+        let first = !placed.contains_key(&key);
+        let count = placed.len();
+        let reference = placed.entry(key).or_insert_with(|| format!("prov-{count}")).clone();
+        let answer = ResponseTemplate::new(200).set_body_json(json!({"provider_ref": reference, "eta": "2026-12-02"}));
+        if first { answer.set_delay(self.stall) } else { answer }
+    }
+}
+
+impl Provider {
+    async fn start(stall: Duration) -> (Provider, MockServer) {
+        let provider = Provider { calls: Arc::default(), placed: Arc::default(), stall };
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::method("POST")).respond_with(provider.clone()).mount(&server).await;
+        (provider, server)
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn orders(&self) -> usize {
+        self.placed.lock().unwrap().len()
+    }
+}
+
+/// Points store `main` of the merchant `key` at the stand-in provider.
+async fn use_provider(api: &crate::helpers::Api, key: &str, server: &MockServer) {
+    let endpoint = format!("{}/orders", server.uri());
+    let store = json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "http", "endpoint": endpoint}});
+    api.call(Method::PUT, "/api/v1/stores/main", Some(key), Some(store)).await.assert_status(200);
+}
+
+/// Cents the tenant's households have committed: a refund would lower it.
+async fn committed_cents(db_url: &str) -> i64 {
+    use replenish_app::orders::entity::spend;
+    let db = sea_orm::Database::connect(db_url).await.expect("test database");
+    spend::Entity::find().all(&db).await.expect("spend").iter().map(|s| s.cents).sum()
+}
+
+async fn a_timeout_is_asked_again_and_confirmed_once(backend: Backend) {
+    let (provider, server) = Provider::start(Duration::from_secs(30)).await;
+    let app = spawn_app_with(backend, |s| {
+        s.commerce_timeout_ms = 300;
+        s.sweep_interval_secs = 1;
+    })
+    .await;
+    let (key, device) = app.seeded_tenant("acme").await;
+    use_provider(&app, &key, &server).await;
+    let prompt = app.detect(&device, "u-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+
+    let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
+    assert_eq!(decided["order"]["status"], "SUBMITTED", "a timeout is no answer: {decided}");
+    assert_eq!(decided["status"], "ORDERED");
+    assert_eq!(decided["message"], "Placing your order…");
+    let order = decided["order"]["order_id"].as_str().expect("order").to_owned();
+    let again = app.detect(&device, "u-2", "water_bottle", "EMPTY", "HIGH").await;
+    assert_eq!(again.assert_status(200)["reason"], "ALREADY_ORDERED", "the wearer is not prompted a second time");
+    assert_eq!(committed_cents(&app.db.url).await, 1299, "no refund for an unknown outcome");
+
+    // The decision's claim lasts two provider deadlines; past it the sweeper asks again.
+    app.advance(Duration::from_secs(1));
+    app.eventually("the sweeper asked again and the provider confirmed", || async {
+        let shown = app.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&key), None).await;
+        shown.body["status"] == "CONFIRMED"
+    })
+    .await;
+    let calls = provider.calls();
+    assert_eq!(calls, vec![order.clone(), order.clone()], "two calls, both under the order id");
+    assert_eq!(provider.orders(), 1, "exactly one order at the provider");
+    let shown = app.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&key), None).await;
+    assert_eq!(shown.assert_status(200)["provider_ref"], "prov-0");
+    let intent_now = app.call(Method::GET, &format!("/api/v1/intents/{intent}"), Some(&device), None).await;
+    assert_eq!(intent_now.assert_status(200)["status"], "CONFIRMED");
+    assert_eq!(committed_cents(&app.db.url).await, 1299, "still no refund");
+}
+
+async fn a_replica_killed_mid_call_leaves_one_order(backend: Backend) {
+    let (provider, server) = Provider::start(Duration::from_secs(30)).await;
+    let db = TestDb::create(backend).await;
+    let admin = format!("test-admin-{}", uuid::Uuid::new_v4().simple());
+    let env = |timeout_ms: &str, sweep_secs: &str| {
+        vec![
+            ("DATABASE_URL", db.url.clone()),
+            ("REPLENISH_ADMIN_TOKEN", admin.clone()),
+            ("REPLENISH_IP_PER_MINUTE", "10000000".to_owned()),
+            ("REPLENISH_COMMERCE_TIMEOUT_MS", timeout_ms.to_owned()),
+            ("REPLENISH_SWEEP_INTERVAL_SECS", sweep_secs.to_owned()),
+        ]
+    };
+    // A waits long for the provider and never sweeps: it dies inside the first call.
+    let a = AppProcess::start(&env("30000", "3600")).await;
+    let api = TestApp::remote(&a.address, &admin);
+    let (key, device) = api.seeded_tenant("acme").await;
+    use_provider(&api, &key, &server).await;
+    let prompt = api.detect(&device, "k-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let decision =
+        json!({"intent_id": intent, "accepted": true, "channel": "VOICE", "decided_at_ms": crate::helpers::now_ms()});
+    let url = format!("{}/api/v1/decisions", a.address);
+    let pending = tokio::spawn(async move {
+        // Its answer never comes: the process is killed while the provider stalls.
+        reqwest::Client::new().post(url).bearer_auth(device).json(&decision).send().await.map(|_| ())
+    });
+    for _ in 0..100 {
+        if !provider.calls().is_empty() {
+            break;
+        }
+        // Waits for A's first provider call to arrive, not a TTL.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(provider.calls().len(), 1, "A called the provider");
+    a.sigkill();
+    assert!(pending.await.expect("task").is_err(), "A died before answering");
+
+    // B's claims lapse after two 300 ms deadlines and it sweeps every second.
+    let b = AppProcess::start(&env("300", "1")).await;
+    let api = TestApp::remote(&b.address, &admin);
+    let order = provider.calls()[0].clone();
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        let shown = api.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&key), None).await;
+        status = shown.assert_status(200)["status"].clone();
+        if status == "CONFIRMED" {
+            break;
+        }
+        // Waits for B's sweeper (real time, another process), not a TTL.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "CONFIRMED", "B asked again and the provider confirmed");
+    assert!(provider.calls().iter().all(|k| *k == order), "every call under the order id");
+    assert_eq!(provider.orders(), 1, "exactly one order at the provider");
+    assert_eq!(committed_cents(&db.url).await, 1299, "no refund");
+    drop(b);
+}
+
+async fn no_answer_until_the_horizon_fails_and_refunds(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.commerce_timeout_ms = 300;
+        s.sweep_interval_secs = 1;
+        s.order_retry_horizon_secs = 60;
+    })
+    .await;
+    let (key, device) = app.seeded_tenant("acme").await;
+    let hanging =
+        json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": "timeout"}});
+    app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(hanging)).await.assert_status(200);
+    let prompt = app.detect(&device, "h-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
+    assert_eq!(decided["order"]["status"], "SUBMITTED");
+    let order = decided["order"]["order_id"].as_str().expect("order").to_owned();
+
+    // Past the horizon the next attempt that still gets no answer gives up and refunds.
+    app.advance(Duration::from_secs(61));
+    let shown = || async { app.call(Method::GET, &format!("/api/v1/orders/{order}"), Some(&key), None).await };
+    app.eventually("the order failed at the horizon", || async { shown().await.body["status"] == "FAILED" }).await;
+    assert_eq!(shown().await.body["failure_reason"], "provider-unreachable");
+    assert_eq!(committed_cents(&app.db.url).await, 0, "refunded");
+}
+
+on_both_backends!(
+    a_timeout_is_asked_again_and_confirmed_once,
+    a_replica_killed_mid_call_leaves_one_order,
+    no_answer_until_the_horizon_fails_and_refunds,
+);
