@@ -209,7 +209,7 @@ async fn provider_failures_and_budget(backend: Backend) {
     let orders = app.call(Method::GET, "/api/v1/orders?status=CONFIRMED", Some(&key), None).await;
     assert_eq!(orders.assert_status(200)["items"].as_array().map(Vec::len), Some(2));
 
-    // Just past midnight in the store's time zone (UTC) the owner has a fresh budget.
+    // Just past midnight in the owner's budget zone (its first order's store: UTC) the budget is fresh.
     let now = app.clock.now();
     let midnight = (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 1).expect("time").and_utc();
     app.advance((midnight - now).to_std().expect("ahead"));

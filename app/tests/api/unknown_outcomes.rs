@@ -108,7 +108,7 @@ async fn a_timeout_is_asked_again_and_confirmed_once(backend: Backend) {
     assert_eq!(committed_cents(&app.db.url).await, 1299, "still no refund");
 }
 
-async fn a_replica_killed_mid_call_leaves_one_order(backend: Backend) {
+async fn a_replica_killed_between_the_calls_leaves_one_order(backend: Backend) {
     let (provider, server) = Provider::start(Duration::from_secs(30)).await;
     let db = TestDb::create(backend).await;
     let admin = format!("test-admin-{}", uuid::Uuid::new_v4().simple());
@@ -121,30 +121,18 @@ async fn a_replica_killed_mid_call_leaves_one_order(backend: Backend) {
             ("REPLENISH_SWEEP_INTERVAL_SECS", sweep_secs.to_owned()),
         ]
     };
-    // A waits long for the provider and never sweeps: it dies inside the first call.
-    let a = AppProcess::start(&env("30000", "3600")).await;
+    // A gives the provider 300 ms and never sweeps: its first call goes unanswered.
+    let a = AppProcess::start(&env("300", "3600")).await;
     let api = TestApp::remote(&a.address, &admin);
     let (key, device) = api.seeded_tenant("acme").await;
     use_provider(&api, &key, &server).await;
     let prompt = api.detect(&device, "k-1", "water_bottle", "EMPTY", "HIGH").await;
     let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
-    let decision =
-        json!({"intent_id": intent, "accepted": true, "channel": "VOICE", "decided_at_ms": crate::helpers::now_ms()});
-    let url = format!("{}/api/v1/decisions", a.address);
-    let pending = tokio::spawn(async move {
-        // Its answer never comes: the process is killed while the provider stalls.
-        reqwest::Client::new().post(url).bearer_auth(device).json(&decision).send().await.map(|_| ())
-    });
-    for _ in 0..100 {
-        if !provider.calls().is_empty() {
-            break;
-        }
-        // Waits for A's first provider call to arrive, not a TTL.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(provider.calls().len(), 1, "A called the provider");
+    let decided = api.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
+    assert_eq!(decided["order"]["status"], "SUBMITTED", "{decided}");
+    assert_eq!(provider.calls().len(), 1, "A called the provider once");
+    // Between the two calls, the replica that made the first one dies.
     a.sigkill();
-    assert!(pending.await.expect("task").is_err(), "A died before answering");
 
     // B's claims lapse after two 300 ms deadlines and it sweeps every second.
     let b = AppProcess::start(&env("300", "1")).await;
@@ -192,8 +180,53 @@ async fn no_answer_until_the_horizon_fails_and_refunds(backend: Backend) {
     assert_eq!(committed_cents(&app.db.url).await, 0, "refunded");
 }
 
+async fn one_broken_order_does_not_stop_the_sweep(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.commerce_timeout_ms = 300;
+        s.sweep_interval_secs = 1;
+    })
+    .await;
+    let hanging =
+        json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": "timeout"}});
+    let mut orders = Vec::new();
+    // Alpha's order first, so the sweeper meets the broken one before the good one.
+    for tenant in ["alpha", "bravo"] {
+        let (key, device) = app.seeded_tenant(tenant).await;
+        app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(hanging.clone())).await.assert_status(200);
+        let prompt = app.detect(&device, "b-1", "water_bottle", "EMPTY", "HIGH").await;
+        let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+        let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
+        assert_eq!(decided["order"]["status"], "SUBMITTED");
+        orders.push((key, decided["order"]["order_id"].as_str().expect("order").to_owned()));
+    }
+    // Alpha's store settings no longer parse, so resubmitting its order errors;
+    // bravo's provider now answers.
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    use replenish_app::stores::entity as stores;
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    stores::Entity::update_many()
+        .col_expr(stores::Column::CommerceSettings, Expr::value("not json"))
+        .filter(stores::Column::TenantId.eq("alpha"))
+        .exec(&db)
+        .await
+        .expect("break alpha's store");
+    let (bravo_key, bravo_order) = &orders[1];
+    app.put_store(bravo_key, "main").await.assert_status(200);
+
+    app.advance(Duration::from_secs(1));
+    app.eventually("bravo's order was confirmed despite alpha's", || async {
+        let shown = app.call(Method::GET, &format!("/api/v1/orders/{bravo_order}"), Some(bravo_key), None).await;
+        shown.body["status"] == "CONFIRMED"
+    })
+    .await;
+    let (alpha_key, alpha_order) = &orders[0];
+    let alpha = app.call(Method::GET, &format!("/api/v1/orders/{alpha_order}"), Some(alpha_key), None).await;
+    assert_eq!(alpha.assert_status(200)["status"], "SUBMITTED", "still waiting for a definite answer");
+}
+
 on_both_backends!(
     a_timeout_is_asked_again_and_confirmed_once,
-    a_replica_killed_mid_call_leaves_one_order,
+    a_replica_killed_between_the_calls_leaves_one_order,
     no_answer_until_the_horizon_fails_and_refunds,
+    one_broken_order_does_not_stop_the_sweep,
 );
