@@ -224,9 +224,41 @@ async fn one_broken_order_does_not_stop_the_sweep(backend: Backend) {
     assert_eq!(alpha.assert_status(200)["status"], "SUBMITTED", "still waiting for a definite answer");
 }
 
+async fn two_sweepers_never_claim_one_order_twice(backend: Backend) {
+    // This app's own sweeper stays out of the way: the test sweeps by hand.
+    let app = spawn_app_with(backend, |s| {
+        s.commerce_timeout_ms = 300;
+        s.sweep_interval_secs = 3600;
+    })
+    .await;
+    let (key, device) = app.seeded_tenant("acme").await;
+    let hanging =
+        json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": "timeout"}});
+    app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(hanging)).await.assert_status(200);
+    let prompt = app.detect(&device, "c-1", "water_bottle", "EMPTY", "HIGH").await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
+    assert_eq!(decided["order"]["status"], "SUBMITTED");
+
+    use replenish_app::db::scope::AcrossTenants;
+    use replenish_app::orders::repo::placing::claim_unfinished;
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    let lease = chrono::Duration::milliseconds(600);
+    let fresh = app.clock.now();
+    let held = claim_unfinished(&db, AcrossTenants, fresh, fresh - lease, 64).await.expect("claim");
+    assert!(held.is_empty(), "the deciding replica's claim is still fresh");
+    let later = fresh + chrono::Duration::seconds(1);
+    let (a, b) = tokio::join!(
+        claim_unfinished(&db, AcrossTenants, later, later - lease, 64),
+        claim_unfinished(&db, AcrossTenants, later, later - lease, 64),
+    );
+    assert_eq!(a.expect("claim a").len() + b.expect("claim b").len(), 1, "one sweeper got the order");
+}
+
 on_both_backends!(
     a_timeout_is_asked_again_and_confirmed_once,
     a_replica_killed_between_the_calls_leaves_one_order,
     no_answer_until_the_horizon_fails_and_refunds,
     one_broken_order_does_not_stop_the_sweep,
+    two_sweepers_never_claim_one_order_twice,
 );
