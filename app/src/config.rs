@@ -104,6 +104,11 @@ pub struct Settings {
     pub commerce_timeout_ms: u64,
     /// How often lapsed intents expire and stuck orders are resubmitted, s (`REPLENISH_SWEEP_INTERVAL_SECS`).
     pub sweep_interval_secs: u64,
+    /// How long after acceptance an order with no definite provider answer is
+    /// still asked again before it fails as `provider-unreachable`, s
+    /// (`REPLENISH_ORDER_RETRY_HORIZON_SECS`). Keep it inside the provider's
+    /// idempotency-key window.
+    pub order_retry_horizon_secs: u64,
     /// How long a replica may reuse a credential the database confirmed, s; 0 asks every time
     /// (`REPLENISH_CREDENTIAL_CACHE_SECS`). Revocations still apply at once (see `auth::credentials`).
     pub credential_cache_secs: u64,
@@ -200,6 +205,7 @@ impl Default for Settings {
             store_mailbox_capacity: 1_024,
             commerce_timeout_ms: 5_000,
             sweep_interval_secs: 30,
+            order_retry_horizon_secs: 3_600,
             credential_cache_secs: 60,
             assistant: AssistantSettings::default(),
         }

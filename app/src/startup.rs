@@ -314,7 +314,9 @@ fn loop_services(
     let commerce_timeout = Duration::from_millis(settings.commerce_timeout_ms.max(1));
     let answer_timeout = commerce_timeout + Duration::from_secs(5);
     let idle_timeout = Duration::from_millis(settings.actor_idle_timeout_ms.max(100));
-    let placement = Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), commerce_timeout, clock.clone()));
+    let horizon = Duration::from_secs(settings.order_retry_horizon_secs);
+    let placement =
+        Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), commerce_timeout, horizon, clock.clone()));
     let store_settings =
         ActorSettings { idle_timeout, mailbox_capacity: settings.store_mailbox_capacity.max(1), answer_timeout };
     let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone(), clock.clone()));

@@ -1,15 +1,25 @@
-//! The sweeper: expires lapsed intents and finishes orders whose placement
-//! was cut short (a replica died between accepting and hearing from the
-//! provider). It works across every tenant by design.
+//! The sweeper: expires lapsed intents and finishes orders whose outcome is
+//! not known yet (a replica died mid-placement, or the provider gave no
+//! definite answer). It works across every tenant by design.
 
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
 use sea_orm::DatabaseConnection;
 
 use crate::clock::Clock;
 use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::Error;
+use crate::orders::entity::order;
 use crate::orders::placement::OrderPlacement;
+
+/// Orders claimed per round: a claim lasts two provider deadlines, so a
+/// round must finish well within that.
+const CLAIM_BATCH: u64 = 64;
+
+/// Provider calls in flight at once per replica: enough to drain a backlog
+/// quickly, few enough not to flood a recovering provider or the pool.
+const PARALLEL_CALLS: usize = 8;
 
 /// One sweep over every tenant's lapsed intents and unfinished orders.
 pub struct Sweeper {
@@ -24,16 +34,35 @@ impl Sweeper {
         Self { db, placement, clock }
     }
 
-    /// Expires lapsed intents and resubmits orders left SUBMITTED for longer
-    /// than two provider deadlines.
+    /// Expires lapsed intents, then claims and resubmits unfinished orders
+    /// whose claim is older than two provider deadlines (the claimant had
+    /// every chance to finish), in rounds until none is left to claim. One
+    /// order's error is logged and does not stop the others.
     pub async fn sweep(&self) -> Result<(), Error> {
         let now = self.clock.now();
         crate::intents::repo::expire_all_lapsed(&self.db, AcrossTenants, now).await?;
-        let stale = now - chrono::Duration::from_std(self.placement.commerce_timeout() * 2).unwrap_or_default();
-        for order in crate::orders::repo::unfinished(&self.db, AcrossTenants, stale).await? {
-            // From here on the order is handled within its own tenant.
-            self.placement.submit(&TenantScope::parse(&order.tenant_id)?, &order).await?;
+        let lease = chrono::Duration::from_std(self.placement.commerce_timeout() * 2).unwrap_or_default();
+        loop {
+            let now = self.clock.now();
+            let claimed =
+                crate::orders::repo::placing::claim_unfinished(&self.db, AcrossTenants, now, now - lease, CLAIM_BATCH)
+                    .await?;
+            let full = claimed.len() as u64 == CLAIM_BATCH;
+            futures_util::stream::iter(claimed).for_each_concurrent(PARALLEL_CALLS, |o| self.resubmit(o)).await;
+            if !full {
+                return Ok(());
+            }
         }
-        Ok(())
+    }
+
+    async fn resubmit(&self, order: order::Model) {
+        // From here on the order is handled within its own tenant.
+        let placed = match TenantScope::parse(&order.tenant_id) {
+            Ok(tenant) => self.placement.submit(&tenant, &order).await.map(|_| ()),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = placed {
+            tracing::warn!(order = %order.id, error = %err, "resubmitting an order failed; its claim will lapse and it is tried again");
+        }
     }
 }

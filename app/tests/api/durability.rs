@@ -96,7 +96,8 @@ async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
     });
     busy.assert_problem(503, "overloaded");
     assert!(busy.headers.get("retry-after").is_some(), "{busy:?}");
-    assert_eq!(slow.assert_status(200)["status"], "FAILED", "the provider timed out");
+    // A timeout is no answer: the order stays SUBMITTED for the sweeper to ask again.
+    assert_eq!(slow.assert_status(200)["order"]["status"], "SUBMITTED", "the provider timed out");
     // Once the slot is free the device is served again, and the refused event was never recorded.
     let later = app.detect(&device, "m-2", "water_bottle", "EMPTY", "HIGH").await;
     assert!(later.status.is_success(), "{later:?}");

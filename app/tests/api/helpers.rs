@@ -427,6 +427,13 @@ impl AppProcess {
     }
 }
 
+impl AppProcess {
+    /// Kills the process with SIGKILL: no shutdown, no cleanup, as a crash would.
+    pub fn sigkill(self) {
+        drop(self);
+    }
+}
+
 impl Drop for AppProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

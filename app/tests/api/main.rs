@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 
 mod assistant;
 mod bad_input;
+mod budget_day;
 mod cross_tenant;
 mod devices;
 mod durability;
@@ -42,3 +43,4 @@ mod replenishment;
 mod replicas;
 mod restart;
 mod tenants;
+mod unknown_outcomes;
