@@ -38,6 +38,7 @@ mod limits;
 mod merchant;
 mod notices;
 mod operations;
+mod properties;
 mod replenishment;
 mod replicas;
 mod restart;
