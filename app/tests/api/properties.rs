@@ -169,7 +169,8 @@ impl Fixture {
             .and(path("/v1/chat/completions"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "test-vision",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             })))
             .mount(&provider)
@@ -270,7 +271,8 @@ fn text_routes(f: &Fixture) -> Vec<(&str, Method, String, Value, Vec<&'static st
             device,
             Method::POST,
             "/api/v1/detections".into(),
-            json!({"event_id": "e", "object_class": "water_bottle", "fill_level": "FULL", "confidence": "HIGH", "captured_at_ms": now_ms()}),
+            json!({"event_id": "e", "object_class": "water_bottle", "fill_level": "FULL",
+                "confidence": "HIGH", "captured_at_ms": now_ms()}),
             vec!["/event_id", "/object_class"],
         ),
         (
