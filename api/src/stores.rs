@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::problem::{Invalid, Violations};
+use crate::problem::{Invalid, Violations, text_ok};
 
 /// The commerce providers a store can order through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,8 +95,7 @@ impl StoreSpec {
     /// Checks the rules serde cannot express.
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut violations = Violations::default();
-        let name = self.name.trim();
-        violations.check(name.is_empty() || name.chars().count() > 200, "name", "must be 1-200 characters");
+        violations.check(!text_ok(&self.name, 200), "name", "must be 1-200 characters, without NUL");
         violations.check(
             !looks_like_iana_zone(&self.timezone),
             "timezone",

@@ -112,6 +112,9 @@ pub struct Settings {
     /// How long a replica may reuse a credential the database confirmed, s; 0 asks every time
     /// (`REPLENISH_CREDENTIAL_CACHE_SECS`). Revocations still apply at once (see `auth::credentials`).
     pub credential_cache_secs: u64,
+    /// Statement timeout of a report's queries on Postgres, ms (`REPLENISH_REPORT_TIMEOUT_MS`);
+    /// a report that runs longer is a 503. SQLite has no statement timeout.
+    pub report_timeout_ms: u64,
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
@@ -207,6 +210,7 @@ impl Default for Settings {
             sweep_interval_secs: 30,
             order_retry_horizon_secs: 3_600,
             credential_cache_secs: 60,
+            report_timeout_ms: 5_000,
             assistant: AssistantSettings::default(),
         }
     }

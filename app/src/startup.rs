@@ -228,6 +228,7 @@ fn public_server(
     let body_limit = settings.body_limit_bytes;
     let batch_limit = settings.batch_body_limit_bytes;
     let image_limit = settings.assistant.assistant_body_limit_bytes;
+    let report_timeout = Duration::from_millis(settings.report_timeout_ms);
     let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
     let mut server = HttpServer::new(move || {
         App::new()
@@ -261,7 +262,7 @@ fn public_server(
                     .configure(detections::routes::configure)
                     .configure(intents::routes::configure)
                     .configure(orders::routes::configure)
-                    .configure(reports::routes::configure)
+                    .configure(|cfg| reports::routes::configure(cfg, report_timeout))
                     .configure(|cfg| assistant::routes::configure(cfg, image_limit))
                     .default_service(web::to(route_not_found)),
             )

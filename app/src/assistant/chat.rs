@@ -84,11 +84,12 @@ impl AssistantRequest {
     /// Checks lengths and ranges, then the image.
     pub fn validate(&self) -> Result<ValidImage, Error> {
         let mut v = Violations::default();
-        let bad_text = |s: &str| s.trim().is_empty() || s.chars().count() > MAX_TEXT_CHARS;
-        v.check(bad_text(&self.prompt), "prompt", "must be 1-4000 characters");
+        let bad_text =
+            |s: &str| s.trim().is_empty() || s.chars().count() > MAX_TEXT_CHARS || !replenish_api::storable_text(s);
+        v.check(bad_text(&self.prompt), "prompt", "must be 1-4000 characters, without NUL");
         v.check(self.history.len() > MAX_HISTORY, "history", "must have at most 10 turns");
         for (i, turn) in self.history.iter().enumerate() {
-            v.check(bad_text(&turn.content), format!("history[{i}].content"), "must be 1-4000 characters");
+            v.check(bad_text(&turn.content), format!("history[{i}].content"), "must be 1-4000 characters, without NUL");
         }
         if let Some(location) = self.location {
             v.check(!(-90.0..=90.0).contains(&location.lat), "location.lat", "must be between -90 and 90");

@@ -200,11 +200,12 @@ pub async fn post_speech(
 ) -> Result<HttpResponse, Error> {
     let SpeechRequest { text } = body.0;
     let mut v = Violations::default();
-    let chars = text.chars().count();
     v.check(
-        text.trim().is_empty() || chars > assistant.speech_max_chars,
+        text.trim().is_empty()
+            || text.chars().count() > assistant.speech_max_chars
+            || !replenish_api::storable_text(&text),
         "text",
-        format!("must be 1-{} characters", assistant.speech_max_chars),
+        format!("must be 1-{} characters, without NUL", assistant.speech_max_chars),
     );
     v.finish()?;
     let metered = Metered::admit(Arc::clone(&assistant), &device, "speech", None)?;

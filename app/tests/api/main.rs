@@ -39,6 +39,7 @@ mod limits;
 mod merchant;
 mod notices;
 mod operations;
+mod properties;
 mod replenishment;
 mod replicas;
 mod restart;
