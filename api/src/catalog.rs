@@ -78,7 +78,7 @@ impl ProductSpec {
             && self.object_class.starts_with(|c: char| c.is_ascii_lowercase())
             && self.object_class.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         v.check(!class_ok, "object_class", "must match ^[a-z][a-z0-9_]{0,63}$");
-        v.check(!text_ok(&self.display_name, 200), "display_name", "must be 1-200 characters");
+        v.check(!text_ok(&self.display_name, 200), "display_name", "must be 1-200 characters, without NUL");
         v.check(!(1..=50).contains(&self.variants.len()), "variants", "must hold 1-50 variants");
         let mut seen = HashSet::new();
         for (i, variant) in self.variants.iter().enumerate() {
@@ -86,11 +86,15 @@ impl ProductSpec {
                 !variant.sku.is_empty() && variant.sku.len() <= 64 && variant.sku.chars().all(|c| c.is_ascii_graphic());
             v.check(!sku_ok, format!("variants[{i}].sku"), "must be 1-64 printable ASCII characters");
             v.check(!seen.insert(variant.sku.as_str()), format!("variants[{i}].sku"), "is repeated");
-            v.check(!text_ok(&variant.label, 200), format!("variants[{i}].label"), "must be 1-200 characters");
+            v.check(
+                !text_ok(&variant.label, 200),
+                format!("variants[{i}].label"),
+                "must be 1-200 characters, without NUL",
+            );
             v.check(
                 variant.size.as_deref().is_some_and(|s| !text_ok(s, 64)),
                 format!("variants[{i}].size"),
-                "must be 1-64 characters when given",
+                "must be 1-64 characters without NUL when given",
             );
             v.check(
                 usd_to_cents(variant.unit_price_usd).is_none(),

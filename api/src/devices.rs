@@ -67,12 +67,12 @@ pub struct DeviceBatch {
 impl DeviceSpec {
     /// Checks the rules serde cannot express; `at` prefixes field names.
     pub fn check(&self, at: &str, violations: &mut Violations) {
-        violations.check(!text_ok(&self.model, 64), format!("{at}model"), "must be 1-64 characters");
-        violations.check(!text_ok(&self.owner, 128), format!("{at}owner"), "must be 1-128 characters");
+        violations.check(!text_ok(&self.model, 64), format!("{at}model"), "must be 1-64 characters, without NUL");
+        violations.check(!text_ok(&self.owner, 128), format!("{at}owner"), "must be 1-128 characters, without NUL");
         violations.check(
             self.serial.as_deref().is_some_and(|s| !text_ok(s, 128)),
             format!("{at}serial"),
-            "must be 1-128 characters when given",
+            "must be 1-128 characters without NUL when given",
         );
     }
 

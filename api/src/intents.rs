@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::catalog::FillLevel;
 use crate::orders::{IntentStatus, OrderSummary};
-use crate::problem::{Invalid, Violations};
+use crate::problem::{Invalid, Violations, storable_text};
 
 /// How sure the device's classifier is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +45,9 @@ pub const MAX_CLOCK_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Rejects a device timestamp more than 24 h from `now`.
 pub fn check_device_time(field: &str, at_ms: i64, now: DateTime<Utc>) -> Result<(), Invalid> {
-    if (at_ms - now.timestamp_millis()).abs() > MAX_CLOCK_SKEW_MS {
+    // Saturating: any i64 is a well-formed body, and `i64::MIN - now` would
+    // overflow (a panic in debug builds, a wrap to "in range" in release).
+    if at_ms.saturating_sub(now.timestamp_millis()).saturating_abs() > MAX_CLOCK_SKEW_MS {
         return Err(Invalid::Timestamp(format!("{field} is more than 24 h away from server time")));
     }
     Ok(())
@@ -64,9 +66,9 @@ impl DetectionRequest {
             "must be 1-128 printable ASCII characters",
         );
         v.check(
-            self.object_class.is_empty() || self.object_class.len() > 64,
+            self.object_class.is_empty() || self.object_class.len() > 64 || !storable_text(&self.object_class),
             "object_class",
-            "must be 1-64 characters",
+            "must be 1-64 characters, without NUL",
         );
         v.finish()
     }
@@ -215,6 +217,8 @@ mod tests {
         assert!(check_device_time("t", ms - MAX_CLOCK_SKEW_MS + 1000, now).is_ok());
         assert!(check_device_time("t", ms + MAX_CLOCK_SKEW_MS + 1000, now).is_err());
         assert!(check_device_time("t", 0, now).is_err());
+        assert!(check_device_time("t", i64::MIN, now).is_err());
+        assert!(check_device_time("t", i64::MAX, now).is_err());
     }
 
     #[test]

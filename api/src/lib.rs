@@ -44,6 +44,7 @@ pub mod problem;
 pub mod stores;
 pub mod telemetry;
 pub mod tenants;
+pub mod time;
 
 pub use catalog::{FillLevel, ProductSpec, ProductView, Variant, usd_to_cents};
 pub use devices::{DeviceBatch, DeviceSpec, DeviceStatus, DeviceView, MAX_BATCH, NewDevice, RegisteredBatch};
@@ -54,7 +55,7 @@ pub use intents::{
 };
 pub use orders::{IntentStatus, OrderStatus, OrderSummary, OrderView};
 pub use page::{Page, PageRequest};
-pub use problem::{FieldError, Invalid, Problem, UnknownValue, Violations};
+pub use problem::{FieldError, Invalid, Problem, UnknownValue, Violations, storable_text, text_ok};
 pub use stores::{CommerceProviderKind, CommerceSettings, MockOutcome, StoreSpec, StoreView};
 pub use telemetry::{AssistantUsage, Conversion, Summary, SummaryQuery};
 pub use tenants::{

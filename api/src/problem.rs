@@ -52,6 +52,9 @@ pub enum Invalid {
     Fields(Vec<FieldError>),
     /// A device timestamp too far from server time (the app answers 400 `invalid-timestamp`).
     Timestamp(String),
+    /// A query parameter out of range, e.g. a time outside [`crate::time`]'s
+    /// bounds or a report window that is too long (the app answers 400 `invalid-query`).
+    Query(String),
 }
 
 impl std::fmt::Display for Invalid {
@@ -64,7 +67,7 @@ impl std::fmt::Display for Invalid {
                 }
                 Ok(())
             }
-            Invalid::Timestamp(detail) => f.write_str(detail),
+            Invalid::Timestamp(detail) | Invalid::Query(detail) => f.write_str(detail),
         }
     }
 }
@@ -106,8 +109,15 @@ impl std::fmt::Display for UnknownValue {
 
 impl std::error::Error for UnknownValue {}
 
-/// Whether `value` is 1-`max` characters once trimmed.
-pub(crate) fn text_ok(value: &str, max: usize) -> bool {
+/// Whether `value` can be stored as text: Postgres refuses U+0000 (NUL) in
+/// `text` columns, so a NUL that got past the edge would come back as a 500.
+/// Every free-text field is checked with this (or [`text_ok`]).
+pub fn storable_text(value: &str) -> bool {
+    !value.contains('\0')
+}
+
+/// Whether `value` is 1-`max` characters once trimmed, with no NUL.
+pub fn text_ok(value: &str, max: usize) -> bool {
     let trimmed = value.trim();
-    !trimmed.is_empty() && trimmed.chars().count() <= max
+    !trimmed.is_empty() && trimmed.chars().count() <= max && storable_text(value)
 }

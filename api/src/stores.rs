@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::problem::{Invalid, Violations};
+use crate::problem::{Invalid, Violations, text_ok};
 
 /// The commerce providers a store can order through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,9 +12,11 @@ use crate::problem::{Invalid, Violations};
 pub enum CommerceProviderKind {
     /// Confirms every order with a deterministic ETA; for demos and tests.
     Mock,
+    /// POSTs each order as JSON to the store's `endpoint` (see README, "Commerce providers").
+    Http,
 }
 
-wire_enum!(CommerceProviderKind, "commerce provider" { Mock => "mock" });
+wire_enum!(CommerceProviderKind, "commerce provider" { Mock => "mock", Http => "http" });
 
 /// What the `mock` provider does with an order; lets a merchant (and the
 /// tests) rehearse failures without a real provider.
@@ -27,7 +29,8 @@ pub enum MockOutcome {
     Confirm,
     /// Refuse every order.
     Fail,
-    /// Never answer, so the provider timeout applies.
+    /// Never answer, so the provider timeout applies: the outcome is unknown
+    /// and the order is retried until the retry horizon.
     Timeout,
 }
 
@@ -50,6 +53,29 @@ pub struct CommerceSettings {
     /// For the `mock` provider only: what it does with orders.
     #[serde(default, skip_serializing_if = "MockOutcome::is_confirm")]
     pub mock_outcome: MockOutcome,
+    /// For the `http` provider only (and required there): the `http://` or
+    /// `https://` URL each order is POSTed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+impl CommerceSettings {
+    /// Checks that the provider-specific fields fit the provider.
+    fn check(&self, violations: &mut Violations) {
+        let http = self.provider == CommerceProviderKind::Http;
+        let endpoint_ok = self.endpoint.as_deref().is_some_and(|e| {
+            (e.starts_with("http://") || e.starts_with("https://"))
+                && e.len() <= 2048
+                && !e.contains(char::is_whitespace)
+        });
+        violations.check(http && !endpoint_ok, "commerce.endpoint", "the http provider needs an http(s) URL");
+        violations.check(!http && self.endpoint.is_some(), "commerce.endpoint", "only the http provider takes one");
+        violations.check(
+            http && !self.mock_outcome.is_confirm(),
+            "commerce.mock_outcome",
+            "only for the mock provider",
+        );
+    }
 }
 
 /// Body of `PUT /api/v1/stores/{store}`.
@@ -69,13 +95,13 @@ impl StoreSpec {
     /// Checks the rules serde cannot express.
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut violations = Violations::default();
-        let name = self.name.trim();
-        violations.check(name.is_empty() || name.chars().count() > 200, "name", "must be 1-200 characters");
+        violations.check(!text_ok(&self.name, 200), "name", "must be 1-200 characters, without NUL");
         violations.check(
             !looks_like_iana_zone(&self.timezone),
             "timezone",
             "must be an IANA time zone name such as America/Los_Angeles or UTC",
         );
+        self.commerce.check(&mut violations);
         violations.finish()
     }
 }

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// `?since=&until=` (RFC 3339); the default window is the last 24 hours.
+/// `?since=&until=` (RFC 3339, years 0001-9999); the default window is the
+/// last 24 hours, the longest 366 days.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[serde(deny_unknown_fields)]
@@ -14,6 +15,13 @@ pub struct SummaryQuery {
     /// Window end (exclusive).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
+}
+
+impl SummaryQuery {
+    /// The validated `[since, until)` of this query at `now` (see [`crate::time::report_window`]).
+    pub fn window(&self, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), crate::Invalid> {
+        crate::time::report_window(self.since, self.until, now)
+    }
 }
 
 /// Conversion rates of the funnel, 0-1 (0 when the denominator is 0).

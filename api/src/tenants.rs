@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::problem::{Invalid, Violations};
+use crate::problem::{Invalid, Violations, text_ok};
 
 /// A tenant's commercial plan; it sets the default limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,8 +136,7 @@ impl TenantSpec {
     /// Checks the rules serde cannot express.
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut violations = Violations::default();
-        let name = self.display_name.trim();
-        violations.check(name.is_empty() || name.chars().count() > 200, "display_name", "must be 1-200 characters");
+        violations.check(!text_ok(&self.display_name, 200), "display_name", "must be 1-200 characters, without NUL");
         self.limits.check(&mut violations);
         violations.finish()
     }

@@ -89,6 +89,7 @@ async fn provision(client: &reqwest::Client, base: &str, devices: usize) -> Vec<
 async fn run(backend: &str, seconds: u64, concurrency: usize, devices: usize) {
     let settings = Settings {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        metrics_listen: "127.0.0.1:0".parse().expect("addr"),
         database_url: SecretString::from(database_url(backend).await),
         admin_token: Some(SecretString::from(ADMIN.to_owned())),
         ip_per_minute: 1_000_000_000,

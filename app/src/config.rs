@@ -41,6 +41,9 @@ pub enum LogFormat {
 pub struct Settings {
     /// Address the HTTP server binds (`REPLENISH_LISTEN`).
     pub listen: SocketAddr,
+    /// Address `/metrics` is served on, apart from the public listener because
+    /// metrics name every tenant (`REPLENISH_METRICS_LISTEN`).
+    pub metrics_listen: SocketAddr,
     /// Database URL: `postgres://…` or `sqlite://…` (`DATABASE_URL`).
     #[serde(serialize_with = "serialize_redacted_url")]
     pub database_url: SecretString,
@@ -106,9 +109,17 @@ pub struct Settings {
     pub commerce_timeout_ms: u64,
     /// How often lapsed intents expire and stuck orders are resubmitted, s (`REPLENISH_SWEEP_INTERVAL_SECS`).
     pub sweep_interval_secs: u64,
+    /// How long after acceptance an order with no definite provider answer is
+    /// still asked again before it fails as `provider-unreachable`, s
+    /// (`REPLENISH_ORDER_RETRY_HORIZON_SECS`). Keep it inside the provider's
+    /// idempotency-key window.
+    pub order_retry_horizon_secs: u64,
     /// How long a replica may reuse a credential the database confirmed, s; 0 asks every time
     /// (`REPLENISH_CREDENTIAL_CACHE_SECS`). Revocations still apply at once (see `auth::credentials`).
     pub credential_cache_secs: u64,
+    /// Statement timeout of a report's queries on Postgres, ms (`REPLENISH_REPORT_TIMEOUT_MS`);
+    /// a report that runs longer is a 503. SQLite has no statement timeout.
+    pub report_timeout_ms: u64,
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
@@ -177,6 +188,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             database_url: SecretString::from("sqlite://replenish.db?mode=rwc"),
             redis_url: None,
             admin_token: None,
@@ -202,7 +214,9 @@ impl Default for Settings {
             store_mailbox_capacity: 1_024,
             commerce_timeout_ms: 5_000,
             sweep_interval_secs: 30,
+            order_retry_horizon_secs: 3_600,
             credential_cache_secs: 60,
+            report_timeout_ms: 5_000,
             assistant: AssistantSettings::default(),
         }
     }
@@ -290,11 +304,13 @@ mod tests {
     fn environment_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("REPLENISH_LISTEN", "0.0.0.0:9000");
+            jail.set_env("REPLENISH_METRICS_LISTEN", "0.0.0.0:9100");
             jail.set_env("DATABASE_URL", "postgres://app@db/replenish");
             jail.set_env("REPLENISH_LOG_FORMAT", "json");
             jail.set_env("REPLENISH_RUN_MIGRATIONS", "false");
             let settings = Settings::load().map_err(|e| e.to_string())?;
             assert_eq!(settings.listen.to_string(), "0.0.0.0:9000");
+            assert_eq!(settings.metrics_listen.to_string(), "0.0.0.0:9100");
             assert_eq!(settings.database_url.expose_secret(), "postgres://app@db/replenish");
             assert_eq!(settings.log_format, LogFormat::Json);
             assert!(!settings.run_migrations);

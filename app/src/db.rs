@@ -34,7 +34,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
-                // Checkpoints run in the background (`Services::spawn_checkpointer`),
+                // Checkpoints run in the background (started by `startup::loop_services`),
                 // not inside whichever commit happens to fill the WAL.
                 .pragma("wal_autocheckpoint", "0")
                 // 256 KiB of page cache per connection instead of SQLite's 2 MiB: the

@@ -46,7 +46,11 @@ pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
     let store_spec = StoreSpec {
         name: "Demo Store".into(),
         timezone: "America/Los_Angeles".into(),
-        commerce: CommerceSettings { provider: CommerceProviderKind::Mock, mock_outcome: Default::default() },
+        commerce: CommerceSettings {
+            provider: CommerceProviderKind::Mock,
+            mock_outcome: Default::default(),
+            endpoint: None,
+        },
     };
     stores::repo::upsert(db, &tenant, &store, &store_spec).await?;
     for (product, object_class, name, sku, label, size, price) in [

@@ -142,6 +142,7 @@ impl From<replenish_api::Invalid> for Error {
         match err {
             replenish_api::Invalid::Fields(errors) => Error::Validation(errors),
             replenish_api::Invalid::Timestamp(detail) => Error::InvalidTimestamp(detail),
+            replenish_api::Invalid::Query(detail) => Error::InvalidQuery(detail),
         }
     }
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::http::{MAX_PAGE_SIZE, Page, ResourceId};
+use replenish_api::time::check_time;
 
 pub mod repo;
 
@@ -20,9 +21,9 @@ pub struct HistoryQuery {
     pub status: Option<String>,
     /// Only this device.
     pub device: Option<String>,
-    /// Created at or after (RFC 3339).
+    /// Created at or after (RFC 3339, years 0001-9999).
     pub since: Option<DateTime<Utc>>,
-    /// Created before (RFC 3339).
+    /// Created before (RFC 3339, years 0001-9999).
     pub until: Option<DateTime<Utc>>,
     /// Items per page, 1-500 (default 50).
     pub limit: Option<u64>,
@@ -49,7 +50,10 @@ pub fn cursor_of(created_at: DateTime<Utc>, id: Uuid) -> String {
 
 fn parse_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let (micros, id) = cursor.split_once('-')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    // A forged cursor must not carry a time the database cannot compare.
+    check_time("cursor", at).ok()?;
+    Some((at, Uuid::parse_str(id).ok()?))
 }
 
 impl HistoryQuery {
@@ -63,6 +67,13 @@ impl HistoryQuery {
             && !valid_status(status)
         {
             return Err(Error::InvalidQuery(format!("unknown status {status:?}")));
+        }
+        // Out of range, a time would reach Postgres (nothing before 4713 BC) or
+        // SQLite's text comparison (four-digit years only): 400, not a 500.
+        for (field, at) in [("since", self.since), ("until", self.until)] {
+            if let Some(at) = at {
+                check_time(field, at)?;
+            }
         }
         if let Some(device) = &self.device {
             ResourceId::parse(device).map_err(|_| Error::InvalidQuery("device is not a valid id".into()))?;

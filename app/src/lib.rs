@@ -2,9 +2,11 @@
 //!
 //! The binary (`main.rs`) parses configuration and calls into
 //! [`startup::Application`]; tests build the same application on port 0.
-//! Code is split by domain (`tenants`, `stores`, `catalog`, `devices`,
-//! `intents`, `orders`, `limits`, `assistant`, `reports`), each
-//! with its routes, its queries and its table mappings side by side.
+//! Code is split by domain (`detections`, `intents`, `orders`, `tenants`,
+//! `stores`, `catalog`, `devices`, `limits`, `auth`, `assistant`, `reports`),
+//! each with its routes, services or actors, and repository side by side.
+//! Imports point down: HTTP edge → domain services and actors → repositories
+//! (the only SQL) → database; the README's "Architecture" section draws it.
 
 pub mod actors;
 pub mod assistant;
@@ -36,4 +38,4 @@ pub mod telemetry;
 pub mod tenants;
 
 pub use config::Settings;
-pub use startup::Application;
+pub use startup::{Application, ApplicationHandle};

@@ -72,7 +72,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             token.expose_secret()
         );
     }
-    tracing::info!(port = app.port(), listen = %settings.listen, "listening");
+    tracing::info!(port = app.port(), listen = %settings.listen, metrics_port = app.metrics_port(), metrics_listen = %settings.metrics_listen, "listening");
     app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{assistant, catalog, detections, devices, health, intents, orders, reports, stores, telemetry, tenants};
+use crate::{assistant, catalog, detections, devices, health, intents, orders, reports, stores, tenants};
 
 struct BearerSchemes;
 
@@ -33,7 +33,6 @@ impl Modify for BearerSchemes {
     paths(
         health::healthz,
         health::readyz,
-        telemetry::metrics_endpoint,
         openapi_json,
         tenants::routes::put_tenant,
         tenants::routes::get_tenant,
@@ -72,7 +71,7 @@ impl Modify for BearerSchemes {
         (name = "admin", description = "Platform operations (admin token)"),
         (name = "merchant", description = "A tenant's stores, catalog and fleet (tenant API key)"),
         (name = "device", description = "Calls made by devices (device token)"),
-        (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "operations", description = "Health, readiness, this document"),
     )
 )]
 pub struct ApiDoc;

@@ -1,4 +1,5 @@
-//! Builds the application: database, migrations, admin token, HTTP server.
+//! Builds the application: database, migrations, admin token, the public
+//! HTTP server and the metrics server.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -58,17 +59,43 @@ pub async fn migrate(settings: &Settings) -> Result<DatabaseConnection, StartupE
     Ok(db)
 }
 
-/// A built, bound, not yet running application.
+/// A built, bound, not yet running application: the public server (API,
+/// health, OpenAPI) and the metrics server on a listener of its own.
 pub struct Application {
     port: u16,
+    metrics_port: u16,
     server: Server,
+    metrics_server: Server,
     generated_admin_token: Option<SecretString>,
+}
+
+/// Stops both servers of an [`Application`] together.
+#[derive(Clone)]
+pub struct ApplicationHandle {
+    public: ServerHandle,
+    metrics: ServerHandle,
+}
+
+impl ApplicationHandle {
+    /// Stops the public server, then the metrics server (so the last
+    /// requests are still counted while they drain); `graceful` lets
+    /// in-flight requests finish.
+    pub async fn stop(&self, graceful: bool) {
+        self.public.stop(graceful).await;
+        self.metrics.stop(graceful).await;
+    }
+}
+
+/// The services the public routes reach through `web::Data`.
+struct Wiring {
+    state: web::Data<AppState>,
+    assistant: web::Data<Assistant>,
 }
 
 impl Application {
     /// Connects, migrates (unless disabled), settles the admin token and binds
-    /// the listener. Port 0 in `settings.listen` picks a free port. Runs on
-    /// the system clock.
+    /// both listeners. Port 0 in `settings.listen` or `settings.metrics_listen`
+    /// picks a free port. Runs on the system clock.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         Self::build_with_clock(settings, Clock::system()).await
     }
@@ -79,99 +106,26 @@ impl Application {
         let db =
             if settings.run_migrations { migrate(&settings).await? } else { crate::db::connect(&settings).await? };
         let (audience, generated_admin_token) = audience(&db, &settings).await?;
-        let redis = match &settings.redis_url {
-            Some(url) => Some(
-                deadpool_redis::Config::from_url(url.expose_secret())
-                    .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-                    .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?,
-            ),
-            None => None,
-        };
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
+        // Metrics name every tenant: they get a listener of their own, never the public one.
+        let metrics_listener = TcpListener::bind(settings.metrics_listen)?;
+        let metrics_port = metrics_listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::default());
-        let shared = redis.clone().map(|pool| SharedLimiter::new(pool, settings.redis_prefix.clone()));
-        let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
-        let assistant = web::Data::new(Assistant::new(&settings.assistant, db.clone(), metrics.clone()));
-        let credentials = credential_cache(&settings, &clock);
-        let client_ip = ClientIpPolicy::from_settings(
-            settings.trust_forwarded_for,
-            settings.forwarded_header,
-            settings.trusted_proxy_hops,
-            &settings.trusted_proxies,
-        )
-        .map_err(StartupError::Config)?;
-        let tenants = Arc::new(TenantCache::new(db.clone(), TENANT_SNAPSHOT_TTL, clock.clone()));
-        let tasks = TaskScope::default();
-        let only = audience.dedicated_tenant().cloned();
-        let devices = Arc::new(loop_services(&settings, &db, &tenants, &metrics, &tasks, &clock, only));
-        let changes = Arc::new(Invalidator::new(vec![credentials.clone(), tenants.clone(), devices.clone()]));
-        if !settings.is_sqlite() {
-            // One process owns an SQLite file: every change happens here and is applied here.
-            changes.listen(settings.database_url.expose_secret().to_owned());
-        }
-        let state = web::Data::new(AppState {
-            db,
-            audience,
-            redis,
-            tenants,
-            devices,
-            limiter,
-            credentials,
-            client_ip,
-            changes,
-            tasks,
-            clock,
-        });
-        let metrics = web::Data::from(metrics);
-        let body_limit = settings.body_limit_bytes;
-        let batch_limit = settings.batch_body_limit_bytes;
-        let image_limit = settings.assistant.assistant_body_limit_bytes;
-        let admin = state.audience.dedicated_tenant().is_none();
-        let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(metrics.clone())
-                .app_data(assistant.clone())
-                .app_data(BodyLimit(body_limit))
-                .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(path_config())
-                .app_data(query_config())
-                .wrap(ErrorHandlers::new().default_handler(problem_fallback))
-                // Without a Sentry client the middleware would still build a scope per request.
-                .wrap(Condition::new(sentry_enabled, sentry::integrations::actix::Sentry::new()))
-                .wrap(from_fn(telemetry::track_request))
-                .configure(operations_routes)
-                .configure(|cfg| admin_routes(cfg, admin))
-                .service(
-                    web::scope("/api/v1")
-                        .wrap(from_fn(limits::middleware::tenant_limit))
-                        .wrap(from_fn(auth::middleware::authenticate))
-                        .wrap(from_fn(limits::middleware::ip_limit))
-                        .configure(stores::routes::configure)
-                        .configure(catalog::routes::configure)
-                        .configure(|cfg| devices::routes::configure_api(cfg, batch_limit))
-                        .configure(detections::routes::configure)
-                        .configure(intents::routes::configure)
-                        .configure(orders::routes::configure)
-                        .configure(reports::routes::configure)
-                        .configure(|cfg| assistant::routes::configure(cfg, image_limit))
-                        .default_service(web::to(route_not_found)),
-                )
-                .default_service(web::to(route_not_found))
-        })
-        .listen(listener)?
-        .shutdown_timeout(settings.shutdown_timeout_secs);
-        if settings.workers > 0 {
-            server = server.workers(settings.workers);
-        }
-        Ok(Self { port, server: server.run(), generated_admin_token })
+        let wiring = wire(&settings, db, audience, &metrics, clock)?;
+        let server = public_server(&settings, listener, wiring, metrics.clone())?;
+        let metrics_server = metrics_server(&settings, metrics_listener, metrics)?;
+        Ok(Self { port, metrics_port, server, metrics_server, generated_admin_token })
     }
 
-    /// The port the server listens on.
+    /// The port the public server (API, health, OpenAPI) listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     /// The admin token, when this start generated it (first start on SQLite
@@ -180,16 +134,164 @@ impl Application {
         self.generated_admin_token.as_ref()
     }
 
-    /// A handle that stops the server gracefully.
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    /// A handle that stops both servers gracefully.
+    pub fn handle(&self) -> ApplicationHandle {
+        ApplicationHandle { public: self.server.handle(), metrics: self.metrics_server.handle() }
     }
 
     /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish) or
-    /// until [`ServerHandle::stop`].
+    /// until [`ApplicationHandle::stop`]. Both servers hear the signal; when
+    /// either stops for any other reason (an error, one handle) the other is
+    /// stopped too, so the process never keeps half of itself running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (public_handle, metrics_handle) = (self.server.handle(), self.metrics_server.handle());
+        let public = async move {
+            let result = self.server.await;
+            metrics_handle.stop(true).await;
+            result
+        };
+        let metrics = async move {
+            let result = self.metrics_server.await;
+            public_handle.stop(true).await;
+            result
+        };
+        let (public, metrics) = tokio::join!(public, metrics);
+        public.and(metrics)
     }
+}
+
+/// The Redis pool, when `REDIS_URL` is set.
+fn redis_pool(settings: &Settings) -> Result<Option<deadpool_redis::Pool>, StartupError> {
+    settings
+        .redis_url
+        .as_ref()
+        .map(|url| {
+            deadpool_redis::Config::from_url(url.expose_secret())
+                .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+                .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))
+        })
+        .transpose()
+}
+
+/// Builds the shared state: caches, limiter, device fleet, change listener.
+fn wire(
+    settings: &Settings,
+    db: DatabaseConnection,
+    audience: Audience,
+    metrics: &Arc<Metrics>,
+    clock: Clock,
+) -> Result<Wiring, StartupError> {
+    let redis = redis_pool(settings)?;
+    let shared = redis.clone().map(|pool| SharedLimiter::new(pool, settings.redis_prefix.clone()));
+    let limiter = Limiter::new(settings.ip_per_minute, shared, metrics.clone());
+    let assistant = web::Data::new(Assistant::new(&settings.assistant, db.clone(), metrics.clone()));
+    let credentials = credential_cache(settings, &clock);
+    let client_ip = ClientIpPolicy::from_settings(
+        settings.trust_forwarded_for,
+        settings.forwarded_header,
+        settings.trusted_proxy_hops,
+        &settings.trusted_proxies,
+    )
+    .map_err(StartupError::Config)?;
+    let tenants = Arc::new(TenantCache::new(db.clone(), TENANT_SNAPSHOT_TTL, clock.clone()));
+    let tasks = TaskScope::default();
+    let only = audience.dedicated_tenant().cloned();
+    let devices = Arc::new(loop_services(settings, &db, &tenants, metrics, &tasks, &clock, only));
+    let changes = Arc::new(Invalidator::new(vec![credentials.clone(), tenants.clone(), devices.clone()]));
+    if !settings.is_sqlite() {
+        // One process owns an SQLite file: every change happens here and is applied here.
+        changes.listen(settings.database_url.expose_secret().to_owned());
+    }
+    let state = web::Data::new(AppState {
+        db,
+        audience,
+        redis,
+        tenants,
+        devices,
+        limiter,
+        credentials,
+        client_ip,
+        changes,
+        tasks,
+        clock,
+    });
+    Ok(Wiring { state, assistant })
+}
+
+/// The public server: API, health, readiness and the OpenAPI document.
+fn public_server(
+    settings: &Settings,
+    listener: TcpListener,
+    wiring: Wiring,
+    metrics: Arc<Metrics>,
+) -> Result<Server, StartupError> {
+    let Wiring { state, assistant } = wiring;
+    let metrics = web::Data::from(metrics);
+    let body_limit = settings.body_limit_bytes;
+    let batch_limit = settings.batch_body_limit_bytes;
+    let image_limit = settings.assistant.assistant_body_limit_bytes;
+    let report_timeout = Duration::from_millis(settings.report_timeout_ms);
+    let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
+    let admin = state.audience.dedicated_tenant().is_none();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(metrics.clone())
+            .app_data(assistant.clone())
+            .app_data(BodyLimit(body_limit))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(path_config())
+            .app_data(query_config())
+            .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+            // Without a Sentry client the middleware would still build a scope per request.
+            .wrap(Condition::new(sentry_enabled, sentry::integrations::actix::Sentry::new()))
+            .wrap(from_fn(telemetry::track_request))
+            .configure(operations_routes)
+            .configure(|cfg| admin_routes(cfg, admin))
+            .service(
+                web::scope("/api/v1")
+                    .wrap(from_fn(limits::middleware::tenant_limit))
+                    .wrap(from_fn(auth::middleware::authenticate))
+                    .wrap(from_fn(limits::middleware::ip_limit))
+                    .configure(stores::routes::configure)
+                    .configure(catalog::routes::configure)
+                    .configure(|cfg| devices::routes::configure_api(cfg, batch_limit))
+                    .configure(detections::routes::configure)
+                    .configure(intents::routes::configure)
+                    .configure(orders::routes::configure)
+                    .configure(|cfg| reports::routes::configure(cfg, report_timeout))
+                    .configure(|cfg| assistant::routes::configure(cfg, image_limit))
+                    .default_service(web::to(route_not_found)),
+            )
+            .default_service(web::to(route_not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(settings.shutdown_timeout_secs);
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    Ok(server.run())
+}
+
+/// The metrics server: `GET /metrics` and nothing else. One worker is plenty
+/// for a scrape every few seconds.
+fn metrics_server(settings: &Settings, listener: TcpListener, metrics: Arc<Metrics>) -> Result<Server, StartupError> {
+    let metrics = web::Data::from(metrics);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+            .service(
+                web::resource("/metrics")
+                    .route(web::get().to(telemetry::metrics_endpoint))
+                    .default_service(method_not_allowed("GET")),
+            )
+            .default_service(web::to(route_not_found))
+    })
+    .workers(1)
+    .listen(listener)?
+    .shutdown_timeout(settings.shutdown_timeout_secs);
+    Ok(server.run())
 }
 
 /// Whom the app serves: one dedicated tenant (`REPLENISH_DEDICATED_TENANT`; no admin
@@ -244,7 +346,9 @@ fn loop_services(
     let commerce_timeout = Duration::from_millis(settings.commerce_timeout_ms.max(1));
     let answer_timeout = commerce_timeout + Duration::from_secs(5);
     let idle_timeout = Duration::from_millis(settings.actor_idle_timeout_ms.max(100));
-    let placement = Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), commerce_timeout, clock.clone()));
+    let horizon = Duration::from_secs(settings.order_retry_horizon_secs);
+    let placement =
+        Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), commerce_timeout, horizon, clock.clone()));
     let store_settings =
         ActorSettings { idle_timeout, mailbox_capacity: settings.store_mailbox_capacity.max(1), answer_timeout };
     let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone(), clock.clone()));
@@ -298,11 +402,6 @@ fn operations_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/healthz").route(web::get().to(health::healthz)).default_service(method_not_allowed("GET")),
     )
     .service(web::resource("/readyz").route(web::get().to(health::readyz)).default_service(method_not_allowed("GET")))
-    .service(
-        web::resource("/metrics")
-            .route(web::get().to(telemetry::metrics_endpoint))
-            .default_service(method_not_allowed("GET")),
-    )
     .service(
         web::resource("/openapi.json")
             .route(web::get().to(openapi::openapi_json))

@@ -362,8 +362,8 @@ pub async fn track_request(
     result
 }
 
-/// `GET /metrics`: Prometheus exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+/// `GET /metrics`: Prometheus exposition, on the metrics listener only (not in
+/// the OpenAPI document, which describes the public one).
 pub async fn metrics_endpoint(metrics: web::Data<Metrics>) -> HttpResponse {
     match metrics.encode() {
         Ok(body) => {

@@ -67,16 +67,20 @@ impl Drop for Guard {
 pub struct AppProcess {
     child: Guard,
     port: u16,
+    metrics_port: u16,
 }
 
 impl AppProcess {
     /// Starts `bin serve` on a free port with `env` (on top of quiet logs and a generous IP limit).
     pub fn start(bin: &Path, env: &[(String, String)]) -> Result<Self> {
         let port = free_port()?;
+        let metrics_port = free_port()?;
         let mut command = Command::new(bin);
         command
             .arg("serve")
             .env("REPLENISH_LISTEN", format!("127.0.0.1:{port}"))
+            // `/metrics` has a listener of its own, apart from the API.
+            .env("REPLENISH_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
             .env("REPLENISH_ADMIN_TOKEN", "bench-admin-token-0123456789abcdef")
             // One generator address sends everything; the IP limit is not what is measured.
             .env("REPLENISH_IP_PER_MINUTE", "1000000000")
@@ -88,7 +92,7 @@ impl AppProcess {
             command.env(key, value);
         }
         let child = command.spawn().map_err(Error::io(format!("starting {}", bin.display())))?;
-        Ok(Self { child: Guard(child), port })
+        Ok(Self { child: Guard(child), port, metrics_port })
     }
 
     /// Its base URL.
@@ -120,7 +124,8 @@ impl AppProcess {
 
     /// `replenish_active_actors{kind="device"}` from `/metrics`, if readable.
     pub async fn active_device_actors(&self, http: &reqwest::Client) -> Option<u64> {
-        let text = http.get(format!("{}/metrics", self.url())).send().await.ok()?.text().await.ok()?;
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        let text = http.get(url).send().await.ok()?.text().await.ok()?;
         text.lines()
             .find(|l| l.starts_with("replenish_active_actors") && l.contains("device"))
             .and_then(|l| l.rsplit(' ').next())

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_foundation;
 mod m20261124_000002_replenishment;
 mod m20261124_000003_assistant_usage;
+mod m20261130_000010_order_claims_budget_zone;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_foundation::Migration),
             Box::new(m20261124_000002_replenishment::Migration),
             Box::new(m20261124_000003_assistant_usage::Migration),
+            Box::new(m20261130_000010_order_claims_budget_zone::Migration),
         ]
     }
 }

@@ -2,7 +2,7 @@
 //! history become one chat request whose system prompt carries the tenant's
 //! catalog, so the assistant can offer a reorder.
 
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use futures_util::{StreamExt, stream};
@@ -10,11 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::assistant::Assistant;
-use crate::assistant::guard::{Ticket, Usage};
+use crate::assistant::guard::Usage;
 use crate::assistant::image::ValidImage;
+use crate::assistant::meter::Metered;
 use crate::assistant::provider::{ChunkStream, map_error, usage_of};
-use crate::auth::DeviceCaller;
 use crate::error::{Error, Violations};
 use crate::problem::PROBLEM_BASE;
 use crate::tenants::snapshot::TenantSnapshot;
@@ -85,11 +84,12 @@ impl AssistantRequest {
     /// Checks lengths and ranges, then the image.
     pub fn validate(&self) -> Result<ValidImage, Error> {
         let mut v = Violations::default();
-        let bad_text = |s: &str| s.trim().is_empty() || s.chars().count() > MAX_TEXT_CHARS;
-        v.check(bad_text(&self.prompt), "prompt", "must be 1-4000 characters");
+        let bad_text =
+            |s: &str| s.trim().is_empty() || s.chars().count() > MAX_TEXT_CHARS || !replenish_api::storable_text(s);
+        v.check(bad_text(&self.prompt), "prompt", "must be 1-4000 characters, without NUL");
         v.check(self.history.len() > MAX_HISTORY, "history", "must have at most 10 turns");
         for (i, turn) in self.history.iter().enumerate() {
-            v.check(bad_text(&turn.content), format!("history[{i}].content"), "must be 1-4000 characters");
+            v.check(bad_text(&turn.content), format!("history[{i}].content"), "must be 1-4000 characters, without NUL");
         }
         if let Some(location) = self.location {
             v.check(!(-90.0..=90.0).contains(&location.lat), "location.lat", "must be between -90 and 90");
@@ -145,53 +145,78 @@ fn sse(event: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
+/// An SSE comment, which clients ignore: written while the model is silent,
+/// so a device that hung up is noticed (the write fails) and the relay
+/// dropped; a connection that is only read from never reports a hang-up.
+const HEARTBEAT: &[u8] = b": keep-alive\n\n";
+
+/// How often [`HEARTBEAT`] is written while no chunk arrives: a tenth of the
+/// stall deadline, within 100 ms to 15 s.
+fn heartbeat_every(timeout: Duration) -> Duration {
+    (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(15))
+}
+
 struct Relay {
     chunks: ChunkStream,
-    assistant: Arc<Assistant>,
-    caller: DeviceCaller,
-    ticket: Option<Ticket>,
-    usage: Usage,
+    timeout: Duration,
+    /// Since when the relay has waited for the provider's next chunk.
+    waiting_since: Instant,
+    /// Dropped with the relay when the device hangs up, which meters what was streamed.
+    meter: Option<Metered>,
+    /// The provider's usage, from the last chunk.
+    usage: Option<Usage>,
     finished: bool,
 }
 
 /// Relays the provider's stream as server-sent events: `delta` events with
 /// `{"text"}`, then one `done` with `{"usage"}`, or one `error` with the
-/// problem `type` if the provider breaks off. The call is metered when it ends.
+/// problem `type` if the provider breaks off; [`HEARTBEAT`] comments while
+/// the model is silent. The call is metered when it ends, or when the relay
+/// is dropped because the device hung up.
 pub fn relay(
     chunks: ChunkStream,
-    assistant: Arc<Assistant>,
-    caller: DeviceCaller,
-    ticket: Ticket,
+    timeout: Duration,
+    meter: Metered,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Error>> {
-    let state = Relay { chunks, assistant, caller, ticket: Some(ticket), usage: Usage::default(), finished: false };
+    let waiting_since = Instant::now();
+    let state = Relay { chunks, timeout, waiting_since, meter: Some(meter), usage: None, finished: false };
     stream::unfold(state, |mut st| async move {
         if st.finished {
             return None;
         }
-        let timeout = st.assistant.provider.timeout;
-        let next = match tokio::time::timeout(timeout, st.chunks.next()).await {
+        let left = st.timeout.saturating_sub(st.waiting_since.elapsed());
+        let next = match tokio::time::timeout(left.min(heartbeat_every(st.timeout)), st.chunks.next()).await {
+            Err(_) if st.waiting_since.elapsed() < st.timeout => {
+                return Some((Ok(Bytes::from_static(HEARTBEAT)), st));
+            }
             Ok(Some(Ok(chunk))) => {
+                st.waiting_since = Instant::now();
                 if let Some(usage) = usage_of(&chunk) {
-                    st.usage = usage;
+                    st.usage = Some(usage);
                 }
                 let text = chunk.pointer("/choices/0/delta/content").and_then(Value::as_str).unwrap_or_default();
-                return Some((
-                    Ok(if text.is_empty() { Bytes::new() } else { sse("delta", &json!({"text": text})) }),
-                    st,
-                ));
+                if text.is_empty() {
+                    return Some((Ok(Bytes::new()), st));
+                }
+                if let Some(meter) = st.meter.as_mut() {
+                    meter.streamed();
+                }
+                return Some((Ok(sse("delta", &json!({"text": text}))), st));
             }
-            Ok(None) => Ok(st.usage),
+            Ok(None) => Ok(()),
             Ok(Some(Err(err))) => Err(map_error(err)),
             Err(_) => Err(Error::UpstreamUnavailable { retry_after_secs: 1, detail: "the stream stalled".into() }),
         };
         st.finished = true;
+        let meter = st.meter.take()?;
+        // Without the provider's usage (it broke off, or ignores include_usage)
+        // what was streamed is still billed: meter the estimate.
+        let usage = st.usage.unwrap_or_else(|| meter.estimate());
         let event = match &next {
-            Ok(usage) => sse("done", &json!({"usage": usage})),
+            Ok(()) => sse("done", &json!({"usage": usage})),
             Err(err) => sse("error", &json!({"type": format!("{PROBLEM_BASE}{}", err.kind())})),
         };
-        if let Some(ticket) = st.ticket.take() {
-            st.assistant.finish(&st.caller, "assistant", ticket, next.as_ref().copied()).await;
-        }
+        meter.finish(next.as_ref().copied(), usage).await;
         Some((Ok(event), st))
     })
     .filter(|item| std::future::ready(!matches!(item, Ok(bytes) if bytes.is_empty())))

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
@@ -45,9 +45,10 @@ impl Breaker {
         Self { threshold: threshold.max(1), open_for, failures: 0, opened_at: None, trial_since: None }
     }
 
-    /// `Ok` when a call may go out now, else how long until it may.
-    pub fn admit(&mut self, now: Instant) -> Result<(), Duration> {
-        let Some(opened_at) = self.opened_at else { return Ok(()) };
+    /// `Ok` when a call may go out now (`true` when it is the half-open
+    /// trial), else how long until it may.
+    pub fn admit(&mut self, now: Instant) -> Result<bool, Duration> {
+        let Some(opened_at) = self.opened_at else { return Ok(false) };
         let open_until = opened_at + self.open_for;
         if now < open_until {
             return Err(open_until - now);
@@ -58,9 +59,14 @@ impl Breaker {
             Some(since) if now < since + self.open_for => Err(since + self.open_for - now),
             _ => {
                 self.trial_since = Some(now);
-                Ok(())
+                Ok(true)
             }
         }
+    }
+
+    /// The admitted trial did not go out after all: the next call may be the trial.
+    pub fn abandon_trial(&mut self) {
+        self.trial_since = None;
     }
 
     /// The provider answered.
@@ -107,6 +113,8 @@ pub struct Guard {
 #[must_use]
 pub struct Ticket {
     tenant: String,
+    /// Whether this call is the half-open breaker's one trial.
+    trial: bool,
 }
 
 fn until_next_utc_day() -> Duration {
@@ -138,33 +146,48 @@ impl Guard {
         }
     }
 
-    /// Lets one provider call of `tenant` through, or says why not: the open
-    /// breaker (503), the tenant's daily budget (429) or the provider-wide limit (429).
+    /// Lets one provider call of `tenant` through, or says why not: the tenant's
+    /// daily budget (429), the open breaker (503) or the provider-wide limit (429).
+    ///
+    /// Only a call that will go out counts against the tenant's requests: a
+    /// refusal by the breaker or the provider-wide limit is ours, not the
+    /// tenant's spending. The budget lock is held throughout, so concurrent
+    /// calls of one tenant cannot all pass its last request.
     pub fn admit(&self, tenant: &str) -> Result<Ticket, Error> {
-        if let Ok(mut breaker) = self.breaker.lock() {
-            breaker.admit(Instant::now()).map_err(|wait| Error::UpstreamUnavailable {
-                retry_after_secs: wait.as_secs_f64().ceil() as u64,
-                detail: "the circuit breaker is open".into(),
-            })?;
-        }
         let today = Utc::now().date_naive();
-        if let Ok(mut budgets) = self.budgets.lock() {
-            let usage = budgets.entry(tenant.to_owned()).or_insert(DayUsage { day: today, requests: 0, tokens: 0 });
-            if usage.day != today {
-                *usage = DayUsage { day: today, requests: 0, tokens: 0 };
-            }
-            let over_requests = usage.requests >= self.requests_per_day;
-            if over_requests || usage.tokens >= self.tokens_per_day {
-                return Err(Error::RateLimited(RateLimitInfo {
-                    scope: if over_requests { "assistant-requests" } else { "assistant-tokens" },
-                    quota: if over_requests { self.requests_per_day } else { self.tokens_per_day },
-                    window_secs: 86_400,
-                    retry_after_ms: until_next_utc_day().as_millis() as u64,
-                }));
-            }
-            usage.requests += 1;
+        // Plain counters stay consistent even if a holder panicked: keep using them.
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        let usage = budgets.entry(tenant.to_owned()).or_insert(DayUsage { day: today, requests: 0, tokens: 0 });
+        if usage.day != today {
+            *usage = DayUsage { day: today, requests: 0, tokens: 0 };
         }
+        let over_requests = usage.requests >= self.requests_per_day;
+        if over_requests || usage.tokens >= self.tokens_per_day {
+            return Err(Error::RateLimited(RateLimitInfo {
+                scope: if over_requests { "assistant-requests" } else { "assistant-tokens" },
+                quota: if over_requests { self.requests_per_day } else { self.tokens_per_day },
+                window_secs: 86_400,
+                retry_after_ms: until_next_utc_day().as_millis() as u64,
+            }));
+        }
+        let trial = self.admit_call()?;
+        usage.requests += 1;
+        Ok(Ticket { tenant: tenant.to_owned(), trial })
+    }
+
+    /// The breaker, then the provider-wide limit. A half-open trial the
+    /// provider-wide limit then refuses is handed back, so the next call may
+    /// be the trial instead of waiting for this one to lapse. `true` for the trial.
+    fn admit_call(&self) -> Result<bool, Error> {
+        let mut breaker = self.breaker.lock().unwrap_or_else(PoisonError::into_inner);
+        let trial = breaker.admit(Instant::now()).map_err(|wait| Error::UpstreamUnavailable {
+            retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            detail: "the circuit breaker is open".into(),
+        })?;
         self.provider.check().map_err(|not_until| {
+            if trial {
+                breaker.abandon_trial();
+            }
             Error::RateLimited(RateLimitInfo {
                 scope: "provider",
                 quota: u64::from(self.provider_per_minute),
@@ -172,7 +195,7 @@ impl Guard {
                 retry_after_ms: not_until.wait_time_from(DefaultClock::default().now()).as_millis() as u64,
             })
         })?;
-        Ok(Ticket { tenant: tenant.to_owned() })
+        Ok(trial)
     }
 
     /// Reports how the admitted call ended: `upstream_failed` (unreachable,
@@ -182,8 +205,24 @@ impl Guard {
         if let Ok(mut breaker) = self.breaker.lock() {
             if upstream_failed { breaker.failure(Instant::now()) } else { breaker.success() }
         }
+        self.add_tokens(&ticket.tenant, tokens);
+    }
+
+    /// Reports an admitted call its caller abandoned: `tokens` count against
+    /// the tenant's budget; the breaker learns nothing, except that a trial
+    /// it was waiting on will not report, so the next call may be the trial.
+    pub fn cancel(&self, ticket: Ticket, tokens: u64) {
+        if ticket.trial
+            && let Ok(mut breaker) = self.breaker.lock()
+        {
+            breaker.abandon_trial();
+        }
+        self.add_tokens(&ticket.tenant, tokens);
+    }
+
+    fn add_tokens(&self, tenant: &str, tokens: u64) {
         if let Ok(mut budgets) = self.budgets.lock()
-            && let Some(day) = budgets.get_mut(&ticket.tenant)
+            && let Some(day) = budgets.get_mut(tenant)
         {
             day.tokens = day.tokens.saturating_add(tokens);
         }
@@ -228,5 +267,17 @@ mod tests {
             other => panic!("expected the token budget, got {other:?}"),
         }
         assert!(guard.admit("b").is_ok(), "another tenant has its own budget");
+    }
+
+    #[test]
+    fn calls_the_breaker_refuses_do_not_use_up_the_tenants_requests() {
+        let guard = Guard::new(1_000, 2, 1_000, 1, Duration::from_secs(60));
+        let ticket = guard.admit("a").expect("first");
+        guard.finish(ticket, true, 0);
+        for _ in 0..3 {
+            assert!(matches!(guard.admit("a"), Err(Error::UpstreamUnavailable { .. })), "the breaker is open");
+        }
+        let budgets = guard.budgets.lock().expect("budgets");
+        assert_eq!(budgets["a"].requests, 1, "only the call that went out counts");
     }
 }

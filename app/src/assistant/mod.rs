@@ -12,6 +12,7 @@ pub mod entity;
 pub mod frame;
 pub mod guard;
 pub mod image;
+pub mod meter;
 pub mod provider;
 pub mod repo;
 pub mod routes;
@@ -28,6 +29,7 @@ use crate::error::Error;
 use crate::intents::model::DetectionResponse;
 use crate::telemetry::Metrics;
 use guard::{Guard, Ticket, Usage};
+use meter::Metered;
 use provider::Provider;
 
 /// The provider, its guard rails and the meter, shared by the assistant routes.
@@ -72,7 +74,8 @@ impl Assistant {
         }
     }
 
-    /// Lets a call of `caller` through the guard rails.
+    /// Lets a call of `caller` through the guard rails; [`Metered::admit`]
+    /// wraps this so the call is metered even if it is dropped.
     pub fn admit(&self, caller: &DeviceCaller, route: &'static str) -> Result<Ticket, Error> {
         self.guard.admit(caller.tenant_id.as_str()).inspect_err(|err| {
             let outcome = if matches!(err, Error::RateLimited(_)) { "limited" } else { "breaker-open" };
@@ -80,19 +83,33 @@ impl Assistant {
         })
     }
 
-    /// Closes an admitted call: breaker, budget, metrics, and the usage row.
-    pub async fn finish(
+    /// Closes an admitted call with its outcome and the tokens it used:
+    /// breaker, budget, metrics, and the usage row.
+    pub async fn close(
         &self,
         caller: &DeviceCaller,
         route: &'static str,
         ticket: Ticket,
-        outcome: Result<Usage, &Error>,
+        outcome: Result<(), &Error>,
+        usage: Usage,
     ) {
         let upstream_failed = matches!(outcome, Err(Error::UpstreamUnavailable { .. }));
-        let usage = outcome.as_ref().copied().unwrap_or_default();
         self.guard.finish(ticket, upstream_failed, usage.total_tokens);
         self.metrics.set_breaker_open(self.guard.breaker_open());
-        self.metrics.assistant_call(route, outcome_label(&outcome.map(|_| ())));
+        self.metrics.assistant_call(route, outcome_label(&outcome));
+        self.record(caller, route, usage).await;
+    }
+
+    /// Closes a call its device went away from (a hang-up mid-stream, a
+    /// cancelled request): its tokens count, but it says nothing about the
+    /// provider's health, so the breaker is left as it was.
+    pub async fn cancelled(&self, caller: &DeviceCaller, route: &'static str, ticket: Ticket, usage: Usage) {
+        self.guard.cancel(ticket, usage.total_tokens);
+        self.metrics.assistant_call(route, "cancelled");
+        self.record(caller, route, usage).await;
+    }
+
+    async fn record(&self, caller: &DeviceCaller, route: &'static str, usage: Usage) {
         if usage.total_tokens == 0 {
             return;
         }
@@ -109,15 +126,18 @@ impl Assistant {
         crate::detections::repo::stored_response(&self.db, &caller.scope(), event_id).await
     }
 
-    /// One guarded, metered chat completion.
-    pub async fn chat(&self, caller: &DeviceCaller, route: &'static str, request: &Value) -> Result<Value, Error> {
-        let ticket = self.admit(caller, route)?;
+    /// One guarded, metered chat completion (metered even if the caller's
+    /// request is cancelled while the provider answers).
+    pub async fn chat(
+        self: &Arc<Self>,
+        caller: &DeviceCaller,
+        route: &'static str,
+        request: &Value,
+    ) -> Result<Value, Error> {
+        let metered = Metered::admit(self.clone(), caller, route, Some(request))?;
         let result = self.provider.chat(request).await;
-        let outcome = match &result {
-            Ok(completion) => Ok(provider::usage_of(completion).unwrap_or_default()),
-            Err(err) => Err(err),
-        };
-        self.finish(caller, route, ticket, outcome).await;
+        let usage = result.as_ref().ok().and_then(provider::usage_of).unwrap_or_default();
+        metered.finish(result.as_ref().map(|_| ()), usage).await;
         result
     }
 }

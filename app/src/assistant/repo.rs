@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, QueryFilter, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, QueryFilter,
+    QuerySelect, Set,
 };
 
 use crate::assistant::entity;
@@ -45,8 +46,8 @@ struct Totals {
 }
 
 /// A tenant's metered calls and tokens in `[since, until)`: (calls, usage).
-pub async fn usage_totals(
-    db: &DatabaseConnection,
+pub async fn usage_totals<C: ConnectionTrait>(
+    db: &C,
     tenant: &TenantScope,
     since: DateTime<Utc>,
     until: DateTime<Utc>,

@@ -2,6 +2,7 @@
 //! and `/api/v1/speech`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,6 +11,8 @@ use utoipa::ToSchema;
 
 use crate::assistant::chat::{AssistantReply, AssistantRequest, relay};
 use crate::assistant::frame::{self, UNKNOWN_CLASS};
+use crate::assistant::guard::Usage;
+use crate::assistant::meter::Metered;
 use crate::assistant::provider::{reply_text, usage_of};
 use crate::assistant::{Assistant, image};
 use crate::auth::DeviceCaller;
@@ -83,18 +86,20 @@ pub async fn post_assistant(
         let usage = usage_of(&completion).unwrap_or_default();
         return Ok(HttpResponse::Ok().json(AssistantReply { reply, usage }));
     }
-    let ticket = assistant.admit(&device, "assistant")?;
+    // Held from admission on: dropped with this handler or with the relay, it
+    // still meters the call.
+    let metered = Metered::admit(Arc::clone(&assistant), &device, "assistant", Some(&request))?;
     let chunks = match assistant.provider.chat_stream(&request).await {
         Ok(chunks) => chunks,
         Err(err) => {
-            assistant.finish(&device, "assistant", ticket, Err(&err)).await;
+            metered.finish(Err(&err), Usage::default()).await;
             return Err(err);
         }
     };
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .streaming(relay(chunks, assistant.into_inner(), device, ticket)))
+        .streaming(relay(chunks, assistant.provider.timeout, metered)))
 }
 
 /// Body of `POST /api/v1/detections/frame`. No `Debug`: the image must not reach the logs.
@@ -149,6 +154,9 @@ pub async fn post_frame(
         return Ok(web::Json(answer));
     }
     let image = image::parse_data_url("image", &image)?;
+    // The device's rate limit before the provider: a refused frame spends no
+    // tokens. (The tenant's per-second limit ran at the edge already.)
+    let slot = state.devices.take_slot(&device).await?;
     let snapshot = state.tenants.get(device.tenant_id.as_str()).await?;
     let classes: BTreeSet<String> = snapshot.catalog.keys().cloned().collect();
     let request = frame::request(&assistant.provider.model, &classes, &image.data_url);
@@ -161,7 +169,7 @@ pub async fn post_frame(
     detection.object_class = seen.object_class;
     detection.fill_level = seen.fill_level;
     detection.confidence = seen.confidence;
-    Ok(web::Json(state.devices.detect(&device, detection).await?))
+    Ok(web::Json(state.devices.detect_admitted(&device, slot, detection).await?))
 }
 
 /// Body of `POST /api/v1/speech`. No `Debug`: the text must not reach the logs.
@@ -192,14 +200,15 @@ pub async fn post_speech(
 ) -> Result<HttpResponse, Error> {
     let SpeechRequest { text } = body.0;
     let mut v = Violations::default();
-    let chars = text.chars().count();
     v.check(
-        text.trim().is_empty() || chars > assistant.speech_max_chars,
+        text.trim().is_empty()
+            || text.chars().count() > assistant.speech_max_chars
+            || !replenish_api::storable_text(&text),
         "text",
-        format!("must be 1-{} characters", assistant.speech_max_chars),
+        format!("must be 1-{} characters, without NUL", assistant.speech_max_chars),
     );
     v.finish()?;
-    let ticket = assistant.admit(&device, "speech")?;
+    let metered = Metered::admit(Arc::clone(&assistant), &device, "speech", None)?;
     let result = assistant.provider.speech(text).await.and_then(|audio| {
         if audio.is_empty() || audio.len() > assistant.speech_max_bytes {
             Err(Error::UpstreamInvalid(format!("the audio is empty or over {} bytes", assistant.speech_max_bytes)))
@@ -208,6 +217,6 @@ pub async fn post_speech(
         }
     });
     // Speech is billed by characters, not tokens: nothing to add to the token meter.
-    assistant.finish(&device, "speech", ticket, result.as_ref().map(|_| Default::default())).await;
+    metered.finish(result.as_ref().map(|_| ()), Usage::default()).await;
     Ok(HttpResponse::Ok().content_type("audio/mpeg").body(result?))
 }

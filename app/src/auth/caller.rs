@@ -84,41 +84,25 @@ impl DeviceCaller {
     }
 }
 
-impl FromRequest for Admin {
-    type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
+/// An extractor for the caller a route needs: `$pattern` of the
+/// authenticated [`Caller`] gives `$value`; any other caller is a 403 saying
+/// what the route needs.
+macro_rules! caller_extractor {
+    ($target:ty, $pattern:pat => $value:expr, $needs:literal) => {
+        impl FromRequest for $target {
+            type Error = Error;
+            type Future = Ready<Result<Self, Error>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match caller(req) {
-            Ok(Caller::Admin) => Ok(Admin),
-            Ok(_) => Err(Error::Forbidden("this route needs the platform admin token")),
-            Err(e) => Err(e),
-        })
-    }
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready(caller(req).and_then(|caller| match caller {
+                    $pattern => Ok($value),
+                    _ => Err(Error::Forbidden($needs)),
+                }))
+            }
+        }
+    };
 }
 
-impl FromRequest for Merchant {
-    type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match caller(req) {
-            Ok(Caller::Merchant(merchant)) => Ok(merchant),
-            Ok(_) => Err(Error::Forbidden("this route needs a tenant API key")),
-            Err(e) => Err(e),
-        })
-    }
-}
-
-impl FromRequest for DeviceCaller {
-    type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match caller(req) {
-            Ok(Caller::Device(device)) => Ok(device),
-            Ok(_) => Err(Error::Forbidden("this route needs a device token")),
-            Err(e) => Err(e),
-        })
-    }
-}
+caller_extractor!(Admin, Caller::Admin => Admin, "this route needs the platform admin token");
+caller_extractor!(Merchant, Caller::Merchant(merchant) => merchant, "this route needs a tenant API key");
+caller_extractor!(DeviceCaller, Caller::Device(device) => device, "this route needs a device token");

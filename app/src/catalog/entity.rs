@@ -34,11 +34,7 @@ pub mod product {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
+    crate::db::scope::owned_by!(tenant: TenantId);
 }
 
 /// The `product_variants` table.
@@ -74,9 +70,5 @@ pub mod variant {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
+    crate::db::scope::owned_by!(tenant: TenantId);
 }

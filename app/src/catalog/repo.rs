@@ -56,12 +56,6 @@ async fn check_conflicts(
         .filter(product::Column::Id.ne(id))
         .one(db)
         .await?;
-    if let Some(other) = class_owner {
-        return Err(Error::Conflict {
-            kind: "object-class-taken",
-            detail: format!("object_class {} already maps to product {}", spec.object_class, other.id),
-        });
-    }
     let skus: Vec<&str> = spec.variants.iter().map(|v| v.sku.as_str()).collect();
     let sku_owner = tenant
         .find::<variant::Entity>()
@@ -69,13 +63,16 @@ async fn check_conflicts(
         .filter(variant::Column::ProductId.ne(id))
         .one(db)
         .await?;
-    if let Some(other) = sku_owner {
-        return Err(Error::Conflict {
-            kind: "sku-taken",
-            detail: format!("sku {} already belongs to product {}", other.sku, other.product_id),
-        });
-    }
-    Ok(())
+    let (kind, detail) = match (class_owner, sku_owner) {
+        (Some(other), _) => {
+            ("object-class-taken", format!("object_class {} already maps to product {}", spec.object_class, other.id))
+        }
+        (None, Some(other)) => {
+            ("sku-taken", format!("sku {} already belongs to product {}", other.sku, other.product_id))
+        }
+        (None, None) => return Ok(()),
+    };
+    Err(Error::Conflict { kind, detail })
 }
 
 async fn try_upsert(

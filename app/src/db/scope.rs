@@ -23,6 +23,28 @@ pub trait DeviceOwned: TenantOwned {
     fn device_column() -> Self::Column;
 }
 
+/// Declares which columns of the entity in scope (`Entity`, `Column`) name
+/// the owning tenant and, for device-owned tables, the device:
+/// `owned_by!(tenant: TenantId, device: DeviceId);`.
+macro_rules! owned_by {
+    (tenant: $tenant:ident) => {
+        impl $crate::db::scope::TenantOwned for Entity {
+            fn tenant_column() -> Column {
+                Column::$tenant
+            }
+        }
+    };
+    (tenant: $tenant:ident, device: $device:ident) => {
+        $crate::db::scope::owned_by!(tenant: $tenant);
+        impl $crate::db::scope::DeviceOwned for Entity {
+            fn device_column() -> Column {
+                Column::$device
+            }
+        }
+    };
+}
+pub(crate) use owned_by;
+
 /// The tenant a piece of work acts for: a validated tenant id, cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TenantScope(Arc<str>);

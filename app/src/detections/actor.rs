@@ -45,7 +45,16 @@ pub struct Detect {
     pub request: DetectionRequest,
     /// Server time when it arrived.
     pub now: DateTime<Utc>,
+    /// The device's rate limit already admitted it ([`TakeSlot`]).
+    pub admitted: bool,
 }
+
+/// Takes one request from the device's rate limit without recording
+/// anything: frame detection checks the limit before it pays the model
+/// provider, then sends the [`Detect`] as already admitted.
+#[derive(Message)]
+#[rtype(result = "Result<(), Error>")]
+pub struct TakeSlot;
 
 /// Answers a prompt.
 #[derive(Message)]
@@ -183,6 +192,14 @@ impl Actor for DeviceActor {
     }
 }
 
+impl Handler<TakeSlot> for DeviceActor {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, _: TakeSlot, _: &mut Self::Context) -> Result<(), Error> {
+        self.admit()
+    }
+}
+
 impl Handler<Recheck> for DeviceActor {
     type Result = bool;
 
@@ -207,7 +224,9 @@ impl Handler<Detect> for DeviceActor {
     type Result = AtomicResponse<Self, Result<DetectionResponse, Error>>;
 
     fn handle(&mut self, msg: Detect, _: &mut Self::Context) -> Self::Result {
-        if let Err(err) = self.admit() {
+        if msg.admitted {
+            self.last_active = self.deps.clock.instant();
+        } else if let Err(err) = self.admit() {
             return AtomicResponse::new(Box::pin(ready(Err(err))));
         }
         if let Some(response) = self.recent(&msg.request.event_id) {

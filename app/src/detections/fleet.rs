@@ -16,11 +16,17 @@ use actix::Actor;
 use crate::actors::Entry;
 use crate::auth::DeviceCaller;
 use crate::changes::{Change, ChangeSink};
-use crate::detections::actor::{Decide, Detect, DeviceActor, DeviceDeps, Recheck};
+use crate::detections::actor::{Decide, Detect, DeviceActor, DeviceDeps, Recheck, TakeSlot};
 use crate::error::Error;
 use crate::intents::decision::{DecisionRequest, DecisionResponse};
 use crate::intents::model::{DetectionRequest, DetectionResponse};
 use crate::orders::actor::mailbox_error;
+
+/// One request the device's rate limit already admitted, for
+/// [`DeviceFleet::detect_admitted`]; only [`DeviceFleet::take_slot`] makes one.
+#[derive(Debug)]
+#[must_use]
+pub struct Slot(());
 
 /// The device actors of this replica.
 pub struct DeviceFleet {
@@ -75,13 +81,42 @@ impl DeviceFleet {
 
     /// Sends a detection to the device's actor.
     pub async fn detect(&self, caller: &DeviceCaller, request: DetectionRequest) -> Result<DetectionResponse, Error> {
+        self.send_detection(caller, request, false).await
+    }
+
+    /// Takes one request from the device's rate limit (429 when it is used
+    /// up), for a detection that costs something before it is known, such as
+    /// a frame the model provider must classify first.
+    pub async fn take_slot(&self, caller: &DeviceCaller) -> Result<Slot, Error> {
+        let entry = self.activate(caller).await?;
+        let _inflight = self.admit(&entry)?;
+        entry.addr.send(TakeSlot).timeout(self.deps.settings.answer_timeout).await.map_err(mailbox_error)??;
+        Ok(Slot(()))
+    }
+
+    /// Sends a detection whose request [`DeviceFleet::take_slot`] already took.
+    pub async fn detect_admitted(
+        &self,
+        caller: &DeviceCaller,
+        _slot: Slot,
+        request: DetectionRequest,
+    ) -> Result<DetectionResponse, Error> {
+        self.send_detection(caller, request, true).await
+    }
+
+    async fn send_detection(
+        &self,
+        caller: &DeviceCaller,
+        request: DetectionRequest,
+        admitted: bool,
+    ) -> Result<DetectionResponse, Error> {
         let now = self.deps.clock.now();
         request.validate(now)?;
         let entry = self.activate(caller).await?;
         let _slot = self.admit(&entry)?;
         entry
             .addr
-            .send(Detect { request, now })
+            .send(Detect { request, now, admitted })
             .timeout(self.deps.settings.answer_timeout)
             .await
             .map_err(mailbox_error)?

@@ -38,14 +38,4 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-impl crate::db::scope::TenantOwned for Entity {
-    fn tenant_column() -> Column {
-        Column::TenantId
-    }
-}
-
-impl crate::db::scope::DeviceOwned for Entity {
-    fn device_column() -> Column {
-        Column::Id
-    }
-}
+crate::db::scope::owned_by!(tenant: TenantId, device: Id);

@@ -64,7 +64,8 @@ async fn try_register(
     on_existing: OnExisting,
 ) -> Result<Changed<(RegisterOutcome, DeviceView)>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    crate::tenants::repo::active::require_active(&txn, tenant).await?;
+    // Held until commit: a concurrent deactivation either revokes this device or is seen here.
+    crate::tenants::repo::active::lock_active(&txn, tenant).await?;
     if !stores::repo::exists(&txn, tenant, spec.store.as_str()).await? {
         return Err(unknown_store("store", spec.store.as_str()));
     }
@@ -170,6 +171,9 @@ async fn insert_batch(
     tenant: &TenantScope,
     devices: &[NewDevice],
 ) -> Result<Vec<DeviceView>, Error> {
+    // The caller's API key was checked before this transaction began; the
+    // tenant may have been deactivated since. Held until commit, as in `register`.
+    crate::tenants::repo::active::lock_active(txn, tenant).await?;
     let mut wanted_stores: Vec<String> = devices.iter().map(|d| d.store.to_string()).collect();
     wanted_stores.sort();
     wanted_stores.dedup();

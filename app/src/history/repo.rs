@@ -29,3 +29,42 @@ macro_rules! history_filters {
     }};
 }
 pub(crate) use history_filters;
+
+/// The two queries every history listing has, over `$entity` (an entity
+/// module with device, status, created_at and id columns): a page of the
+/// tenant's rows (only `device`'s when given), newest first, and one row by
+/// id. Expanded once per listed table, so the two listings cannot drift.
+macro_rules! history_queries {
+    ($entity:ident) => {
+        /// Up to `h.limit + 1` of the tenant's rows (only `device`'s when given),
+        /// newest first: the extra one tells the caller there is another page.
+        pub async fn history(
+            db: &sea_orm::DatabaseConnection,
+            tenant: &$crate::db::scope::TenantScope,
+            device: Option<&$crate::db::scope::DeviceScope>,
+            h: &$crate::history::History,
+        ) -> Result<Vec<$entity::Model>, $crate::error::Error> {
+            use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+            Ok(tenant
+                .find_narrowed::<$entity::Entity>(device)
+                .filter($crate::history::repo::history_filters!($entity, device, h))
+                .order_by_desc($entity::Column::CreatedAt)
+                .order_by_desc($entity::Column::Id)
+                .limit(h.limit + 1)
+                .all(db)
+                .await?)
+        }
+
+        /// One row of the tenant (and, for a device, of that device).
+        pub async fn find(
+            db: &sea_orm::DatabaseConnection,
+            tenant: &$crate::db::scope::TenantScope,
+            device: Option<&$crate::db::scope::DeviceScope>,
+            id: uuid::Uuid,
+        ) -> Result<Option<$entity::Model>, $crate::error::Error> {
+            use sea_orm::{ColumnTrait, QueryFilter};
+            Ok(tenant.find_narrowed::<$entity::Entity>(device).filter($entity::Column::Id.eq(id)).one(db).await?)
+        }
+    };
+}
+pub(crate) use history_queries;

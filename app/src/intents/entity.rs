@@ -35,17 +35,7 @@ pub mod detection {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
-
-    impl crate::db::scope::DeviceOwned for Entity {
-        fn device_column() -> Column {
-            Column::DeviceId
-        }
-    }
+    crate::db::scope::owned_by!(tenant: TenantId, device: DeviceId);
 }
 
 /// The `intents` table: a prompt and what became of it.
@@ -97,15 +87,5 @@ pub mod intent {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
-
-    impl crate::db::scope::DeviceOwned for Entity {
-        fn device_column() -> Column {
-            Column::DeviceId
-        }
-    }
+    crate::db::scope::owned_by!(tenant: TenantId, device: DeviceId);
 }

@@ -3,13 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use uuid::Uuid;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
 use crate::error::Error;
-use crate::history::History;
-use crate::history::repo::history_filters;
 use crate::intents::entity::intent;
 use crate::orders::model::IntentStatus;
 
@@ -63,30 +60,4 @@ pub async fn expire_tenant_lapsed(
     Ok(result.rows_affected)
 }
 
-/// Up to `h.limit + 1` of the tenant's intents (only `device`'s when given),
-/// newest first: the extra one tells the caller there is another page.
-pub async fn history(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    device: Option<&DeviceScope>,
-    h: &History,
-) -> Result<Vec<intent::Model>, Error> {
-    Ok(tenant
-        .find_narrowed::<intent::Entity>(device)
-        .filter(history_filters!(intent, device, h))
-        .order_by_desc(intent::Column::CreatedAt)
-        .order_by_desc(intent::Column::Id)
-        .limit(h.limit + 1)
-        .all(db)
-        .await?)
-}
-
-/// One intent of the tenant (and, for a device, of that device).
-pub async fn find(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    device: Option<&DeviceScope>,
-    id: Uuid,
-) -> Result<Option<intent::Model>, Error> {
-    Ok(tenant.find_narrowed::<intent::Entity>(device).filter(intent::Column::Id.eq(id)).one(db).await?)
-}
+crate::history::repo::history_queries!(intent);

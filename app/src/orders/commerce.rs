@@ -6,7 +6,7 @@ use chrono::{DateTime, Days, Utc};
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
-use crate::stores::model::{CommerceSettings, MockOutcome};
+use crate::stores::model::{CommerceProviderKind, CommerceSettings, MockOutcome};
 
 /// What a provider is asked to do.
 #[derive(Debug, Clone)]
@@ -37,12 +37,25 @@ pub struct Confirmation {
 /// Why a provider did not confirm.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CommerceError {
-    /// The provider said no.
+    /// The provider said no: a definite answer, the order is FAILED and refunded.
     #[error("provider refused the order: {0}")]
     Refused(String),
-    /// The provider did not answer in time.
+    /// The provider did not answer in time: it may have placed the order.
     #[error("provider did not answer within {0:?}")]
     Timeout(Duration),
+    /// No usable answer (connection error, 5xx, 408/429, an unreadable
+    /// confirmation): it may have placed the order.
+    #[error("provider unreachable: {0}")]
+    Unreachable(String),
+}
+
+impl CommerceError {
+    /// Whether the provider definitely did not place the order. Only then may
+    /// the order fail and its budget come back; anything else is unknown and
+    /// is asked again under the same idempotency key.
+    pub fn is_definite(&self) -> bool {
+        matches!(self, CommerceError::Refused(_))
+    }
 }
 
 /// A commerce integration. Implementations must treat `order_id` as an
@@ -84,10 +97,75 @@ impl CommerceProvider for MockProvider {
     }
 }
 
-/// The provider a store's settings name.
-pub fn provider_for(settings: &CommerceSettings) -> Box<dyn CommerceProvider> {
+/// A provider behind an HTTP endpoint: each order is POSTed as JSON with
+/// header `Idempotency-Key: <order id>`. A 2xx with `{"provider_ref", "eta"}`
+/// confirms; another 4xx (but 408 and 429) refuses; anything else is unknown.
+pub struct HttpProvider {
+    /// Shared client (connection pool); it follows no redirects.
+    pub client: commerce_http::Client,
+    /// Where orders go.
+    pub endpoint: String,
+}
+
+#[derive(serde::Deserialize)]
+struct HttpConfirmation {
+    provider_ref: String,
+    eta: String,
+}
+
+impl HttpProvider {
+    /// A client for every store's `http` provider: no redirects, so a store's
+    /// endpoint reaches only the host it names.
+    pub fn client() -> commerce_http::Client {
+        commerce_http::Client::builder().redirect(commerce_http::redirect::Policy::none()).build().unwrap_or_default()
+    }
+
+    async fn call(&self, request: &OrderRequest) -> Result<Confirmation, CommerceError> {
+        let body = serde_json::json!({
+            "order_id": request.order_id,
+            "sku": request.sku,
+            "quantity": request.quantity,
+            "total_cents": request.total_cents,
+            "timezone": request.timezone,
+            "placed_at": request.placed_at,
+        });
+        let unreachable = |e: commerce_http::Error| CommerceError::Unreachable(e.without_url().to_string());
+        let response = self
+            .client
+            .post(&self.endpoint)
+            .header("idempotency-key", request.order_id.to_string())
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
+            return Err(CommerceError::Refused(format!("HTTP {}", status.as_u16())));
+        }
+        if !status.is_success() {
+            return Err(CommerceError::Unreachable(format!("HTTP {}", status.as_u16())));
+        }
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        let answer: HttpConfirmation = serde_json::from_slice(&bytes)
+            .map_err(|e| CommerceError::Unreachable(format!("unreadable confirmation: {e}")))?;
+        Ok(Confirmation { provider_ref: answer.provider_ref, eta: answer.eta })
+    }
+}
+
+impl CommerceProvider for HttpProvider {
+    fn submit<'a>(&'a self, request: &'a OrderRequest) -> BoxFuture<'a, Result<Confirmation, CommerceError>> {
+        Box::pin(self.call(request))
+    }
+}
+
+/// The provider a store's settings name; `http` providers share `client`.
+pub fn provider_for(settings: &CommerceSettings, client: &commerce_http::Client) -> Box<dyn CommerceProvider> {
     match settings.provider {
-        crate::stores::model::CommerceProviderKind::Mock => Box::new(MockProvider { outcome: settings.mock_outcome }),
+        CommerceProviderKind::Mock => Box::new(MockProvider { outcome: settings.mock_outcome }),
+        CommerceProviderKind::Http => {
+            Box::new(HttpProvider { client: client.clone(), endpoint: settings.endpoint.clone().unwrap_or_default() })
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Table mappings for orders and per-owner daily spend.
+//! Table mappings for orders, per-owner daily spend and the owner's budget zone.
 
 /// The `orders` table.
 pub mod order {
@@ -27,7 +27,7 @@ pub mod order {
         pub sku: String,
         /// Total in cents.
         pub total_cents: i64,
-        /// Store-local day the spend counts against (`YYYY-MM-DD`).
+        /// The owner's budget day the spend counts against (`YYYY-MM-DD`, in the owner's budget zone).
         pub budget_day: String,
         /// PENDING, SUBMITTED, CONFIRMED or FAILED.
         pub status: String,
@@ -43,6 +43,9 @@ pub mod order {
         pub created_at: DateTimeUtc,
         /// Last change.
         pub updated_at: DateTimeUtc,
+        /// When a replica last took the order to its provider: while the
+        /// claim is fresh no other replica (nor the sweeper) works on it.
+        pub claimed_at: Option<DateTimeUtc>,
     }
 
     /// No navigable relations; queries join explicitly.
@@ -51,24 +54,14 @@ pub mod order {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
-
-    impl crate::db::scope::DeviceOwned for Entity {
-        fn device_column() -> Column {
-            Column::DeviceId
-        }
-    }
+    crate::db::scope::owned_by!(tenant: TenantId, device: DeviceId);
 }
 
 /// The `owner_daily_spend` table.
 pub mod spend {
     use sea_orm::entity::prelude::*;
 
-    /// Cents an owner has committed to orders on one store-local day.
+    /// Cents an owner has committed to orders on one budget day (in the owner's budget zone).
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "owner_daily_spend")]
     pub struct Model {
@@ -83,6 +76,34 @@ pub mod spend {
         pub day: String,
         /// Cents committed.
         pub cents: i64,
+    }
+
+    /// No navigable relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    crate::db::scope::owned_by!(tenant: TenantId);
+}
+
+/// The `owner_budget_zones` table.
+pub mod budget_zone {
+    use sea_orm::entity::prelude::*;
+
+    /// The zone whose calendar day an owner's daily budget counts in: the
+    /// zone of the store of the owner's first order, kept from then on.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "owner_budget_zones")]
+    pub struct Model {
+        /// Owning tenant.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        /// Household.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub owner: String,
+        /// IANA time zone.
+        pub timezone: String,
     }
 
     /// No navigable relations.

@@ -5,8 +5,10 @@ pub mod model;
 pub mod repo;
 pub mod routes;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use crate::db::scope::TenantScope;
 use crate::error::Error;
@@ -16,17 +18,30 @@ fn ratio(numerator: u64, denominator: u64) -> f64 {
     if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
 }
 
-/// The funnel of `tenant` between `since` and `until`, with its rates; a
+/// The funnel of `tenant` in the window `[since, until)`, with its rates; a
 /// pending intent counts as expired when it lapsed before `now`.
+///
+/// The queries run in one transaction whose statements each get
+/// `statement_timeout` on Postgres, so one expensive report cannot hold a
+/// pooled connection for long; a report that runs out of time is
+/// [`Error::Unavailable`] (503). SQLite has no statement timeout.
 pub async fn summarize(
     db: &DatabaseConnection,
     tenant: &TenantScope,
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
+    (since, until): (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
+    statement_timeout: Duration,
 ) -> Result<Summary, Error> {
-    let c = repo::funnel_counts(db, tenant, since, until, now).await?;
-    let (calls, tokens) = crate::assistant::repo::usage_totals(db, tenant, since, until).await?;
+    let txn = db.begin().await?;
+    repo::limit_statement_time(&txn, statement_timeout).await?;
+    let counted = async {
+        let counts = repo::funnel_counts(&txn, tenant, since, until, now).await?;
+        let usage = crate::assistant::repo::usage_totals(&txn, tenant, since, until).await?;
+        Ok::<_, Error>((counts, usage))
+    };
+    let (c, (calls, tokens)) = counted.await.map_err(repo::timed_out_is_unavailable)?;
+    // Read-only: nothing to commit, and rolling back ends the timeout with the transaction.
+    txn.rollback().await?;
     Ok(Summary {
         since,
         until,

@@ -1,7 +1,9 @@
 //! The funnel's counting queries, all within one tenant.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, PaginatorTrait, QueryFilter, RuntimeErr};
 
 use crate::db::scope::TenantScope;
 use crate::error::Error;
@@ -31,8 +33,8 @@ pub struct FunnelCounts {
 
 /// Counts the funnel stages of `tenant` in `[since, until)`: intents by when
 /// they were prompted, orders by when they were placed.
-pub async fn funnel_counts(
-    db: &DatabaseConnection,
+pub async fn funnel_counts<C: ConnectionTrait>(
+    db: &C,
     tenant: &TenantScope,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -68,4 +70,36 @@ pub async fn funnel_counts(
         orders_confirmed: orders_in(OrderStatus::Confirmed).count(db).await?,
         orders_failed: orders_in(OrderStatus::Failed).count(db).await?,
     })
+}
+
+/// Gives every later statement of `txn` at most `timeout` (Postgres
+/// `SET LOCAL statement_timeout`, which ends with the transaction). SQLite has
+/// no statement timeout, so there it does nothing.
+pub async fn limit_statement_time<C: ConnectionTrait>(txn: &C, timeout: Duration) -> Result<(), Error> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // At least 1 ms: 0 would switch the timeout off.
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
+        txn.execute_unprepared(&format!("SET LOCAL statement_timeout = {ms}")).await?;
+    }
+    Ok(())
+}
+
+/// Whether Postgres cancelled a statement (SQLSTATE 57014, `query_canceled`:
+/// the statement timeout ran out).
+fn is_statement_timeout(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err else {
+        return false;
+    };
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|code| code == "57014")
+}
+
+/// A report that ran out of time is the server's, not the client's, and
+/// worth retrying: 503 `unavailable`, not a 500.
+pub fn timed_out_is_unavailable(err: Error) -> Error {
+    match err {
+        Error::Database(db) if is_statement_timeout(&db) => {
+            Error::Unavailable("the report ran past its statement timeout".into())
+        }
+        other => other,
+    }
 }

@@ -1,7 +1,8 @@
 //! `GET /api/v1/telemetry/summary?since=&until=`: the merchant's funnel.
 
+use std::time::Duration;
+
 use actix_web::web;
-use chrono::Duration;
 
 use crate::auth::Merchant;
 use crate::error::Error;
@@ -10,35 +11,45 @@ use crate::problem::Problem;
 use crate::reports::model::{Summary, SummaryQuery};
 use crate::state::AppState;
 
-/// Mounts the summary route inside `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// What bounds a report's cost besides its window: the statement timeout of its queries.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportLimits {
+    /// Statement timeout of each query of a report (Postgres only).
+    pub statement_timeout: Duration,
+}
+
+/// Mounts the summary route inside `/api/v1`; its queries get `statement_timeout`.
+pub fn configure(cfg: &mut web::ServiceConfig, statement_timeout: Duration) {
     cfg.service(
         web::resource("/telemetry/summary")
+            .app_data(web::Data::new(ReportLimits { statement_timeout }))
             .route(web::get().to(get_summary))
             .default_service(method_not_allowed("GET")),
     );
 }
 
-/// The tenant's funnel for a time window.
+/// The tenant's funnel for a time window (years 0001-9999, at most 366 days;
+/// default the last 24 hours).
 #[utoipa::path(
     get, path = "/api/v1/telemetry/summary", tag = "merchant",
     params(SummaryQuery),
     responses(
         (status = 200, body = Summary),
+        (status = 400, description = "A time out of range, since not before until, or a window over 366 days (`invalid-query`)", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The report ran past its statement timeout (`unavailable`); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security(("tenant_api_key" = []))
 )]
 pub async fn get_summary(
     merchant: Merchant,
     state: web::Data<AppState>,
+    limits: web::Data<ReportLimits>,
     query: web::Query<SummaryQuery>,
 ) -> Result<web::Json<Summary>, Error> {
     let now = state.clock.now();
-    let until = query.until.unwrap_or(now);
-    let since = query.since.unwrap_or(until - Duration::hours(24));
-    if since >= until {
-        return Err(Error::InvalidQuery("since must be before until".into()));
-    }
-    Ok(web::Json(crate::reports::summarize(&state.db, &merchant.scope(), since, until, now).await?))
+    let (since, until) = query.window(now)?;
+    let summary =
+        crate::reports::summarize(&state.db, &merchant.scope(), (since, until), now, limits.statement_timeout).await?;
+    Ok(web::Json(summary))
 }

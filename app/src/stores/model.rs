@@ -13,6 +13,8 @@ pub use replenish_api::stores::{CommerceProviderKind, CommerceSettings, MockOutc
 struct StoredCommerceSettings {
     #[serde(default, skip_serializing_if = "MockOutcome::is_confirm")]
     mock_outcome: MockOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
 }
 
 /// The stored form of [`CommerceSettings`]: a provider name column and a JSON column.
@@ -25,14 +27,21 @@ pub trait CommerceSettingsExt: Sized {
 
 impl CommerceSettingsExt for CommerceSettings {
     fn stored_json(&self) -> String {
-        serde_json::to_string(&StoredCommerceSettings { mock_outcome: self.mock_outcome })
-            .unwrap_or_else(|_| "{}".to_owned())
+        serde_json::to_string(&StoredCommerceSettings {
+            mock_outcome: self.mock_outcome,
+            endpoint: self.endpoint.clone(),
+        })
+        .unwrap_or_else(|_| "{}".to_owned())
     }
 
     fn from_stored(provider: &str, json: &str) -> Result<Self, Error> {
         let stored: StoredCommerceSettings = serde_json::from_str(json)
             .map_err(|e| Error::Internal(format!("stored commerce settings do not parse: {e}")))?;
-        Ok(Self { provider: CommerceProviderKind::parse(provider)?, mock_outcome: stored.mock_outcome })
+        Ok(Self {
+            provider: CommerceProviderKind::parse(provider)?,
+            mock_outcome: stored.mock_outcome,
+            endpoint: stored.endpoint,
+        })
     }
 }
 

@@ -33,11 +33,7 @@ pub mod tenant {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::Id
-        }
-    }
+    crate::db::scope::owned_by!(tenant: Id);
 }
 
 /// The `api_keys` table.
@@ -69,9 +65,5 @@ pub mod api_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl crate::db::scope::TenantOwned for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
+    crate::db::scope::owned_by!(tenant: TenantId);
 }

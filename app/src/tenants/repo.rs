@@ -184,7 +184,10 @@ pub async fn rotate_api_key(
 /// API key and device token it has is revoked. Data stays for audit.
 pub async fn deactivate(db: &DatabaseConnection, id: &TenantScope) -> Result<Changed<()>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    let current = id.find::<tenant::Entity>().one(&txn).await?.ok_or(Error::NotFound("tenant"))?;
+    // `FOR UPDATE` waits for registrations holding the row (`lock_active`) to
+    // commit, so the revocation below sees their devices; later ones wait for
+    // this commit and then find the tenant inactive.
+    let current = id.find::<tenant::Entity>().lock_exclusive().one(&txn).await?.ok_or(Error::NotFound("tenant"))?;
     if !current.active {
         return Ok(Changed::new((), Vec::new()));
     }

@@ -144,7 +144,7 @@ async fn answers_with_reply_usage_and_catalog(backend: Backend) {
         summary["assistant"],
         json!({"calls": 1, "prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150})
     );
-    let metrics = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let metrics = app.metrics().await.raw;
     assert!(metrics.contains(r#"replenish_assistant_tokens_total{tenant="acme",kind="prompt"} 120"#), "{metrics}");
     assert!(metrics.contains(r#"replenish_assistant_tokens_total{tenant="acme",kind="completion"} 30"#));
 }
@@ -193,6 +193,7 @@ on_both_backends!(
     answers_with_reply_usage_and_catalog,
     frame_goes_through_the_detection_pipeline,
     malformed_frame_output_is_502_and_nothing_is_recorded,
+    a_frame_over_the_device_limit_never_reaches_the_provider,
 );
 
 #[tokio::test]
@@ -284,7 +285,7 @@ async fn persistent_failures_open_the_breaker_which_then_answers_at_once() {
     let retry_after: u64 = refused.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
     assert!(retry_after > 1 && retry_after <= 600, "Retry-After is the breaker's remaining time: {retry_after}");
     assert_eq!(chat_requests(&server).await.len(), attempts, "the open breaker does not call the provider");
-    let metrics = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let metrics = app.metrics().await.raw;
     assert!(metrics.contains("replenish_assistant_breaker_open 1"), "{metrics}");
     assert!(metrics.contains(r#"replenish_assistant_calls_total{route="assistant",outcome="breaker-open"} 1"#));
 }
@@ -421,4 +422,139 @@ async fn a_stream_that_breaks_off_ends_with_an_error_event() {
         "event: delta\ndata: {\"text\":\"Two \"}\n\n\
          event: error\ndata: {\"type\":\"https://replenish.dev/problems/upstream-invalid\"}\n\n"
     );
+}
+
+/// A provider that accepts one streamed chat request, sends the first chunk
+/// and then stalls with the connection open, as a model still writing does
+/// (wiremock sends a body whole, so it cannot stand in here). Reports on
+/// `closed` when the app hangs up on it.
+async fn stalling_stream_provider(closed: tokio::sync::oneshot::Sender<()>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        // Read the request head and its body (Content-Length), then answer.
+        let mut request = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = socket.read(&mut buf).await.expect("read");
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_lowercase();
+            if let Some(head_end) = text.find("\r\n\r\n") {
+                let length = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .unwrap_or(0);
+                if request.len() >= head_end + 4 + length {
+                    break;
+                }
+            }
+            assert!(n > 0, "the app closed the request early");
+        }
+        let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+                           "choices": [{"index": 0, "delta": {"content": "Two "}, "finish_reason": null}]});
+        let event = format!("data: {chunk}\n\n");
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let body = format!("{:x}\r\n{event}\r\n", event.len());
+        socket.write_all(head.as_bytes()).await.expect("head");
+        socket.write_all(body.as_bytes()).await.expect("chunk");
+        // Stall: the next read ends only when the app drops the connection.
+        let _ = socket.read(&mut buf).await;
+        let _ = closed.send(());
+    });
+    format!("http://{address}/v1")
+}
+
+#[tokio::test]
+async fn a_stream_the_device_hangs_up_on_is_metered_and_counts_against_the_budget() {
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    let base_url = stalling_stream_provider(closed_tx).await;
+    let server = MockServer::start().await;
+    let (app, key, device) = app_with(Backend::Sqlite, &server, |s| {
+        s.assistant.openai_base_url = base_url;
+        // Any metered token uses up the day.
+        s.assistant.assistant_tenant_tokens_per_day = 1;
+    })
+    .await;
+
+    let mut response = app
+        .client
+        .post(format!("{}/api/v1/assistant", app.address))
+        .bearer_auth(&device)
+        .header("accept", "text/event-stream")
+        .json(&question())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.expect("first chunk").expect("not the end");
+    assert_eq!(first.as_ref(), b"event: delta\ndata: {\"text\":\"Two \"}\n\n");
+    drop(response);
+
+    // Metering runs when the app notices the hang-up: poll briefly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let assistant = loop {
+        let assistant = app.summary(&key).await["assistant"].clone();
+        if assistant["calls"] == 1 || std::time::Instant::now() > deadline {
+            break assistant;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(assistant["calls"], 1, "the hung-up stream is metered: {assistant}");
+    let n = |field: &str| assistant[field].as_u64().unwrap_or(0);
+    assert_eq!(n("completion_tokens"), 1, "one chunk was relayed: {assistant}");
+    assert!(n("prompt_tokens") > 0, "the prompt was sent, so it is estimated: {assistant}");
+    assert_eq!(n("total_tokens"), n("prompt_tokens") + n("completion_tokens"));
+    tokio::time::timeout(Duration::from_secs(2), closed_rx)
+        .await
+        .expect("the app stops the provider's stream")
+        .expect("closed");
+    let metrics = app.call(Method::GET, "/metrics", None, None).await.raw;
+    assert!(
+        metrics.contains(r#"replenish_assistant_calls_total{route="assistant",outcome="cancelled"} 1"#),
+        "{metrics}"
+    );
+
+    let refused = ask(&app, &device, question()).await;
+    refused.assert_problem(429, "rate-limited");
+    assert_eq!(refused.headers["ratelimit-policy"], "\"assistant-tokens\";q=1;w=86400");
+}
+
+async fn a_frame_over_the_device_limit_never_reaches_the_provider(backend: Backend) {
+    let server = MockServer::start().await;
+    mock_chat(&server, true, completion(r#"{"object_class":"water_bottle","fill_level":"FULL","confidence":"HIGH"}"#))
+        .await;
+    let (app, key, device) = app_with(backend, &server, |_| {}).await;
+    app.set_limits("acme", json!({"device_per_minute": 1})).await;
+
+    frame(&app, &device, "f-1").await.assert_status(200);
+    let refused = frame(&app, &device, "f-2").await;
+    refused.assert_problem(429, "rate-limited");
+    assert_eq!(refused.headers["ratelimit-policy"], "\"device\";q=1;w=60");
+    assert_eq!(chat_requests(&server).await.len(), 1, "the refused frame spent no provider tokens");
+    let summary = app.summary(&key).await;
+    assert_eq!(summary["assistant"]["calls"], 1);
+    assert_eq!(summary["detections"], 1);
+}
+
+#[tokio::test]
+async fn calls_the_provider_limit_refuses_do_not_use_up_the_tenants_requests() {
+    let server = MockServer::start().await;
+    mock_chat(&server, false, completion("ok")).await;
+    let (app, _, device) = app_with(Backend::Sqlite, &server, |s| {
+        s.assistant.provider_per_minute = 1;
+        s.assistant.assistant_tenant_requests_per_day = 2;
+    })
+    .await;
+    ask(&app, &device, question()).await.assert_status(200);
+    for _ in 0..3 {
+        let refused = ask(&app, &device, question()).await;
+        refused.assert_problem(429, "rate-limited");
+        assert_eq!(
+            refused.headers["ratelimit-policy"], "\"provider\";q=1;w=60",
+            "still the provider's limit, not the tenant's day"
+        );
+    }
+    assert_eq!(chat_requests(&server).await.len(), 1);
 }

@@ -271,9 +271,70 @@ async fn bad_queries_unknown_routes_and_methods(backend: Backend) {
     }
 }
 
+/// The inputs of issue 12 item 5, as reported: each one panicked (a dropped
+/// connection) or reached Postgres and came back as a 500.
+async fn out_of_range_times_and_nul_are_4xx(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tokens = setup(&app).await;
+    for query in [
+        "?until=-262143-01-01T00:00:00Z",
+        "?since=-4714-11-24T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "?since=2020-01-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "?until=%2B10000-01-01T00:00:00Z",
+    ] {
+        let path = format!("/api/v1/telemetry/summary{query}");
+        app.call(Method::GET, &path, Some(&tokens.merchant), None).await.assert_problem(400, "invalid-query");
+    }
+    let year = "?since=2025-01-01T00:00:00Z&until=2026-01-01T00:00:00Z";
+    app.call(Method::GET, &format!("/api/v1/telemetry/summary{year}"), Some(&tokens.merchant), None)
+        .await
+        .assert_status(200);
+    for path in ["/api/v1/intents", "/api/v1/orders"] {
+        for query in ["?since=-5000-01-01T00:00:00Z", "?until=-262143-01-01T00:00:00Z", "?cursor=9223372036854775807-0"]
+        {
+            let reply = app.call(Method::GET, &format!("{path}{query}"), Some(&tokens.merchant), None).await;
+            reply.assert_problem(400, "invalid-query");
+        }
+    }
+    let nul = "Down\0town";
+    let store = json!({"name": nul, "timezone": "UTC", "commerce": {"provider": "mock"}});
+    let reply = app.call(Method::PUT, "/api/v1/stores/nul", Some(&tokens.merchant), Some(store)).await;
+    reply.assert_problem(422, "validation-failed");
+    let device = json!({"device_id": "nul", "store": "main", "owner": nul, "model": "m"});
+    let reply = app.call(Method::POST, "/api/v1/devices", Some(&tokens.merchant), Some(device)).await;
+    reply.assert_problem(422, "validation-failed");
+    let tenant = json!({"display_name": nul, "plan": "starter"});
+    app.admin(Method::PUT, "/admin/v1/tenants/nul", Some(tenant)).await.assert_problem(422, "validation-failed");
+    for at_ms in [i64::MIN, i64::MAX] {
+        let detection = json!({"event_id": "e", "object_class": "water_bottle", "fill_level": "LOW",
+            "confidence": "HIGH", "captured_at_ms": at_ms});
+        let reply = app.call(Method::POST, "/api/v1/detections", Some(&tokens.device), Some(detection)).await;
+        reply.assert_problem(400, "invalid-timestamp");
+    }
+}
+
 on_both_backends!(
     missing_or_wrong_credentials_are_401_and_wrong_kind_403,
     bad_ids_are_400_on_every_route,
     bad_bodies_are_4xx_problems,
     bad_queries_unknown_routes_and_methods,
+    out_of_range_times_and_nul_are_4xx,
 );
+
+/// A report that runs past `REPLENISH_REPORT_TIMEOUT_MS` is a 503 `unavailable`
+/// (Postgres; SQLite has no statement timeout). Another session holds a lock
+/// the report's first count must wait for, so the timeout is what ends it.
+#[tokio::test]
+async fn a_report_past_its_statement_timeout_is_503() {
+    use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+    let app = crate::helpers::spawn_app_with(Backend::Postgres, |s| s.report_timeout_ms = 200).await;
+    let tokens = setup(&app).await;
+    let other = Database::connect(&app.db.url).await.expect("a second session");
+    let locker = other.begin().await.expect("begin");
+    locker.execute_unprepared("LOCK TABLE detections IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+    let reply = app.call(Method::GET, "/api/v1/telemetry/summary", Some(&tokens.merchant), None).await;
+    reply.assert_problem(503, "unavailable");
+    assert!(reply.headers.contains_key("retry-after"), "{reply:?}");
+    locker.rollback().await.expect("unlock");
+    app.call(Method::GET, "/api/v1/telemetry/summary", Some(&tokens.merchant), None).await.assert_status(200);
+}

@@ -139,8 +139,8 @@ async fn ids_of_another_device_or_tenant_are_404(backend: Backend) {
 /// scope finds nothing and changes nothing, whatever ids it is handed.
 async fn repositories_keep_to_their_scope(backend: Backend) {
     use replenish_app::db::scope::TenantScope;
-    use replenish_app::orders::commerce::CommerceError;
     use replenish_app::orders::entity::order as orders;
+    use replenish_app::orders::repo::placing::Settlement;
     use replenish_app::{intents, orders as orders_domain};
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -170,16 +170,16 @@ async fn repositories_keep_to_their_scope(backend: Backend) {
 
     assert!(orders_domain::repo::find(&db, &bravo, None, order_id).await.expect("query").is_none());
     assert!(intents::repo::find(&db, &bravo, None, intent_id).await.expect("query").is_none());
-    orders_domain::repo::mark_submitted(&db, &bravo, &row, now).await.expect("a no-op");
+    orders_domain::repo::placing::mark_submitted(&db, &bravo, &row, now).await.expect("a no-op");
     assert_eq!(status().await, "PENDING", "bravo's scope moved alpha's order");
-    let refused = Err(CommerceError::Refused("not yours".into()));
-    let finished = orders_domain::repo::finish(&db, &bravo, &row, &refused, now).await;
+    let refused = Settlement::Failed("not yours".into());
+    let finished = orders_domain::repo::placing::finish(&db, &bravo, &row, &refused, now).await;
     assert!(finished.is_err(), "bravo's scope finished alpha's order: {finished:?}");
     assert_eq!(status().await, "PENDING", "bravo's scope failed alpha's order");
 
     // With its own scope the same calls do move it.
     assert!(orders_domain::repo::find(&db, &alpha, None, order_id).await.expect("query").is_some());
-    orders_domain::repo::mark_submitted(&db, &alpha, &row, now).await.expect("submitted");
+    orders_domain::repo::placing::mark_submitted(&db, &alpha, &row, now).await.expect("submitted");
     assert_eq!(status().await, "SUBMITTED");
 }
 

@@ -35,7 +35,7 @@ async fn loop_state_survives_a_restart(backend: Backend) {
 }
 
 async fn metric(app: &crate::helpers::TestApp, line_start: &str) -> Option<f64> {
-    let text = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let text = app.metrics().await.raw;
     text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
@@ -96,7 +96,8 @@ async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
     });
     busy.assert_problem(503, "overloaded");
     assert!(busy.headers.get("retry-after").is_some(), "{busy:?}");
-    assert_eq!(slow.assert_status(200)["status"], "FAILED", "the provider timed out");
+    // A timeout is no answer: the order stays SUBMITTED for the sweeper to ask again.
+    assert_eq!(slow.assert_status(200)["order"]["status"], "SUBMITTED", "the provider timed out");
     // Once the slot is free the device is served again, and the refused event was never recorded.
     let later = app.detect(&device, "m-2", "water_bottle", "EMPTY", "HIGH").await;
     assert!(later.status.is_success(), "{later:?}");

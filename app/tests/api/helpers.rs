@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
 use replenish_app::clock::{Clock, ManualClock};
-use replenish_app::{Application, Settings};
+use replenish_app::{Application, ApplicationHandle, Settings};
 use reqwest::{Method, Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::{ExposeSecret, SecretString};
@@ -99,7 +98,9 @@ pub struct TestApp {
     /// The app's clock: runs with the system clock, and [`TestApp::advance`]
     /// moves it ahead instead of sleeping through a TTL or cooldown.
     pub clock: ManualClock,
-    handle: ServerHandle,
+    /// `http://127.0.0.1:<port>` of the metrics listener (`/metrics` is not on the public one).
+    pub metrics_address: String,
+    handle: ApplicationHandle,
 }
 
 impl std::ops::Deref for TestApp {
@@ -115,6 +116,7 @@ impl std::ops::Deref for TestApp {
 fn test_settings(db: &TestDb) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
+        metrics_listen: "127.0.0.1:0".parse().expect("address"),
         database_url: SecretString::from(db.url.clone()),
         admin_token: (db.backend == Backend::Postgres)
             .then(|| SecretString::from(format!("test-admin-{}", Uuid::new_v4().simple()))),
@@ -165,9 +167,11 @@ async fn start(settings: Settings, db: TestDb, known_admin_token: Option<String>
         .or(known_admin_token)
         .expect("an admin token: configured, generated, or known from an earlier start");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp { api: Api { address, client: reqwest::Client::new(), admin_token }, settings, db, clock, handle }
+    let api = Api { address, client: reqwest::Client::new(), admin_token };
+    TestApp { api, settings, db, clock, metrics_address, handle }
 }
 
 /// A response read in full.
@@ -228,6 +232,12 @@ impl TestApp {
         adjust(&mut settings);
         settings.listen = "127.0.0.1:0".parse().expect("address");
         start(settings, db, Some(admin_token), clock).await
+    }
+
+    /// `GET /metrics` on the metrics listener.
+    pub async fn metrics(&self) -> Reply {
+        let response = self.client.get(format!("{}/metrics", self.metrics_address)).send().await.expect("metrics");
+        Reply::read(response).await
     }
 
     /// Moves the app's clock forward by `by`: TTLs, cooldowns, expiry and
@@ -400,6 +410,8 @@ impl AppProcess {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("REPLENISH_LISTEN", format!("127.0.0.1:{port}"))
+            // Replicas run side by side: each takes a free metrics port.
+            .env("REPLENISH_METRICS_LISTEN", "127.0.0.1:0")
             .env("REPLENISH_LOG_LEVEL", "warn")
             .env("REPLENISH_WORKERS", "2")
             .stdout(std::process::Stdio::null())
@@ -418,6 +430,13 @@ impl AppProcess {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("replica on port {port} did not become healthy");
+    }
+}
+
+impl AppProcess {
+    /// Kills the process with SIGKILL: no shutdown, no cleanup, as a crash would.
+    pub fn sigkill(self) {
+        drop(self);
     }
 }
 

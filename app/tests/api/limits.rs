@@ -83,7 +83,7 @@ async fn budget_and_limits_metrics(backend: Backend) {
     app.set_limits("acme", json!({"device_per_minute": 1})).await;
     app.detect(&device, "a", "water_bottle", "FULL", "HIGH").await.assert_status(200);
     app.detect(&device, "b", "water_bottle", "FULL", "HIGH").await.assert_problem(429, "rate-limited");
-    let text = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let text = app.metrics().await.raw;
     assert!(text.contains(r#"replenish_rate_limited_total{scope="device"} 1"#), "{text}");
     assert!(text.contains(r#"replenish_detections_total{outcome="ABOVE_THRESHOLD"} 1"#), "{text}");
 }
@@ -181,7 +181,7 @@ async fn redis_stopping_mid_test_falls_back_to_local_limits() {
     let ready = ready.assert_status(200);
     assert_eq!(ready["status"], "ready (degraded)");
     assert!(ready["checks"]["redis"].as_str().unwrap_or_default().starts_with("unreachable"), "{ready}");
-    let metrics = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let metrics = app.metrics().await.raw;
     assert!(metrics.contains("replenish_shared_limits_degraded 1"), "{metrics}");
 
     // The local limiters still hold the line.

@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 
 mod assistant;
 mod bad_input;
+mod budget_day;
 mod cross_tenant;
 mod dedicated;
 mod devices;
@@ -39,7 +40,9 @@ mod limits;
 mod merchant;
 mod notices;
 mod operations;
+mod properties;
 mod replenishment;
 mod replicas;
 mod restart;
 mod tenants;
+mod unknown_outcomes;

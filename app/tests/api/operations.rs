@@ -21,7 +21,7 @@ async fn health_readiness_and_metrics(backend: Backend) {
     app.call(Method::GET, "/admin/v1/tenants/Bad", Some(&app.admin_token), None)
         .await
         .assert_problem(400, "invalid-id");
-    let metrics = app.call(Method::GET, "/metrics", None, None).await;
+    let metrics = app.metrics().await;
     assert_eq!(metrics.status.as_u16(), 200);
     let text = metrics.raw;
     assert!(
@@ -40,6 +40,47 @@ async fn health_readiness_and_metrics(backend: Backend) {
     assert!(!text.contains("/admin/v1/tenants/acme"), "raw paths must not become labels");
 }
 
+/// `/metrics` names every tenant: it is served on the metrics listener only,
+/// and that listener serves nothing else.
+async fn metrics_are_not_on_the_public_port(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_tenant("acme").await;
+    app.call(Method::GET, "/metrics", None, None).await.assert_problem(404, "route-not-found");
+    let metrics = app.metrics().await;
+    assert_eq!(metrics.status.as_u16(), 200, "{metrics:?}");
+    assert!(metrics.content_type.starts_with("application/openmetrics-text"), "{metrics:?}");
+    assert!(metrics.raw.contains("replenish_http_requests_total"), "{}", metrics.raw);
+    assert_ne!(app.metrics_address, app.address, "two listeners");
+    let api_on_metrics_port =
+        app.client.get(format!("{}/healthz", app.metrics_address)).send().await.expect("metrics listener answers");
+    assert_eq!(api_on_metrics_port.status().as_u16(), 404, "only /metrics on the metrics listener");
+}
+
+/// Stopping the application stops both listeners.
+async fn stopping_stops_both_listeners(backend: Backend) {
+    let db = crate::helpers::TestDb::create(backend).await;
+    let settings = replenish_app::Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        metrics_listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: secrecy::SecretString::from(db.url.clone()),
+        admin_token: Some(secrecy::SecretString::from("a-long-enough-admin-token".to_owned())),
+        workers: 1,
+        shutdown_timeout_secs: 1,
+        ..replenish_app::Settings::default()
+    };
+    let app = replenish_app::Application::build(settings).await.expect("builds");
+    let metrics = format!("http://127.0.0.1:{}/metrics", app.metrics_port());
+    let health = format!("http://127.0.0.1:{}/healthz", app.port());
+    let handle = app.handle();
+    let running = tokio::spawn(app.run_until_stopped());
+    assert!(reqwest::get(&metrics).await.expect("metrics").status().is_success());
+    assert!(reqwest::get(&health).await.expect("healthz").status().is_success());
+    handle.stop(true).await;
+    running.await.expect("joins").expect("stops cleanly");
+    assert!(reqwest::get(&metrics).await.is_err(), "the metrics listener is closed");
+    assert!(reqwest::get(&health).await.is_err(), "the public listener is closed");
+}
+
 async fn readiness_reports_redis_when_configured(backend: Backend) {
     let db = crate::helpers::TestDb::create(backend).await;
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
@@ -50,6 +91,7 @@ async fn readiness_reports_redis_when_configured(backend: Backend) {
     ] {
         let settings = replenish_app::Settings {
             listen: "127.0.0.1:0".parse().expect("addr"),
+            metrics_listen: "127.0.0.1:0".parse().expect("addr"),
             database_url: secrecy::SecretString::from(db.url.clone()),
             redis_url: Some(secrecy::SecretString::from(url.to_owned())),
             admin_token: Some(secrecy::SecretString::from("a-long-enough-admin-token".to_owned())),
@@ -104,7 +146,6 @@ async fn openapi_documents_every_route(backend: Backend) {
     let expected: BTreeSet<(String, String)> = [
         ("get", "/healthz"),
         ("get", "/readyz"),
-        ("get", "/metrics"),
         ("get", "/openapi.json"),
         ("get", "/admin/v1/tenants"),
         ("put", "/admin/v1/tenants/{tenant}"),
@@ -162,7 +203,13 @@ async fn openapi_documents_every_route(backend: Backend) {
     }
 }
 
-on_both_backends!(health_readiness_and_metrics, readiness_reports_redis_when_configured, openapi_documents_every_route);
+on_both_backends!(
+    health_readiness_and_metrics,
+    metrics_are_not_on_the_public_port,
+    stopping_stops_both_listeners,
+    readiness_reports_redis_when_configured,
+    openapi_documents_every_route
+);
 
 #[tokio::test]
 async fn postgres_readiness_fails_when_the_database_is_gone() {

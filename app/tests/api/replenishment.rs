@@ -159,13 +159,19 @@ async fn decisions_are_idempotent_and_scoped(backend: Backend) {
 }
 
 async fn provider_failures_and_budget(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.commerce_timeout_ms = 300).await;
+    // A horizon of 0 gives up on the first call without an answer; asking
+    // again within a horizon is tested in unknown_outcomes.rs.
+    let app = spawn_app_with(backend, |s| {
+        s.commerce_timeout_ms = 300;
+        s.order_retry_horizon_secs = 0;
+    })
+    .await;
     let (key, device) = app.seeded_tenant("acme").await;
     app.put_product(&key, "soap", "soap_dispenser", "SOAP-1").await.assert_status(201);
     app.put_product(&key, "sun", "sunscreen", "SUN-1").await.assert_status(201);
     app.set_limits("acme", json!({"daily_order_budget_usd": 30.0})).await;
 
-    for (outcome, reason_part) in [("fail", "refused"), ("timeout", "did not answer")] {
+    for (outcome, reason_part) in [("fail", "refused"), ("timeout", "provider-unreachable")] {
         let store =
             json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": outcome}});
         app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(store)).await.assert_status(200);
@@ -203,7 +209,7 @@ async fn provider_failures_and_budget(backend: Backend) {
     let orders = app.call(Method::GET, "/api/v1/orders?status=CONFIRMED", Some(&key), None).await;
     assert_eq!(orders.assert_status(200)["items"].as_array().map(Vec::len), Some(2));
 
-    // Just past midnight in the store's time zone (UTC) the owner has a fresh budget.
+    // Just past midnight in the owner's budget zone (its first order's store: UTC) the budget is fresh.
     let now = app.clock.now();
     let midnight = (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 1).expect("time").and_utc();
     app.advance((midnight - now).to_std().expect("ahead"));

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 
 async fn tenant_onboarding_is_idempotent(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -176,6 +176,102 @@ async fn admin_device_registration_is_idempotent(backend: Backend) {
     app.admin(Method::DELETE, path, None).await.assert_status(204);
     app.call(Method::GET, "/api/v1/device", Some(&token), None).await.assert_problem(401, "unauthorized");
     app.admin(Method::DELETE, "/admin/v1/tenants/acme/devices/never", None).await.assert_problem(404, "not-found");
+}
+
+/// One racer: registers `count` devices one after another (admin PUT, or merchant batches of
+/// two with `key`) and returns the tokens of those the app accepted.
+async fn register_while_racing(api: crate::helpers::Api, tenant: String, key: String, racer: usize) -> Vec<String> {
+    // Even racers use the admin route, odd ones the merchant batch route.
+    let admin = racer.is_multiple_of(2);
+    let mut tokens = Vec::new();
+    for n in 0..6 {
+        let spec = |id: String| json!({"device_id": id, "store": "main", "model": "spectacles-5", "owner": "home"});
+        let reply = if admin {
+            let path = format!("/admin/v1/tenants/{tenant}/devices/r{racer}-{n}");
+            api.admin(Method::PUT, &path, Some(json!({"store": "main", "model": "spectacles-5", "owner": "home"})))
+                .await
+        } else {
+            let body = json!({"devices": [spec(format!("b{racer}-{n}-a")), spec(format!("b{racer}-{n}-b"))]});
+            api.call(Method::POST, "/api/v1/devices:batch", Some(&key), Some(body)).await
+        };
+        match reply.status.as_u16() {
+            201 if admin => tokens.push(reply.body["token"].as_str().expect("token").to_owned()),
+            201 => tokens.extend(
+                reply.body["devices"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d["token"].as_str().expect("token").to_owned()),
+            ),
+            // Refused: the tenant is (being) deactivated, or the key already revoked.
+            401 | 409 => {}
+            other => panic!("unexpected {other}: {reply:?}"),
+        }
+    }
+    tokens
+}
+
+/// Registrations racing a deactivation: each one either commits before the
+/// deactivation does, and is revoked by it, or is refused. None may survive
+/// into the reactivated tenant (before the fix, one that read the tenant as
+/// active and committed after the revocation stayed active and came back).
+async fn registrations_racing_a_deactivation_do_not_survive_it(backend: Backend) {
+    let app: TestApp = spawn_app_with(backend, |s| s.db_max_connections = 16).await;
+    let mut accepted_total = 0;
+    for round in 0..6_u64 {
+        let tenant = format!("race-{round}");
+        let key = app.create_tenant(&tenant).await;
+        app.put_store(&key, "main").await.assert_status(201);
+        // Committed before the deactivation starts: it must be revoked by it.
+        let early = app.create_device(&key, "early", "main").await;
+        let mut racers = tokio::task::JoinSet::new();
+        for racer in 0..12 {
+            let api = TestApp::remote(&app.address, &app.admin_token);
+            racers.spawn(register_while_racing(api, tenant.clone(), key.clone(), racer));
+        }
+        // Lands among the registrations: a little later each round.
+        tokio::time::sleep(Duration::from_millis(5 + 5 * round)).await;
+        app.admin(Method::DELETE, &format!("/admin/v1/tenants/{tenant}"), None).await.assert_status(204);
+        let mut accepted = vec![early];
+        while let Some(tokens) = racers.join_next().await {
+            accepted.extend(tokens.expect("racer"));
+        }
+        accepted_total += accepted.len();
+        let back = app
+            .admin(
+                Method::PUT,
+                &format!("/admin/v1/tenants/{tenant}"),
+                Some(json!({"display_name": tenant, "plan": "starter"})),
+            )
+            .await;
+        back.assert_status(201);
+        for token in &accepted {
+            let me = app.call(Method::GET, "/api/v1/device", Some(token), None).await;
+            assert_eq!(
+                me.status.as_u16(),
+                401,
+                "round {round}: a device registered before the deactivation committed is active again: {me:?}"
+            );
+        }
+        // Nothing registered after the deactivation either (a refusal must not write).
+        let fresh = back.body["api_key"].as_str().expect("fresh key");
+        let listed = app.call(Method::GET, "/api/v1/devices?limit=200", Some(fresh), None).await;
+        let listed = listed.assert_status(200);
+        let active: Vec<_> =
+            listed["items"].as_array().into_iter().flatten().filter(|d| d["status"] != "revoked").collect();
+        assert!(active.is_empty(), "round {round}: active after reactivation: {active:?}");
+    }
+    println!("{accepted_total} registrations committed before their tenant's deactivation");
+}
+
+#[tokio::test]
+async fn postgres_registrations_racing_a_deactivation_do_not_survive_it() {
+    registrations_racing_a_deactivation_do_not_survive_it(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn sqlite_registrations_racing_a_deactivation_do_not_survive_it() {
+    registrations_racing_a_deactivation_do_not_survive_it(Backend::Sqlite).await;
 }
 
 on_both_backends!(

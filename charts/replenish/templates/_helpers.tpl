@@ -111,6 +111,7 @@ the `env` the operator gives dedicated tenants' apps (operator ConfigMap, dedica
 {{- define "replenish.appConfigData" -}}
 {{- $c := .Values.app.config -}}
 REPLENISH_LISTEN: {{ printf "0.0.0.0:%d" (int .Values.app.port) | quote }}
+REPLENISH_METRICS_LISTEN: {{ printf "0.0.0.0:%d" (int .Values.app.metricsPort) | quote }}
 # The migrations Job owns the schema; replicas never migrate.
 REPLENISH_RUN_MIGRATIONS: "false"
 REPLENISH_LOG_FORMAT: json

@@ -235,16 +235,25 @@ def app_pod(render):
         assert pod["securityContext"]["runAsNonRoot"] is True and c["securityContext"]["runAsNonRoot"] is True
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         assert c["args"] == ["serve", "--no-migrate"], c["args"]
-        port = c["ports"][0]["containerPort"]
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        port = ports["http"]
         assert port == render.values["app"]["port"]
+        # /metrics names every tenant: a port of its own, never the API's.
+        metrics_port = ports["metrics"]
+        assert metrics_port == render.values["app"]["metricsPort"] and metrics_port != port, ports
         cm = render.one("ConfigMap", "app")
         assert cm["data"]["REPLENISH_RUN_MIGRATIONS"] == "false"
         assert cm["data"]["REPLENISH_LISTEN"] == f"0.0.0.0:{port}"
+        assert cm["data"]["REPLENISH_METRICS_LISTEN"] == f"0.0.0.0:{metrics_port}"
         refs = [(k, v["name"]) for e in c["envFrom"] for k, v in e.items()]
         assert ("configMapRef", cm["metadata"]["name"]) in refs, refs
         assert any(k == "secretRef" for k, _ in refs), refs
         svc = render.one("Service", "app")
-        assert svc["spec"]["ports"][0]["port"] == render.values["app"]["service"]["port"]
+        svc_ports = {p["name"]: p for p in svc["spec"]["ports"]}
+        assert svc_ports["http"]["port"] == render.values["app"]["service"]["port"]
+        assert svc_ports["http"]["targetPort"] == "http"
+        assert svc_ports["metrics"]["port"] == render.values["app"]["service"]["metricsPort"]
+        assert svc_ports["metrics"]["targetPort"] == "metrics"
         assert render.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
         assert pod["serviceAccountName"] == render.one("ServiceAccount", "app")["metadata"]["name"]
     return run
@@ -321,8 +330,16 @@ def optional(render, on):
             app_policy = next(p for p in render.of_kind("NetworkPolicy")
                               if p["metadata"]["labels"]["app.kubernetes.io/component"] == "app")
             operator_labels = render.deployment("operator")["spec"]["selector"]["matchLabels"]
-            peers = app_policy["spec"]["ingress"][0]["from"]
+            http_rule, metrics_rule = app_policy["spec"]["ingress"]
+            assert http_rule["ports"] == [{"port": "http", "protocol": "TCP"}], http_rule
+            peers = http_rule["from"]
             assert {"podSelector": {"matchLabels": operator_labels}} in peers, peers
+            # The metrics port admits only the scrapers, not appFrom or the operator.
+            assert metrics_rule["ports"] == [{"port": "metrics", "protocol": "TCP"}], metrics_rule
+            assert metrics_rule.get("from") == (render.values["networkPolicy"]["metricsFrom"] or None), metrics_rule
+            app_monitor = next(m for m in render.of_kind("ServiceMonitor")
+                               if m["metadata"]["labels"]["app.kubernetes.io/component"] == "app")
+            assert app_monitor["spec"]["endpoints"][0]["port"] == "metrics", app_monitor
     return run
 
 

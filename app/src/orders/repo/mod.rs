@@ -1,24 +1,21 @@
-//! Decisions, budget reservations, order state changes and the order history.
+//! Decisions, budget reservations and the order history; `placing` holds
+//! the order state changes of placement and the sweeper's claims.
+
+pub mod placing;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::db::retry::{CONTENDED_ATTEMPTS, failed_transiently, retry};
-use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
+use crate::db::scope::TenantScope;
 use crate::db::{WriteTxn, is_transient};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
-use crate::history::History;
-use crate::history::repo::history_filters;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
-use crate::orders::commerce::{CommerceError, Confirmation};
-use crate::orders::entity::{order, spend};
+use crate::orders::entity::{budget_zone, order, spend};
 use crate::orders::model::{IntentStatus, OrderStatus};
 use crate::stores;
 
@@ -123,7 +120,8 @@ async fn try_decide(
 }
 
 /// Accepts a PENDING intent inside `txn`: reserves the owner's budget for the
-/// store's day and records the order. `None` when another replica decided first.
+/// owner's budget day and records the order (claimed by this replica, which
+/// places it next). `None` when another replica decided first.
 async fn accept(
     txn: &WriteTxn,
     tenant: &TenantScope,
@@ -135,7 +133,7 @@ async fn accept(
     let store = stores::repo::find(txn, tenant, &intent.store_id)
         .await?
         .ok_or_else(|| Error::Internal(format!("store {} of intent {} is gone", intent.store_id, intent.id)))?;
-    let tz: chrono_tz::Tz = store.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let tz = budget_zone(txn, tenant, &intent.owner, &store.timezone).await?;
     let day = now.with_timezone(&tz).format("%Y-%m-%d").to_string();
     let total = intent.unit_price_cents;
     if !reserve_budget(txn, tenant, &intent.owner, &day, total, daily_budget_cents).await? {
@@ -167,15 +165,46 @@ async fn accept(
         eta: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        claimed_at: Set(Some(now)),
     }
     .insert(txn)
     .await?;
     Ok(Some(order))
 }
 
-async fn reload_intent(db: &DatabaseConnection, tenant: &TenantScope, id: Uuid) -> Result<intent::Model, Error> {
+pub(crate) async fn reload_intent(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    id: Uuid,
+) -> Result<intent::Model, Error> {
     let found = tenant.find::<intent::Entity>().filter(intent::Column::Id.eq(id)).one(db).await?;
     found.ok_or(Error::NotFound("intent"))
+}
+
+/// The zone whose calendar day `owner`'s daily budget counts in. The first
+/// order fixes it to its store's zone (`store_zone`) and every later order,
+/// from any store, uses the same: one budget day per owner, never several
+/// open at once, and a new device elsewhere does not move the owner's midnight.
+async fn budget_zone(
+    txn: &WriteTxn,
+    tenant: &TenantScope,
+    owner: &str,
+    store_zone: &str,
+) -> Result<chrono_tz::Tz, Error> {
+    // Insert-if-absent then read: two replicas racing on an owner's first
+    // order both read the zone of whichever committed first.
+    let first = Query::insert()
+        .into_table(budget_zone::Entity)
+        .columns([budget_zone::Column::TenantId, budget_zone::Column::Owner, budget_zone::Column::Timezone])
+        .values_panic([tenant.as_str().into(), owner.into(), store_zone.into()])
+        .on_conflict(
+            OnConflict::columns([budget_zone::Column::TenantId, budget_zone::Column::Owner]).do_nothing().to_owned(),
+        )
+        .to_owned();
+    txn.execute(&first).await?;
+    let zone = tenant.find::<budget_zone::Entity>().filter(budget_zone::Column::Owner.eq(owner)).one(txn).await?;
+    let zone = zone.map_or_else(|| store_zone.to_owned(), |z| z.timezone);
+    Ok(zone.parse().unwrap_or(chrono_tz::UTC))
 }
 
 /// Moves a PENDING intent to `to` with the decision; false when someone else decided first.
@@ -201,7 +230,7 @@ async fn record_decision(
     Ok(result.rows_affected == 1)
 }
 
-async fn set_intent_status(
+pub(crate) async fn set_intent_status(
     db: &impl ConnectionTrait,
     tenant: &TenantScope,
     id: Uuid,
@@ -251,137 +280,4 @@ async fn reserve_budget(
     Ok(row.is_some())
 }
 
-/// Marks an order SUBMITTED (and its intent ORDERED) just before the provider is called.
-pub async fn mark_submitted(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    order: &order::Model,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let txn = crate::db::begin_write(db).await?;
-    tenant
-        .update::<order::Entity>()
-        .col_expr(order::Column::Status, Expr::value(OrderStatus::Submitted.as_str()))
-        .col_expr(order::Column::UpdatedAt, Expr::value(now))
-        .filter(order::Column::Id.eq(order.id))
-        .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
-        .exec(&txn)
-        .await?;
-    set_intent_status(&txn, tenant, order.intent_id, IntentStatus::Accepted, IntentStatus::Ordered, now).await?;
-    txn.commit().await?;
-    Ok(())
-}
-
-/// Records the provider's answer once: the order and intent become CONFIRMED
-/// or FAILED, and a failure gives the reserved budget back.
-pub async fn finish(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    order: &order::Model,
-    outcome: &Result<Confirmation, CommerceError>,
-    now: DateTime<Utc>,
-) -> Result<(intent::Model, order::Model), Error> {
-    let txn = crate::db::begin_write(db).await?;
-    let (order_status, intent_status) = match outcome {
-        Ok(_) => (OrderStatus::Confirmed, IntentStatus::Confirmed),
-        Err(_) => (OrderStatus::Failed, IntentStatus::Failed),
-    };
-    let mut update = tenant
-        .update::<order::Entity>()
-        .col_expr(order::Column::Status, Expr::value(order_status.as_str()))
-        .col_expr(order::Column::UpdatedAt, Expr::value(now));
-    update = match outcome {
-        Ok(confirmation) => update
-            .col_expr(order::Column::ProviderRef, Expr::value(confirmation.provider_ref.clone()))
-            .col_expr(order::Column::Eta, Expr::value(confirmation.eta.clone())),
-        Err(err) => update.col_expr(order::Column::FailureReason, Expr::value(err.to_string())),
-    };
-    let changed = update
-        .filter(order::Column::Id.eq(order.id))
-        .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
-        .exec(&txn)
-        .await?
-        .rows_affected
-        == 1;
-    // Only the replica that moved the order does the rest, so a refund happens once.
-    if changed {
-        tenant
-            .update::<intent::Entity>()
-            .col_expr(intent::Column::Status, Expr::value(intent_status.as_str()))
-            .col_expr(intent::Column::UpdatedAt, Expr::value(now))
-            .filter(intent::Column::Id.eq(order.intent_id))
-            .exec(&txn)
-            .await?;
-        if outcome.is_err() {
-            tenant
-                .update::<spend::Entity>()
-                .col_expr(spend::Column::Cents, Expr::col(spend::Column::Cents).sub(order.total_cents))
-                .filter(spend::Column::Owner.eq(order.owner.as_str()))
-                .filter(spend::Column::Day.eq(order.budget_day.as_str()))
-                .exec(&txn)
-                .await?;
-        }
-    }
-    txn.commit().await?;
-    let order = tenant.find::<order::Entity>().filter(order::Column::Id.eq(order.id)).one(db).await?;
-    let order = order.ok_or(Error::NotFound("order"))?;
-    Ok((reload_intent(db, tenant, order.intent_id).await?, order))
-}
-
-/// Orders accepted but never answered by the provider (a replica died
-/// mid-placement), older than `stale_before`: the sweeper submits them again
-/// under the same order id. Across tenants because one sweeper serves them all;
-/// each order is then finished within its own tenant's scope.
-pub async fn unfinished(
-    db: &DatabaseConnection,
-    _: AcrossTenants,
-    stale_before: DateTime<Utc>,
-) -> Result<Vec<order::Model>, Error> {
-    Ok(order::Entity::find()
-        .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
-        .filter(order::Column::UpdatedAt.lt(stale_before))
-        .all(db)
-        .await?)
-}
-
-/// Like [`unfinished`], of one tenant only: the sweeper of a dedicated tenant's app.
-pub async fn unfinished_of(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    stale_before: DateTime<Utc>,
-) -> Result<Vec<order::Model>, Error> {
-    Ok(tenant
-        .find::<order::Entity>()
-        .filter(order::Column::Status.is_in([OrderStatus::Pending.as_str(), OrderStatus::Submitted.as_str()]))
-        .filter(order::Column::UpdatedAt.lt(stale_before))
-        .all(db)
-        .await?)
-}
-
-/// Up to `h.limit + 1` of the tenant's orders (only `device`'s when given),
-/// newest first: the extra one tells the caller there is another page.
-pub async fn history(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    device: Option<&DeviceScope>,
-    h: &History,
-) -> Result<Vec<order::Model>, Error> {
-    Ok(tenant
-        .find_narrowed::<order::Entity>(device)
-        .filter(history_filters!(order, device, h))
-        .order_by_desc(order::Column::CreatedAt)
-        .order_by_desc(order::Column::Id)
-        .limit(h.limit + 1)
-        .all(db)
-        .await?)
-}
-
-/// One order of the tenant (and, for a device, of that device).
-pub async fn find(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    device: Option<&DeviceScope>,
-    id: Uuid,
-) -> Result<Option<order::Model>, Error> {
-    Ok(tenant.find_narrowed::<order::Entity>(device).filter(order::Column::Id.eq(id)).one(db).await?)
-}
+crate::history::repo::history_queries!(order);
