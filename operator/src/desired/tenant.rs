@@ -28,7 +28,7 @@ pub const API_KEY_SECRET: &str = "replenish-api-key";
 /// Key of the API key inside [`API_KEY_SECRET`].
 pub const API_KEY_FIELD: &str = "api-key";
 /// Name of the dedicated app's Deployment, Service, autoscaler and NetworkPolicy that
-/// operators before 0.2 put in the tenant's namespace (with a copy of the app env Secret,
+/// earlier operators put in the tenant's namespace (with a copy of the app env Secret,
 /// platform secrets included); the operator deletes them there.
 pub const LEGACY_DEDICATED_APP: &str = "replenish";
 /// Keys of the app env Secret a dedicated app reads, each by `secretKeyRef`, and whether

@@ -47,6 +47,8 @@ pub async fn spawn_app() -> TestApp {
     let admin_token = format!("test-admin-{}", dir.file_name().unwrap().to_string_lossy());
     let settings = replenish_app::Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
+        // Tests run side by side: the metrics listener must not take a fixed port either.
+        metrics_listen: "127.0.0.1:0".parse().expect("address"),
         database_url: SecretString::from(format!("sqlite://{}?mode=rwc", dir.join("replenish.db").display())),
         admin_token: Some(SecretString::from(admin_token.clone())),
         workers: 1,
