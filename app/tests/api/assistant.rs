@@ -510,7 +510,7 @@ async fn a_stream_the_device_hangs_up_on_is_metered_and_counts_against_the_budge
         .await
         .expect("the app stops the provider's stream")
         .expect("closed");
-    let metrics = app.call(Method::GET, "/metrics", None, None).await.raw;
+    let metrics = app.metrics().await.raw;
     assert!(
         metrics.contains(r#"replenish_assistant_calls_total{route="assistant",outcome="cancelled"} 1"#),
         "{metrics}"
