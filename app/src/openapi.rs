@@ -1,7 +1,9 @@
 //! The OpenAPI 3 document, generated from the handlers and types.
 
 use actix_web::HttpResponse;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::{assistant, catalog, detections, devices, health, intents, orders, reports, stores, tenants};
@@ -24,6 +26,48 @@ impl Modify for BearerSchemes {
             );
         }
     }
+}
+
+/// The security scheme each caller tag stands for, beside the tag's name.
+const TAG_SCHEMES: [(&str, &str); 3] =
+    [("admin", "admin_token"), ("merchant", "tenant_api_key"), ("device", "device_token")];
+
+/// Every operation of an authenticated tag answers client errors with a
+/// problem+json 4XX and needs its tag's credential, so the document states both
+/// here once instead of every handler repeating them. A handler that names its
+/// own security (a route open to devices and merchants alike) keeps it.
+struct CallerDefaults;
+
+impl Modify for CallerDefaults {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_caller_defaults(operation);
+            }
+        }
+    }
+}
+
+fn add_caller_defaults(operation: &mut Operation) {
+    let tags = operation.tags.as_deref().unwrap_or_default();
+    let Some((_, scheme)) = TAG_SCHEMES.iter().find(|(tag, _)| tags.iter().any(|t| t == tag)) else {
+        return;
+    };
+    operation.security.get_or_insert_with(|| vec![SecurityRequirement::new(*scheme, Vec::<String>::new())]);
+    operation.responses.responses.entry("4XX".to_owned()).or_insert_with(|| {
+        let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        ResponseBuilder::new().description("Client error").content(crate::problem::PROBLEM_JSON, problem).build().into()
+    });
 }
 
 /// Every route and schema of the service.
@@ -66,7 +110,7 @@ impl Modify for BearerSchemes {
         assistant::routes::post_speech,
     ),
     components(schemas(crate::problem::Problem, crate::error::FieldError)),
-    modifiers(&BearerSchemes),
+    modifiers(&BearerSchemes, &CallerDefaults),
     tags(
         (name = "admin", description = "Platform operations (admin token)"),
         (name = "merchant", description = "A tenant's stores, catalog and fleet (tenant API key)"),

@@ -62,11 +62,9 @@ fn wants_event_stream(req: &HttpRequest) -> bool {
         (status = 200, body = AssistantReply, description = "The reply (JSON, or an event stream when asked for)"),
         (status = 422, description = "Invalid body or image (not base64, not JPEG/PNG/WebP, over 4 MiB)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The tenant's daily assistant budget or the provider-wide limit is used up", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider's answer is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider is unavailable or the breaker is open; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("device_token" = []))
 )]
 pub async fn post_assistant(
     req: HttpRequest,
@@ -128,11 +126,9 @@ pub struct FrameRequest {
         (status = 404, description = "No catalog product in the frame", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body or image", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A rate limit or the tenant's assistant budget was hit", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The model's output does not validate; nothing was recorded", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider is unavailable or the breaker is open; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("device_token" = []))
 )]
 pub async fn post_frame(
     device: DeviceCaller,
@@ -187,11 +183,9 @@ pub struct SpeechRequest {
     responses(
         (status = 200, description = "The spoken text", content_type = "audio/mpeg"),
         (status = 422, description = "Empty or too long", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider's audio is invalid or too large", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider is unavailable or the breaker is open; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("device_token" = []))
 )]
 pub async fn post_speech(
     device: DeviceCaller,

@@ -33,9 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 201, description = "Created", body = ProductView),
         (status = 200, description = "Replaced or unchanged", body = ProductView),
         (status = 409, description = "object_class or a SKU belongs to another product", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn put_product(
     merchant: Merchant,
@@ -54,9 +52,7 @@ pub async fn put_product(
     params(("product" = String, Path, description = "Product id")),
     responses(
         (status = 200, body = ProductView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn get_product(
     merchant: Merchant,
@@ -72,9 +68,7 @@ pub async fn get_product(
     params(PageQuery),
     responses(
         (status = 200, body = Page<ProductView>),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn list_products(
     merchant: Merchant,
@@ -92,9 +86,7 @@ pub async fn list_products(
     params(("product" = String, Path, description = "Product id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn delete_product(
     merchant: Merchant,

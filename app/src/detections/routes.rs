@@ -27,10 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 200, body = DetectionResponse),
         (status = 404, description = "object_class is not in the catalog", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A rate limit was hit (see Retry-After, RateLimit-Policy, RateLimit)", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The device's mailbox is full; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("device_token" = []))
 )]
 pub async fn post_detection(
     device: DeviceCaller,

@@ -63,9 +63,7 @@ fn issued_or_ok(outcome: RegisterOutcome, view: DeviceView) -> HttpResponse {
     responses(
         (status = 201, description = "Registered; `token` is shown this once", body = DeviceView),
         (status = 200, description = "Updated or unchanged; no token", body = DeviceView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("admin_token" = []))
 )]
 pub async fn admin_put_device(
     _admin: Admin,
@@ -87,9 +85,7 @@ pub async fn admin_put_device(
     params(("tenant" = String, Path, description = "Tenant id"), ("device" = String, Path, description = "Device id")),
     responses(
         (status = 204, description = "Revoked (or already was)"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("admin_token" = []))
 )]
 pub async fn admin_delete_device(
     _admin: Admin,
@@ -108,9 +104,7 @@ pub async fn admin_delete_device(
     responses(
         (status = 201, description = "Registered; `token` is shown this once", body = DeviceView),
         (status = 409, description = "The device is already registered", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn create_device(
     merchant: Merchant,
@@ -132,9 +126,7 @@ pub async fn create_device(
     responses(
         (status = 201, description = "All registered; tokens are shown this once", body = RegisteredBatch),
         (status = 409, description = "Some ids exist already; nothing was registered", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn create_devices_batch(
     merchant: Merchant,
@@ -153,9 +145,7 @@ pub async fn create_devices_batch(
     params(("device" = String, Path, description = "Device id")),
     responses(
         (status = 200, body = DeviceView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn get_device(
     merchant: Merchant,
@@ -171,9 +161,7 @@ pub async fn get_device(
     params(PageQuery),
     responses(
         (status = 200, body = Page<DeviceView>),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn list_devices(
     merchant: Merchant,
@@ -191,9 +179,7 @@ pub async fn list_devices(
     params(("device" = String, Path, description = "Device id")),
     responses(
         (status = 204, description = "Revoked (or already was)"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn delete_device(
     merchant: Merchant,
@@ -209,9 +195,7 @@ pub async fn delete_device(
     get, path = "/api/v1/device", tag = "device",
     responses(
         (status = 200, body = DeviceView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("device_token" = []))
 )]
 pub async fn get_self(device: DeviceCaller, state: web::Data<AppState>) -> Result<web::Json<DeviceView>, Error> {
     Ok(web::Json(repo::get(&state.db, &TenantScope::new(&device.tenant_id), &device.device_id).await?))

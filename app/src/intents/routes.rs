@@ -33,9 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 409, description = "The intent was decided the other way", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The intent expired", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Over the owner's daily budget (`budget-exceeded`) or invalid", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("device_token" = []))
 )]
 pub async fn post_decision(
     device: DeviceCaller,
@@ -51,7 +49,6 @@ pub async fn post_decision(
     params(("intent" = String, Path, description = "Intent id (UUID)")),
     responses(
         (status = 200, body = IntentView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
     security(("device_token" = []), ("tenant_api_key" = []))
 )]
@@ -71,9 +68,7 @@ pub async fn get_intent(
     params(HistoryQuery),
     responses(
         (status = 200, body = Page<IntentView>),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn list_intents(
     merchant: Merchant,

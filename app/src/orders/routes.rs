@@ -8,7 +8,6 @@ use crate::history::HistoryQuery;
 use crate::http::{Page, method_not_allowed, parse_uuid};
 use crate::orders::listing::{self, is_order_status};
 use crate::orders::model::OrderView;
-use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts the order routes inside `/api/v1`.
@@ -25,7 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(("order" = String, Path, description = "Order id (UUID)")),
     responses(
         (status = 200, body = OrderView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
     security(("device_token" = []), ("tenant_api_key" = []))
 )]
@@ -45,9 +43,7 @@ pub async fn get_order(
     params(HistoryQuery),
     responses(
         (status = 200, body = Page<OrderView>),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn list_orders(
     merchant: Merchant,

@@ -36,10 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, statement_timeout: Duration) {
     responses(
         (status = 200, body = Summary),
         (status = 400, description = "A time out of range, since not before until, or a window over 366 days (`invalid-query`)", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The report ran past its statement timeout (`unavailable`); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn get_summary(
     merchant: Merchant,

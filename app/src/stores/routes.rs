@@ -5,7 +5,6 @@ use actix_web::{HttpResponse, web};
 use crate::auth::Merchant;
 use crate::error::Error;
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
-use crate::problem::Problem;
 use crate::state::AppState;
 use crate::stores::model::{StoreSpec, StoreView};
 use crate::stores::repo;
@@ -29,9 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 201, description = "Created", body = StoreView),
         (status = 200, description = "Updated or unchanged", body = StoreView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn put_store(
     merchant: Merchant,
@@ -50,9 +47,7 @@ pub async fn put_store(
     params(("store" = String, Path, description = "Store id")),
     responses(
         (status = 200, body = StoreView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn get_store(
     merchant: Merchant,
@@ -68,9 +63,7 @@ pub async fn get_store(
     params(PageQuery),
     responses(
         (status = 200, body = Page<StoreView>),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("tenant_api_key" = []))
 )]
 pub async fn list_stores(
     merchant: Merchant,

@@ -6,7 +6,7 @@ use crate::auth::Admin;
 use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::Error;
 use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed, parse_optional_json};
-use crate::problem::{EdgeError, Problem};
+use crate::problem::EdgeError;
 use crate::state::AppState;
 use crate::tenants::model::{RotateKeyRequest, RotatedKey, TenantSpec, TenantView};
 use crate::tenants::repo::{self, UpsertOutcome};
@@ -38,9 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 201, description = "Created or reactivated; `api_key` is shown this once", body = TenantView),
         (status = 200, description = "Updated or already as requested; no key", body = TenantView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("admin_token" = []))
 )]
 pub async fn put_tenant(
     _admin: Admin,
@@ -63,9 +61,7 @@ pub async fn put_tenant(
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 200, body = TenantView),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("admin_token" = []))
 )]
 pub async fn get_tenant(
     _admin: Admin,
@@ -81,9 +77,7 @@ pub async fn get_tenant(
     params(PageQuery),
     responses(
         (status = 200, body = Page<TenantView>),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("admin_token" = []))
 )]
 pub async fn list_tenants(
     _admin: Admin,
@@ -105,9 +99,7 @@ pub async fn list_tenants(
     request_body(content = Option<RotateKeyRequest>),
     responses(
         (status = 201, body = RotatedKey),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("admin_token" = []))
 )]
 pub async fn rotate_api_key(
     _admin: Admin,
@@ -134,9 +126,7 @@ pub async fn rotate_api_key(
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 204, description = "Deactivated (or already was)"),
-        (status = "4XX", description = "Client error", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("admin_token" = []))
 )]
 pub async fn delete_tenant(
     _admin: Admin,
