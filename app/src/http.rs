@@ -4,10 +4,11 @@
 use actix_web::dev::Payload;
 use actix_web::dev::ServiceResponse;
 use actix_web::error::PayloadError;
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, Route, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, Resource, Route, web};
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -130,10 +131,62 @@ impl PageQuery {
     }
 }
 
+/// Defines a `GET` handler that lists one kind of resource a page at a time in
+/// id order. Products, stores, devices and tenants list the same way and differ
+/// only in caller, tenant scope, repository and id field, so the handler (and
+/// its OpenAPI operation) is written once here. Arguments: the doc comment (the
+/// operation's summary), `name: path, tag`, `caller: Extractor => scope`, and
+/// `repository list function => view type, id field`.
+macro_rules! id_page_handler {
+    (
+        $(#[$doc:meta])*
+        $name:ident: $path:tt, $tag:tt,
+        $caller:ident: $caller_ty:ident => $scope:expr,
+        $list:path => $view:ident, $id:ident $(,)?
+    ) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            get, path = $path, tag = $tag,
+            params(crate::http::PageQuery),
+            responses((status = 200, body = crate::http::Page<$view>)),
+        )]
+        pub async fn $name(
+            $caller: $caller_ty,
+            state: actix_web::web::Data<crate::state::AppState>,
+            query: actix_web::web::Query<crate::http::PageQuery>,
+        ) -> Result<actix_web::web::Json<crate::http::Page<$view>>, crate::error::Error> {
+            let page = query.validate()?;
+            let items = $list(&state.db, $scope, &page).await?;
+            Ok(actix_web::web::Json(crate::http::Page::from_overfetch(items, &page, |item| item.$id.clone())))
+        }
+    };
+}
+pub(crate) use id_page_handler;
+
 /// The fallback route of a resource: 405 with an `Allow` header listing `methods`.
-pub fn method_not_allowed(methods: &'static str) -> Route {
-    web::route()
-        .to(move || async move { HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, methods)).finish() })
+pub fn method_not_allowed(methods: impl Into<String>) -> Route {
+    let methods = methods.into();
+    web::route().to(move || {
+        let methods = methods.clone();
+        async move { HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, methods)).finish() }
+    })
+}
+
+/// A resource at `path` serving each `(method, route)` pair; any other method
+/// gets a 405 whose `Allow` header is derived from the pairs, so the header
+/// cannot drift from what is registered. List the methods in the order `Allow`
+/// should name them.
+pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    let allow = routes.iter().map(|(method, _)| method.as_str()).collect::<Vec<_>>().join(", ");
+    let resource =
+        routes.into_iter().fold(web::resource(path), |resource, (method, route)| resource.route(route.method(method)));
+    resource.default_service(method_not_allowed(allow))
+}
+
+/// Caps `resource`'s body at `limit` bytes, for both actix's payload reader and
+/// [`JsonBody`]'s 413 report, which must agree.
+pub fn with_body_limit(resource: Resource, limit: usize) -> Resource {
+    resource.app_data(BodyLimit(limit)).app_data(web::PayloadConfig::new(limit))
 }
 
 /// The app's fallback service: 404 problem+json.

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use crate::assistant::{Assistant, image};
 use crate::auth::DeviceCaller;
 use crate::catalog::model::FillLevel;
 use crate::error::{Error, Violations};
-use crate::http::{BodyLimit, JsonBody, method_not_allowed};
+use crate::http::{JsonBody, resource, with_body_limit};
 use crate::intents::model::{Confidence, DetectionRequest, DetectionResponse};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -26,21 +27,11 @@ use crate::state::AppState;
 /// Mounts the assistant routes inside `/api/v1`; the two that carry a frame
 /// take bodies up to `image_body_limit` bytes.
 pub fn configure(cfg: &mut web::ServiceConfig, image_body_limit: usize) {
-    cfg.service(
-        web::resource("/assistant")
-            .app_data(BodyLimit(image_body_limit))
-            .app_data(web::PayloadConfig::new(image_body_limit))
-            .route(web::post().to(post_assistant))
-            .default_service(method_not_allowed("POST")),
-    )
-    .service(
-        web::resource("/detections/frame")
-            .app_data(BodyLimit(image_body_limit))
-            .app_data(web::PayloadConfig::new(image_body_limit))
-            .route(web::post().to(post_frame))
-            .default_service(method_not_allowed("POST")),
-    )
-    .service(web::resource("/speech").route(web::post().to(post_speech)).default_service(method_not_allowed("POST")));
+    let assistant = resource("/assistant", [(Method::POST, web::to(post_assistant))]);
+    let frame = resource("/detections/frame", [(Method::POST, web::to(post_frame))]);
+    cfg.service(with_body_limit(assistant, image_body_limit))
+        .service(with_body_limit(frame, image_body_limit))
+        .service(resource("/speech", [(Method::POST, web::to(post_speech))]));
 }
 
 fn wants_event_stream(req: &HttpRequest) -> bool {

@@ -1,27 +1,26 @@
 //! Merchant routes for the catalog: `/api/v1/products…`.
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
 use crate::auth::Merchant;
 use crate::catalog::model::{ProductSpec, ProductView};
 use crate::catalog::repo;
 use crate::error::Error;
-use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
+use crate::http::{JsonBody, ResourceId, id_page_handler, resource};
 use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts the product routes inside the merchant scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/products").route(web::get().to(list_products)).default_service(method_not_allowed("GET")),
-    )
-    .service(
-        web::resource("/products/{product}")
-            .route(web::put().to(put_product))
-            .route(web::get().to(get_product))
-            .route(web::delete().to(delete_product))
-            .default_service(method_not_allowed("GET, PUT, DELETE")),
-    );
+    cfg.service(resource("/products", [(Method::GET, web::to(list_products))])).service(resource(
+        "/products/{product}",
+        [
+            (Method::GET, web::to(get_product)),
+            (Method::PUT, web::to(put_product)),
+            (Method::DELETE, web::to(delete_product)),
+        ],
+    ));
 }
 
 /// Create or replace a product and its variants.
@@ -62,22 +61,11 @@ pub async fn get_product(
     Ok(web::Json(repo::get(&state.db, &merchant.scope(), &product).await?))
 }
 
-/// The tenant's products, paginated by id.
-#[utoipa::path(
-    get, path = "/api/v1/products", tag = "merchant",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Page<ProductView>),
-    ),
-)]
-pub async fn list_products(
-    merchant: Merchant,
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<web::Json<Page<ProductView>>, Error> {
-    let page = query.validate()?;
-    let items = repo::list(&state.db, &merchant.scope(), &page).await?;
-    Ok(web::Json(Page::from_overfetch(items, &page, |p| p.product_id.clone())))
+id_page_handler! {
+    /// The tenant's products, paginated by id.
+    list_products: "/api/v1/products", "merchant",
+    merchant: Merchant => &merchant.scope(),
+    repo::list => ProductView, product_id
 }
 
 /// Delete a product.

@@ -1,19 +1,18 @@
 //! `POST /api/v1/detections`: the HTTP edge of the detection path.
 
+use actix_web::http::Method;
 use actix_web::web;
 
 use crate::auth::DeviceCaller;
 use crate::error::Error;
-use crate::http::{JsonBody, method_not_allowed};
+use crate::http::{JsonBody, resource};
 use crate::intents::model::{DetectionRequest, DetectionResponse};
 use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts `/detections` inside `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/detections").route(web::post().to(post_detection)).default_service(method_not_allowed("POST")),
-    );
+    cfg.service(resource("/detections", [(Method::POST, web::to(post_detection))]));
 }
 
 /// Report a product running low; the answer says whether to prompt the wearer.

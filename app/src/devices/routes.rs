@@ -1,6 +1,7 @@
 //! Device routes: admin registration, merchant fleet management, and the
 //! device's own view of itself.
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
 use crate::auth::{Admin, DeviceCaller, Merchant};
@@ -8,42 +9,28 @@ use crate::db::scope::TenantScope;
 use crate::devices::model::{DeviceBatch, DeviceSpec, DeviceView, NewDevice, RegisteredBatch};
 use crate::devices::repo::{self, OnExisting, RegisterOutcome};
 use crate::error::Error;
-use crate::http::{BodyLimit, JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
+use crate::http::{JsonBody, ResourceId, id_page_handler, resource, with_body_limit};
 use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Mounts the admin device routes inside the admin scope.
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/tenants/{tenant}/devices/{device}")
-            .route(web::put().to(admin_put_device))
-            .route(web::delete().to(admin_delete_device))
-            .default_service(method_not_allowed("PUT, DELETE")),
-    );
+    cfg.service(resource(
+        "/tenants/{tenant}/devices/{device}",
+        [(Method::PUT, web::to(admin_put_device)), (Method::DELETE, web::to(admin_delete_device))],
+    ));
 }
 
 /// Mounts the merchant and device routes inside the `/api/v1` scope.
 pub fn configure_api(cfg: &mut web::ServiceConfig, batch_body_limit: usize) {
-    cfg.service(
-        web::resource("/devices")
-            .route(web::post().to(create_device))
-            .route(web::get().to(list_devices))
-            .default_service(method_not_allowed("GET, POST")),
-    )
-    .service(
-        web::resource("/devices:batch")
-            .app_data(BodyLimit(batch_body_limit))
-            .app_data(web::PayloadConfig::new(batch_body_limit))
-            .route(web::post().to(create_devices_batch))
-            .default_service(method_not_allowed("POST")),
-    )
-    .service(
-        web::resource("/devices/{device}")
-            .route(web::get().to(get_device))
-            .route(web::delete().to(delete_device))
-            .default_service(method_not_allowed("GET, DELETE")),
-    )
-    .service(web::resource("/device").route(web::get().to(get_self)).default_service(method_not_allowed("GET")));
+    let batch = resource("/devices:batch", [(Method::POST, web::to(create_devices_batch))]);
+    cfg.service(resource("/devices", [(Method::GET, web::to(list_devices)), (Method::POST, web::to(create_device))]))
+        .service(with_body_limit(batch, batch_body_limit))
+        .service(resource(
+            "/devices/{device}",
+            [(Method::GET, web::to(get_device)), (Method::DELETE, web::to(delete_device))],
+        ))
+        .service(resource("/device", [(Method::GET, web::to(get_self))]));
 }
 
 fn issued_or_ok(outcome: RegisterOutcome, view: DeviceView) -> HttpResponse {
@@ -155,22 +142,11 @@ pub async fn get_device(
     Ok(web::Json(repo::get(&state.db, &merchant.scope(), &device).await?))
 }
 
-/// The tenant's devices, paginated by id.
-#[utoipa::path(
-    get, path = "/api/v1/devices", tag = "merchant",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Page<DeviceView>),
-    ),
-)]
-pub async fn list_devices(
-    merchant: Merchant,
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<web::Json<Page<DeviceView>>, Error> {
-    let page = query.validate()?;
-    let items = repo::list(&state.db, &merchant.scope(), &page).await?;
-    Ok(web::Json(Page::from_overfetch(items, &page, |d| d.device_id.clone())))
+id_page_handler! {
+    /// The tenant's devices, paginated by id.
+    list_devices: "/api/v1/devices", "merchant",
+    merchant: Merchant => &merchant.scope(),
+    repo::list => DeviceView, device_id
 }
 
 /// Revoke a device's token.

@@ -1,12 +1,13 @@
 //! `/api/v1/decisions` (a device answers a prompt) and the intent history for
 //! devices and merchants.
 
+use actix_web::http::Method;
 use actix_web::web;
 
 use crate::auth::{Caller, DeviceCaller, Merchant};
 use crate::error::Error;
 use crate::history::HistoryQuery;
-use crate::http::{JsonBody, Page, method_not_allowed, parse_uuid};
+use crate::http::{JsonBody, Page, parse_uuid, resource};
 use crate::intents::decision::{DecisionRequest, DecisionResponse, IntentView};
 use crate::intents::listing::{self, is_intent_status};
 use crate::problem::Problem;
@@ -14,13 +15,9 @@ use crate::state::AppState;
 
 /// Mounts decisions and the intent history inside `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/decisions").route(web::post().to(post_decision)).default_service(method_not_allowed("POST")),
-    )
-    .service(web::resource("/intents").route(web::get().to(list_intents)).default_service(method_not_allowed("GET")))
-    .service(
-        web::resource("/intents/{intent}").route(web::get().to(get_intent)).default_service(method_not_allowed("GET")),
-    );
+    cfg.service(resource("/decisions", [(Method::POST, web::to(post_decision))]))
+        .service(resource("/intents", [(Method::GET, web::to(list_intents))]))
+        .service(resource("/intents/{intent}", [(Method::GET, web::to(get_intent))]));
 }
 
 /// Answer a prompt: accepting places exactly one order.

@@ -1,21 +1,20 @@
 //! Order history for devices and merchants: `/api/v1/orders…`.
 
+use actix_web::http::Method;
 use actix_web::web;
 
 use crate::auth::{Caller, Merchant};
 use crate::error::Error;
 use crate::history::HistoryQuery;
-use crate::http::{Page, method_not_allowed, parse_uuid};
+use crate::http::{Page, parse_uuid, resource};
 use crate::orders::listing::{self, is_order_status};
 use crate::orders::model::OrderView;
 use crate::state::AppState;
 
 /// Mounts the order routes inside `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/orders").route(web::get().to(list_orders)).default_service(method_not_allowed("GET")))
-        .service(
-            web::resource("/orders/{order}").route(web::get().to(get_order)).default_service(method_not_allowed("GET")),
-        );
+    cfg.service(resource("/orders", [(Method::GET, web::to(list_orders))]))
+        .service(resource("/orders/{order}", [(Method::GET, web::to(get_order))]));
 }
 
 /// One order: a device sees its own, a merchant any of the tenant's.

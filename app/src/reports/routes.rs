@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::web;
 
 use crate::auth::Merchant;
 use crate::error::Error;
-use crate::http::method_not_allowed;
+use crate::http::resource;
 use crate::problem::Problem;
 use crate::reports::model::{Summary, SummaryQuery};
 use crate::state::AppState;
@@ -20,12 +21,8 @@ pub struct ReportLimits {
 
 /// Mounts the summary route inside `/api/v1`; its queries get `statement_timeout`.
 pub fn configure(cfg: &mut web::ServiceConfig, statement_timeout: Duration) {
-    cfg.service(
-        web::resource("/telemetry/summary")
-            .app_data(web::Data::new(ReportLimits { statement_timeout }))
-            .route(web::get().to(get_summary))
-            .default_service(method_not_allowed("GET")),
-    );
+    let limits = web::Data::new(ReportLimits { statement_timeout });
+    cfg.service(resource("/telemetry/summary", [(Method::GET, web::to(get_summary))]).app_data(limits));
 }
 
 /// The tenant's funnel for a time window (years 0001-9999, at most 366 days;

@@ -1,23 +1,19 @@
 //! Merchant routes for stores: `/api/v1/stores…`.
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
 use crate::auth::Merchant;
 use crate::error::Error;
-use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed};
+use crate::http::{JsonBody, ResourceId, id_page_handler, resource};
 use crate::state::AppState;
 use crate::stores::model::{StoreSpec, StoreView};
 use crate::stores::repo;
 
 /// Mounts the store routes inside the merchant scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/stores").route(web::get().to(list_stores)).default_service(method_not_allowed("GET")))
-        .service(
-            web::resource("/stores/{store}")
-                .route(web::put().to(put_store))
-                .route(web::get().to(get_store))
-                .default_service(method_not_allowed("GET, PUT")),
-        );
+    cfg.service(resource("/stores", [(Method::GET, web::to(list_stores))]))
+        .service(resource("/stores/{store}", [(Method::GET, web::to(get_store)), (Method::PUT, web::to(put_store))]));
 }
 
 /// Create or update a store.
@@ -57,20 +53,9 @@ pub async fn get_store(
     Ok(web::Json(repo::get(&state.db, &merchant.scope(), &store).await?))
 }
 
-/// The tenant's stores, paginated by id.
-#[utoipa::path(
-    get, path = "/api/v1/stores", tag = "merchant",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Page<StoreView>),
-    ),
-)]
-pub async fn list_stores(
-    merchant: Merchant,
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<web::Json<Page<StoreView>>, Error> {
-    let page = query.validate()?;
-    let items = repo::list(&state.db, &merchant.scope(), &page).await?;
-    Ok(web::Json(Page::from_overfetch(items, &page, |s| s.store_id.clone())))
+id_page_handler! {
+    /// The tenant's stores, paginated by id.
+    list_stores: "/api/v1/stores", "merchant",
+    merchant: Merchant => &merchant.scope(),
+    repo::list => StoreView, store_id
 }

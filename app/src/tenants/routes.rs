@@ -1,11 +1,12 @@
 //! Admin routes for tenants: `/admin/v1/tenants…`.
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::Admin;
 use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::Error;
-use crate::http::{JsonBody, Page, PageQuery, ResourceId, method_not_allowed, parse_optional_json};
+use crate::http::{JsonBody, ResourceId, id_page_handler, parse_optional_json, resource};
 use crate::problem::EdgeError;
 use crate::state::AppState;
 use crate::tenants::model::{RotateKeyRequest, RotatedKey, TenantSpec, TenantView};
@@ -13,21 +14,16 @@ use crate::tenants::repo::{self, UpsertOutcome};
 
 /// Mounts the tenant routes inside the admin scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/tenants").route(web::get().to(list_tenants)).default_service(method_not_allowed("GET")),
-    )
-    .service(
-        web::resource("/tenants/{tenant}")
-            .route(web::put().to(put_tenant))
-            .route(web::get().to(get_tenant))
-            .route(web::delete().to(delete_tenant))
-            .default_service(method_not_allowed("GET, PUT, DELETE")),
-    )
-    .service(
-        web::resource("/tenants/{tenant}/api-keys")
-            .route(web::post().to(rotate_api_key))
-            .default_service(method_not_allowed("POST")),
-    );
+    cfg.service(resource("/tenants", [(Method::GET, web::to(list_tenants))]))
+        .service(resource(
+            "/tenants/{tenant}",
+            [
+                (Method::GET, web::to(get_tenant)),
+                (Method::PUT, web::to(put_tenant)),
+                (Method::DELETE, web::to(delete_tenant)),
+            ],
+        ))
+        .service(resource("/tenants/{tenant}/api-keys", [(Method::POST, web::to(rotate_api_key))]));
 }
 
 /// Create, update or reactivate a tenant (idempotent).
@@ -71,22 +67,11 @@ pub async fn get_tenant(
     Ok(web::Json(repo::get(&state.db, &TenantScope::new(&tenant)).await?))
 }
 
-/// All tenants, paginated by id.
-#[utoipa::path(
-    get, path = "/admin/v1/tenants", tag = "admin",
-    params(PageQuery),
-    responses(
-        (status = 200, body = Page<TenantView>),
-    ),
-)]
-pub async fn list_tenants(
-    _admin: Admin,
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<web::Json<Page<TenantView>>, Error> {
-    let page = query.validate()?;
-    let items = repo::list(&state.db, AcrossTenants, &page).await?;
-    Ok(web::Json(Page::from_overfetch(items, &page, |t| t.tenant_id.clone())))
+id_page_handler! {
+    /// All tenants, paginated by id.
+    list_tenants: "/admin/v1/tenants", "admin",
+    _admin: Admin => AcrossTenants,
+    repo::list => TenantView, tenant_id
 }
 
 /// Rotate the tenant's API key.
