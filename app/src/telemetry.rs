@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
@@ -166,58 +166,61 @@ pub struct Metrics {
     detection_batch_seconds: Histogram,
 }
 
+/// Registers `metric` under `name` and hands it back: the registry keeps one
+/// handle for encoding, `Metrics` the other for recording.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("replenish");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        let detections = Family::<OutcomeLabels, Counter>::default();
-        registry.register("detections", "Detections by outcome (reason)", detections.clone());
-        let prompts = Counter::default();
-        registry.register("prompts", "Detections that prompted the wearer", prompts.clone());
-        let decisions = Family::<DecisionLabels, Counter>::default();
-        registry.register("decisions", "Decisions by channel and answer", decisions.clone());
-        let orders = Family::<StatusLabels, Counter>::default();
-        registry.register("orders", "Orders by final status", orders.clone());
-        let rate_limited = Family::<ScopeLabels, Counter>::default();
-        registry.register("rate_limited", "Requests refused by a rate limit, by scope", rate_limited.clone());
-        let active_actors = Family::<KindLabels, Gauge>::default();
-        registry.register("active_actors", "Live actors by kind", active_actors.clone());
-        let mailbox_full = Family::<KindLabels, Counter>::default();
-        registry.register("mailbox_full", "Requests refused because an actor's mailbox was full", mailbox_full.clone());
-        let shared_limits_degraded = Gauge::default();
-        registry.register(
+        let r = &mut registry;
+        // Fields are evaluated in order, so /metrics lists them as written here.
+        let requests = registered(r, "http_requests", "HTTP requests by route and status", Family::default());
+        let latency = registered(
+            r,
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            LatencyFamily::new_with_constructor(latency_histogram),
+        );
+        let detections = registered(r, "detections", "Detections by outcome (reason)", Family::default());
+        let prompts = registered(r, "prompts", "Detections that prompted the wearer", Counter::default());
+        let decisions = registered(r, "decisions", "Decisions by channel and answer", Family::default());
+        let orders = registered(r, "orders", "Orders by final status", Family::default());
+        let rate_limited =
+            registered(r, "rate_limited", "Requests refused by a rate limit, by scope", Family::default());
+        let active_actors = registered(r, "active_actors", "Live actors by kind", Family::default());
+        let mailbox_full =
+            registered(r, "mailbox_full", "Requests refused because an actor's mailbox was full", Family::default());
+        let shared_limits_degraded = registered(
+            r,
             "shared_limits_degraded",
             "1 while Redis is unreachable and rate limits are enforced per replica",
-            shared_limits_degraded.clone(),
+            Gauge::default(),
         );
-        let assistant_tokens = Family::<TokenLabels, Counter>::default();
-        registry.register(
+        let assistant_tokens = registered(
+            r,
             "assistant_tokens",
             "Provider tokens by tenant and kind (prompt, completion)",
-            assistant_tokens.clone(),
+            Family::default(),
         );
-        let assistant_calls = Family::<AssistantCallLabels, Counter>::default();
-        registry.register("assistant_calls", "Assistant provider calls by route and outcome", assistant_calls.clone());
-        let assistant_breaker_open = Gauge::default();
-        registry.register(
-            "assistant_breaker_open",
-            "1 while the provider's circuit breaker is open",
-            assistant_breaker_open.clone(),
-        );
-        let detection_batch_rows = Histogram::new(exponential_buckets(1.0, 2.0, 10));
-        registry.register(
+        let assistant_calls =
+            registered(r, "assistant_calls", "Assistant provider calls by route and outcome", Family::default());
+        let assistant_breaker_open =
+            registered(r, "assistant_breaker_open", "1 while the provider's circuit breaker is open", Gauge::default());
+        let detection_batch_rows = registered(
+            r,
             "detection_batch_rows",
             "Rows per group commit of settled detections",
-            detection_batch_rows.clone(),
+            Histogram::new(exponential_buckets(1.0, 2.0, 10)),
         );
-        let detection_batch_seconds = latency_histogram();
-        registry.register(
+        let detection_batch_seconds = registered(
+            r,
             "detection_batch_duration_seconds",
             "Time to write and commit one batch of detections, waiting for the write turn included",
-            detection_batch_seconds.clone(),
+            latency_histogram(),
         );
         Self {
             registry,
