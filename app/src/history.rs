@@ -96,10 +96,20 @@ impl HistoryQuery {
     }
 }
 
-/// The page of at most `limit` items, from `limit + 1` fetched: the extra one says there is more.
-pub fn page<T>(mut items: Vec<T>, cursors: Vec<String>, limit: u64) -> Page<T> {
+/// The page of at most `limit` views of `rows` (`limit + 1` fetched, newest
+/// first: the extra one says there is more). `key` gives a row's creation time
+/// and id, from which the last shown row's cursor is made; `view` turns a row
+/// into what the client sees.
+pub fn page<R, T>(
+    rows: &[R],
+    limit: u64,
+    key: impl Fn(&R) -> (DateTime<Utc>, Uuid),
+    view: impl Fn(&R) -> Result<T, Error>,
+) -> Result<Page<T>, Error> {
+    let mut items = rows.iter().map(view).collect::<Result<Vec<_>, _>>()?;
     let has_more = items.len() as u64 > limit;
     items.truncate(limit as usize);
-    let next_cursor = if has_more { cursors.get(items.len().saturating_sub(1)).cloned() } else { None };
-    Page { items, next_cursor }
+    let last_shown = rows.get(items.len().saturating_sub(1));
+    let next_cursor = if has_more { last_shown.map(key).map(|(at, id)| cursor_of(at, id)) } else { None };
+    Ok(Page { items, next_cursor })
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::db::scope::{DeviceScope, TenantScope};
 use crate::error::Error;
-use crate::history::{History, cursor_of, page};
+use crate::history::{History, page};
 use crate::http::Page;
 use crate::intents::decision::IntentView;
 use crate::intents::decision::IntentViewExt as _;
@@ -23,9 +23,7 @@ pub async fn intents(
     now: DateTime<Utc>,
 ) -> Result<Page<IntentView>, Error> {
     let rows = repo::history(db, tenant, device, h).await?;
-    let cursors: Vec<String> = rows.iter().map(|r| cursor_of(r.created_at, r.id)).collect();
-    let items = rows.iter().map(|r| IntentView::from_model(r, now)).collect::<Result<Vec<_>, _>>()?;
-    Ok(page(items, cursors, h.limit))
+    page(&rows, h.limit, |r| (r.created_at, r.id), |r| IntentView::from_model(r, now))
 }
 
 /// Whether `s` names an intent status.

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::db::scope::{DeviceScope, TenantScope};
 use crate::error::Error;
-use crate::history::{History, cursor_of, page};
+use crate::history::{History, page};
 use crate::http::Page;
 use crate::orders::model::OrderViewExt as _;
 use crate::orders::model::{OrderStatus, OrderView};
@@ -19,9 +19,7 @@ pub async fn orders(
     h: &History,
 ) -> Result<Page<OrderView>, Error> {
     let rows = repo::history(db, tenant, device, h).await?;
-    let cursors: Vec<String> = rows.iter().map(|r| cursor_of(r.created_at, r.id)).collect();
-    let items = rows.iter().map(OrderView::from_model).collect::<Result<Vec<_>, _>>()?;
-    Ok(page(items, cursors, h.limit))
+    page(&rows, h.limit, |r| (r.created_at, r.id), OrderView::from_model)
 }
 
 /// Whether `s` names an order status.
