@@ -99,29 +99,27 @@ mod tests {
         }
     }
 
+    /// The verdict for a product the device has no history with: only fill,
+    /// confidence and the tenant's settings can decide it.
+    fn first_sighting(fill: FillLevel, confidence: Confidence, settings: &RuleSettings) -> Verdict {
+        precheck(fill, confidence, settings, &ProductMemory::default(), Utc::now())
+    }
+
     #[test]
     fn fuller_than_threshold_never_prompts() {
-        let now = Utc::now();
-        let memory = ProductMemory::default();
-        assert_eq!(
-            precheck(FillLevel::Half, Confidence::High, &settings(), &memory, now),
-            Verdict::NoPrompt(Reason::AboveThreshold, 0, None)
-        );
+        let above = first_sighting(FillLevel::Half, Confidence::High, &settings());
+        assert_eq!(above, Verdict::NoPrompt(Reason::AboveThreshold, 0, None));
         for fill in [FillLevel::Low, FillLevel::NearlyEmpty, FillLevel::Empty] {
-            assert_eq!(precheck(fill, Confidence::High, &settings(), &memory, now), Verdict::Candidate);
+            assert_eq!(first_sighting(fill, Confidence::High, &settings()), Verdict::Candidate);
         }
     }
 
     #[test]
     fn low_confidence_prompts_only_when_the_tenant_allows_it() {
-        let now = Utc::now();
-        let memory = ProductMemory::default();
-        assert_eq!(
-            precheck(FillLevel::Empty, Confidence::Low, &settings(), &memory, now),
-            Verdict::NoPrompt(Reason::LowConfidence, 0, None)
-        );
+        let unsure = first_sighting(FillLevel::Empty, Confidence::Low, &settings());
+        assert_eq!(unsure, Verdict::NoPrompt(Reason::LowConfidence, 0, None));
         let lenient = RuleSettings { prompt_on_low_confidence: true, ..settings() };
-        assert_eq!(precheck(FillLevel::Empty, Confidence::Low, &lenient, &memory, now), Verdict::Candidate);
+        assert_eq!(first_sighting(FillLevel::Empty, Confidence::Low, &lenient), Verdict::Candidate);
     }
 
     #[test]

@@ -21,13 +21,11 @@ async fn an_owner_has_one_budget_day_across_zones(backend: Backend) {
     let west = app.create_device(&key, "glasses-west", "west").await;
     let east = app.create_device(&key, "glasses-east", "east").await;
 
-    let prompt = app.detect(&west, "w-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&west, "w-1", "water_bottle").await;
     let first = app.decide(&west, &intent, true, "VOICE").await;
     assert_eq!(first.assert_status(200)["status"], "CONFIRMED");
 
-    let prompt = app.detect(&east, "e-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&east, "e-1", "water_bottle").await;
     let second = app.decide(&east, &intent, true, "VOICE").await;
     // $12.99 + $12.99 is over the household's $20 for the day, whichever store it orders from.
     second.assert_problem(422, "budget-exceeded");

@@ -31,8 +31,7 @@ async fn another_tenants_ids_are_404_everywhere(backend: Backend) {
     }
 
     // Intents and orders of alpha are invisible to bravo's key and device, and to alpha's other devices.
-    let prompt = app.detect(&a_device, "x-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&a_device, "x-1", "water_bottle").await;
     let decided = app.decide(&a_device, &intent, true, "VOICE").await;
     let order = decided.assert_status(200)["order"]["order_id"].as_str().expect("order").to_owned();
     let a_sibling = app.add_device(&a_key, "alpha-sibling", "household-1").await;
@@ -101,8 +100,7 @@ async fn ids_of_another_device_or_tenant_are_404(backend: Backend) {
     let (a_key, a_device) = app.seeded_tenant("alpha").await;
     let (b_key, b_device) = app.seeded_tenant("bravo").await;
     let sibling = app.add_device(&a_key, "sibling", "household-2").await;
-    let prompt = app.detect(&a_device, "x-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&a_device, "x-1", "water_bottle").await;
 
     // Neither a sibling device nor another tenant's device may decide it, either way.
     for token in [&sibling, &b_device] {
@@ -148,8 +146,7 @@ async fn repositories_keep_to_their_scope(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, a_device) = app.seeded_tenant("alpha").await;
     app.seeded_tenant("bravo").await;
-    let prompt = app.detect(&a_device, "r-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&a_device, "r-1", "water_bottle").await;
     let decided = app.decide(&a_device, &intent, true, "VOICE").await;
     let order_id: uuid::Uuid =
         decided.assert_status(200)["order"]["order_id"].as_str().expect("order").parse().expect("uuid");

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::json;
 
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
 
@@ -56,8 +55,7 @@ const IDLE: Duration = Duration::from_secs(4);
 async fn passivation_keeps_state(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.actor_idle_timeout_ms = IDLE.as_millis() as u64).await;
     let (_key, device) = app.seeded_tenant("acme").await;
-    let prompt = app.detect(&device, "p-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&device, "p-1", "water_bottle").await;
     assert_eq!(metric(&app, r#"replenish_active_actors{kind="device"}"#).await, Some(1.0));
 
     passivate(&app).await;
@@ -82,11 +80,8 @@ async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
     })
     .await;
     let (key, device) = app.seeded_tenant("acme").await;
-    let hanging =
-        json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": "timeout"}});
-    app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(hanging)).await.assert_status(200);
-    let prompt = app.detect(&device, "m-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    app.set_mock_outcome(&key, "timeout").await;
+    let intent = app.prompted(&device, "m-1", "water_bottle").await;
 
     let (slow, busy) = tokio::join!(app.decide(&device, &intent, true, "VOICE"), async {
         // Not a TTL: gives the decision (its provider call hangs for the real
@@ -107,8 +102,7 @@ async fn a_full_mailbox_answers_503_instead_of_waiting(backend: Backend) {
 async fn an_interrupted_placement_is_finished_by_the_sweeper(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.sweep_interval_secs = 1).await;
     let (key, device) = app.seeded_tenant("acme").await;
-    let prompt = app.detect(&device, "s-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&device, "s-1", "water_bottle").await;
     let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
     let order = decided["order"]["order_id"].as_str().expect("order").to_owned();
 

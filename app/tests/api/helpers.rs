@@ -317,6 +317,21 @@ impl Api {
         self.call(Method::PUT, &format!("/api/v1/stores/{id}"), Some(key), Some(body)).await
     }
 
+    /// Points the tenant's store `main` at the mock provider answering every
+    /// order with `outcome` (`fail`, `timeout`, …).
+    pub async fn set_mock_outcome(&self, key: &str, outcome: &str) {
+        let store =
+            json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": outcome}});
+        self.call(Method::PUT, "/api/v1/stores/main", Some(key), Some(store)).await.assert_status(200);
+    }
+
+    /// Reports `object_class` empty with high confidence, expects a prompt, and
+    /// returns its intent id.
+    pub async fn prompted(&self, device: &str, event_id: &str, object_class: &str) -> String {
+        let prompt = self.detect(device, event_id, object_class, "EMPTY", "HIGH").await;
+        prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned()
+    }
+
     pub async fn put_product(&self, key: &str, id: &str, object_class: &str, sku: &str) -> Reply {
         self.call(Method::PUT, &format!("/api/v1/products/{id}"), Some(key), Some(product_body(object_class, sku)))
             .await

@@ -104,8 +104,7 @@ async fn reject_cooldown_and_expiry(backend: Backend) {
     let (key, device) = app.seeded_tenant("acme").await;
     app.set_limits("acme", json!({"cooldown_seconds": 120, "intent_ttl_seconds": 60})).await;
 
-    let first = app.detect(&device, "a", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = first.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&device, "a", "water_bottle").await;
     let rejected = app.decide(&device, &intent, false, "VOICE").await;
     let rejected = rejected.assert_status(200);
     assert_eq!(rejected["status"], "REJECTED");
@@ -139,8 +138,7 @@ async fn decisions_are_idempotent_and_scoped(backend: Backend) {
     let (_key, device) = app.seeded_tenant("acme").await;
     let (_other_key, other_device) = app.seeded_tenant("other").await;
 
-    let prompt = app.detect(&device, "a", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&device, "a", "water_bottle").await;
     app.decide(&other_device, &intent, true, "VOICE").await.assert_problem(404, "not-found");
     app.decide(&device, &uuid::Uuid::new_v4().to_string(), true, "VOICE").await.assert_problem(404, "not-found");
     app.call(Method::GET, &format!("/api/v1/intents/{intent}"), Some(&other_device), None)
@@ -172,9 +170,7 @@ async fn provider_failures_and_budget(backend: Backend) {
     app.set_limits("acme", json!({"daily_order_budget_usd": 30.0})).await;
 
     for (outcome, reason_part) in [("fail", "refused"), ("timeout", "provider-unreachable")] {
-        let store =
-            json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": outcome}});
-        app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(store)).await.assert_status(200);
+        app.set_mock_outcome(&key, outcome).await;
         let prompt = app.detect(&device, &format!("w-{outcome}"), "water_bottle", "EMPTY", "HIGH").await;
         let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
         let failed = app.decide(&device, &intent, true, "VOICE").await;
@@ -194,8 +190,7 @@ async fn provider_failures_and_budget(backend: Backend) {
     // Failed orders gave their budget back: $12.99 + $12.99 fit in $30, a third does not.
     let mut confirmed = 0;
     for (class, event) in [("water_bottle", "ok-1"), ("soap_dispenser", "ok-2"), ("sunscreen", "ok-3")] {
-        let prompt = app.detect(&device, event, class, "EMPTY", "HIGH").await;
-        let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+        let intent = app.prompted(&device, event, class).await;
         let reply = app.decide(&device, &intent, true, "GESTURE").await;
         if confirmed < 2 {
             assert_eq!(reply.assert_status(200)["status"], "CONFIRMED");

@@ -79,8 +79,7 @@ async fn a_timeout_is_asked_again_and_confirmed_once(backend: Backend) {
     .await;
     let (key, device) = app.seeded_tenant("acme").await;
     use_provider(&app, &key, &server).await;
-    let prompt = app.detect(&device, "u-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = app.prompted(&device, "u-1", "water_bottle").await;
 
     let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
     assert_eq!(decided["order"]["status"], "SUBMITTED", "a timeout is no answer: {decided}");
@@ -126,8 +125,7 @@ async fn a_replica_killed_between_the_calls_leaves_one_order(backend: Backend) {
     let api = TestApp::remote(&a.address, &admin);
     let (key, device) = api.seeded_tenant("acme").await;
     use_provider(&api, &key, &server).await;
-    let prompt = api.detect(&device, "k-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    let intent = api.prompted(&device, "k-1", "water_bottle").await;
     let decided = api.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
     assert_eq!(decided["order"]["status"], "SUBMITTED", "{decided}");
     assert_eq!(provider.calls().len(), 1, "A called the provider once");
@@ -163,11 +161,8 @@ async fn no_answer_until_the_horizon_fails_and_refunds(backend: Backend) {
     })
     .await;
     let (key, device) = app.seeded_tenant("acme").await;
-    let hanging =
-        json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": "timeout"}});
-    app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(hanging)).await.assert_status(200);
-    let prompt = app.detect(&device, "h-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    app.set_mock_outcome(&key, "timeout").await;
+    let intent = app.prompted(&device, "h-1", "water_bottle").await;
     let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
     assert_eq!(decided["order"]["status"], "SUBMITTED");
     let order = decided["order"]["order_id"].as_str().expect("order").to_owned();
@@ -193,8 +188,7 @@ async fn one_broken_order_does_not_stop_the_sweep(backend: Backend) {
     for tenant in ["alpha", "bravo"] {
         let (key, device) = app.seeded_tenant(tenant).await;
         app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(hanging.clone())).await.assert_status(200);
-        let prompt = app.detect(&device, "b-1", "water_bottle", "EMPTY", "HIGH").await;
-        let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+        let intent = app.prompted(&device, "b-1", "water_bottle").await;
         let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
         assert_eq!(decided["order"]["status"], "SUBMITTED");
         orders.push((key, decided["order"]["order_id"].as_str().expect("order").to_owned()));
@@ -232,11 +226,8 @@ async fn two_sweepers_never_claim_one_order_twice(backend: Backend) {
     })
     .await;
     let (key, device) = app.seeded_tenant("acme").await;
-    let hanging =
-        json!({"name": "Main", "timezone": "UTC", "commerce": {"provider": "mock", "mock_outcome": "timeout"}});
-    app.call(Method::PUT, "/api/v1/stores/main", Some(&key), Some(hanging)).await.assert_status(200);
-    let prompt = app.detect(&device, "c-1", "water_bottle", "EMPTY", "HIGH").await;
-    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("intent").to_owned();
+    app.set_mock_outcome(&key, "timeout").await;
+    let intent = app.prompted(&device, "c-1", "water_bottle").await;
     let decided = app.decide(&device, &intent, true, "VOICE").await.assert_status(200).clone();
     assert_eq!(decided["order"]["status"], "SUBMITTED");
 
