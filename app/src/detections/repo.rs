@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Select,
+    Set,
 };
 use uuid::Uuid;
 
@@ -133,14 +134,8 @@ async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<Det
         .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
         .one(&txn)
         .await?;
-    let household_order = d
-        .scope
-        .tenant()
-        .find::<order::Entity>()
-        .filter(order::Column::Owner.eq(d.owner.as_str()))
+    let household_order = household_orders_since(d, c.now - c.cooldown)
         .filter(order::Column::ProductId.eq(product_id.as_str()))
-        .filter(order::Column::Status.ne(OrderStatus::Failed.as_str()))
-        .filter(order::Column::CreatedAt.gt(c.now - c.cooldown))
         .order_by_desc(order::Column::CreatedAt)
         .one(&txn)
         .await?;
@@ -200,6 +195,18 @@ async fn last_decision(
     Ok(last.and_then(|i| i.decided_at))
 }
 
+/// The orders of `d`'s household (every device of its owner) placed after
+/// `since` that were not refused: the ones that hold off a prompt, both when a
+/// candidate is decided and when a device's memory is loaded.
+fn household_orders_since(d: &DeviceContext, since: DateTime<Utc>) -> Select<order::Entity> {
+    d.scope
+        .tenant()
+        .find::<order::Entity>()
+        .filter(order::Column::Owner.eq(d.owner.as_str()))
+        .filter(order::Column::Status.ne(OrderStatus::Failed.as_str()))
+        .filter(order::Column::CreatedAt.gt(since))
+}
+
 /// What a device remembers per product after activation: open intents,
 /// decisions and household orders within `cooldown`.
 pub async fn load_memory(
@@ -217,16 +224,7 @@ pub async fn load_memory(
         .limit(1_000)
         .all(db)
         .await?;
-    let orders = d
-        .scope
-        .tenant()
-        .find::<order::Entity>()
-        .filter(order::Column::Owner.eq(d.owner.as_str()))
-        .filter(order::Column::Status.ne(OrderStatus::Failed.as_str()))
-        .filter(order::Column::CreatedAt.gt(now - cooldown))
-        .limit(1_000)
-        .all(db)
-        .await?;
+    let orders = household_orders_since(d, now - cooldown).limit(1_000).all(db).await?;
     let mut memory: HashMap<String, ProductMemory> = HashMap::new();
     for order in orders {
         let entry = memory.entry(order.product_id.clone()).or_default();

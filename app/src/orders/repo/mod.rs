@@ -5,7 +5,7 @@ pub mod placing;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, Set, UpdateMany};
 use uuid::Uuid;
 
 use crate::db::retry::{CONTENDED_ATTEMPTS, failed_transiently, retry};
@@ -216,18 +216,12 @@ async fn record_decision(
     request: &DecisionRequest,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let result = tenant
+    let decision = tenant
         .update::<intent::Entity>()
-        .col_expr(intent::Column::Status, Expr::value(to.as_str()))
         .col_expr(intent::Column::DecidedAt, Expr::value(now))
         .col_expr(intent::Column::Accepted, Expr::value(request.accepted))
-        .col_expr(intent::Column::Channel, Expr::value(request.channel.as_str()))
-        .col_expr(intent::Column::UpdatedAt, Expr::value(now))
-        .filter(intent::Column::Id.eq(intent.id))
-        .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .col_expr(intent::Column::Channel, Expr::value(request.channel.as_str()));
+    move_intent(db, decision, intent.id, (IntentStatus::Pending, to), now).await
 }
 
 pub(crate) async fn set_intent_status(
@@ -238,8 +232,20 @@ pub(crate) async fn set_intent_status(
     to: IntentStatus,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let result = tenant
-        .update::<intent::Entity>()
+    move_intent(db, tenant.update::<intent::Entity>(), id, (from, to), now).await
+}
+
+/// Runs `update` on intent `id`, moving its status `from` → `to`, only while it
+/// is still `from`: every intent transition is a compare-and-set, so of two
+/// racing writers exactly one wins. Whether this one did.
+async fn move_intent(
+    db: &impl ConnectionTrait,
+    update: UpdateMany<intent::Entity>,
+    id: Uuid,
+    (from, to): (IntentStatus, IntentStatus),
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let result = update
         .col_expr(intent::Column::Status, Expr::value(to.as_str()))
         .col_expr(intent::Column::UpdatedAt, Expr::value(now))
         .filter(intent::Column::Id.eq(id))
