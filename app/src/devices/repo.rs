@@ -220,14 +220,15 @@ async fn insert_batch(
     Ok(views)
 }
 
+/// Device `id` of the tenant, revoked or not; `NotFound` when there is none.
+async fn find(db: &impl ConnectionTrait, tenant: &TenantScope, id: &ResourceId) -> Result<entity::Model, Error> {
+    let device = tenant.find::<entity::Entity>().filter(entity::Column::Id.eq(id.as_str())).one(db).await?;
+    device.ok_or(Error::NotFound("device"))
+}
+
 /// One device of the tenant.
 pub async fn get(db: &DatabaseConnection, tenant: &TenantScope, id: &ResourceId) -> Result<DeviceView, Error> {
-    let model = tenant
-        .find::<entity::Entity>()
-        .filter(entity::Column::Id.eq(id.as_str()))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("device"))?;
+    let model = find(db, tenant, id).await?;
     Ok(DeviceView::from_model(&model))
 }
 
@@ -243,12 +244,7 @@ pub async fn list(db: &DatabaseConnection, tenant: &TenantScope, page: &PageRequ
 /// Revokes a device's token; revoking twice is fine.
 pub async fn revoke(db: &DatabaseConnection, tenant: &TenantScope, id: &ResourceId) -> Result<Changed<()>, Error> {
     let txn = crate::db::begin_write(db).await?;
-    let device = tenant
-        .find::<entity::Entity>()
-        .filter(entity::Column::Id.eq(id.as_str()))
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound("device"))?;
+    let device = find(&txn, tenant, id).await?;
     let mut changes = Vec::new();
     if device.active {
         let now = now();
