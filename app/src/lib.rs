@@ -27,6 +27,7 @@ pub mod intents;
 pub mod limits;
 pub mod openapi;
 pub mod orders;
+pub mod paged;
 pub mod platform;
 pub mod problem;
 pub mod reports;

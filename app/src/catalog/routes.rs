@@ -7,7 +7,8 @@ use crate::auth::Merchant;
 use crate::catalog::model::{ProductSpec, ProductView};
 use crate::catalog::repo;
 use crate::error::Error;
-use crate::http::{JsonBody, ResourceId, id_page_handler, resource};
+use crate::http::{JsonBody, ResourceId, resource};
+use crate::paged::id_page_handler;
 use crate::problem::Problem;
 use crate::state::AppState;
 

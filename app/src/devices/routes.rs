@@ -9,7 +9,8 @@ use crate::db::scope::TenantScope;
 use crate::devices::model::{DeviceBatch, DeviceSpec, DeviceView, NewDevice, RegisteredBatch};
 use crate::devices::repo::{self, OnExisting, RegisterOutcome};
 use crate::error::Error;
-use crate::http::{JsonBody, ResourceId, id_page_handler, resource, with_body_limit};
+use crate::http::{JsonBody, ResourceId, resource, with_body_limit};
+use crate::paged::id_page_handler;
 use crate::problem::Problem;
 use crate::state::AppState;
 

@@ -5,7 +5,8 @@ use actix_web::{HttpResponse, web};
 
 use crate::auth::Merchant;
 use crate::error::Error;
-use crate::http::{JsonBody, ResourceId, id_page_handler, resource};
+use crate::http::{JsonBody, ResourceId, resource};
+use crate::paged::id_page_handler;
 use crate::state::AppState;
 use crate::stores::model::{StoreSpec, StoreView};
 use crate::stores::repo;
