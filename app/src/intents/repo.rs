@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, UpdateMany};
 
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
 use crate::error::Error;
@@ -17,12 +17,7 @@ pub async fn expire_lapsed(
     product_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
-    let mut update = device
-        .update::<intent::Entity>()
-        .col_expr(intent::Column::Status, Expr::value(IntentStatus::Expired.as_str()))
-        .col_expr(intent::Column::UpdatedAt, Expr::value(now))
-        .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
-        .filter(intent::Column::ExpiresAt.lte(now));
+    let mut update = lapsed_to_expired(device.update::<intent::Entity>(), now);
     if let Some(product_id) = product_id {
         update = update.filter(intent::Column::ProductId.eq(product_id));
     }
@@ -32,14 +27,7 @@ pub async fn expire_lapsed(
 /// Marks every lapsed PENDING intent of every tenant EXPIRED. Across tenants
 /// because one sweeper serves them all; it touches only rows already lapsed.
 pub async fn expire_all_lapsed(db: &DatabaseConnection, _: AcrossTenants, now: DateTime<Utc>) -> Result<u64, Error> {
-    let result = intent::Entity::update_many()
-        .col_expr(intent::Column::Status, Expr::value(IntentStatus::Expired.as_str()))
-        .col_expr(intent::Column::UpdatedAt, Expr::value(now))
-        .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
-        .filter(intent::Column::ExpiresAt.lte(now))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
+    Ok(lapsed_to_expired(intent::Entity::update_many(), now).exec(db).await?.rows_affected)
 }
 
 /// Marks every lapsed PENDING intent of one tenant EXPIRED: the sweeper of a
@@ -49,15 +37,18 @@ pub async fn expire_tenant_lapsed(
     tenant: &TenantScope,
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
-    let result = tenant
-        .update::<intent::Entity>()
+    Ok(lapsed_to_expired(tenant.update::<intent::Entity>(), now).exec(db).await?.rows_affected)
+}
+
+/// Narrows `update` to the PENDING intents lapsed at `now` and marks them
+/// EXPIRED: what expiry means is written once, whichever scope (a device, a
+/// tenant, every tenant) the update starts from.
+fn lapsed_to_expired(update: UpdateMany<intent::Entity>, now: DateTime<Utc>) -> UpdateMany<intent::Entity> {
+    update
         .col_expr(intent::Column::Status, Expr::value(IntentStatus::Expired.as_str()))
         .col_expr(intent::Column::UpdatedAt, Expr::value(now))
         .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
         .filter(intent::Column::ExpiresAt.lte(now))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
 }
 
 crate::history::repo::history_queries!(intent);
