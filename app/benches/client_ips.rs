@@ -54,6 +54,7 @@ fn start_app(port: u16) -> App {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("REPLENISH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("REPLENISH_METRICS_LISTEN", "127.0.0.1:0")
         .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.join("replenish.db").display()))
         .env("REPLENISH_ADMIN_TOKEN", "bench-admin-token-0123456789")
         .env("REPLENISH_TRUST_FORWARDED_FOR", "true")

@@ -30,6 +30,8 @@ impl TestApp {
         let admin_token = format!("load-test-admin-{}", uuid::Uuid::new_v4().simple());
         let settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
+            // Tests run side by side: each app its own metrics port.
+            metrics_listen: "127.0.0.1:0".parse().unwrap(),
             database_url: SecretString::from(format!("sqlite://{}?mode=rwc", dir.join("replenish.db").display())),
             admin_token: Some(SecretString::from(admin_token.clone())),
             ip_per_minute: 1_000_000_000,
