@@ -31,6 +31,7 @@ use crate::orders::model::OrderViewExt as _;
 use crate::orders::repo::Decided;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
+use crate::tenants::snapshot::TenantSnapshot;
 
 /// How many recent event ids each device remembers in memory (the database
 /// remembers all). Retries come within seconds, so a few suffice; each costs
@@ -220,6 +221,76 @@ enum Plan {
     Candidate(DetectionResponse, i64),
 }
 
+impl DeviceActor {
+    /// Applies the tenant's limits and the prompt rules to a detection: what
+    /// the device is told, and the settings its memory keeps it by.
+    fn plan(
+        &mut self,
+        snapshot: &TenantSnapshot,
+        request: &DetectionRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Plan, RuleSettings, chrono::Duration), Error> {
+        self.adopt_quota(snapshot.limits.device_per_minute);
+        let entry = snapshot.catalog.get(&request.object_class).ok_or(Error::NotFound("product"))?;
+        let settings = RuleSettings {
+            threshold: entry.threshold,
+            prompt_on_low_confidence: snapshot.limits.prompt_on_low_confidence,
+            cooldown: chrono::Duration::seconds(i64::from(snapshot.limits.cooldown_seconds)),
+        };
+        let ttl = chrono::Duration::seconds(i64::from(snapshot.limits.intent_ttl_seconds));
+        let offer = ProductOffer {
+            product_id: entry.product_id.clone(),
+            sku: entry.sku.clone(),
+            label: entry.label.clone(),
+            unit_price_usd: entry.unit_price_cents as f64 / 100.0,
+        };
+        let memory = self.memory.get(&entry.product_id).copied().unwrap_or_default();
+        let plan = match precheck(request.fill_level, request.confidence, &settings, &memory, now) {
+            Verdict::NoPrompt(reason, remaining, intent_id) => Plan::Settled(DetectionResponse {
+                should_prompt: false,
+                intent_id,
+                reason,
+                cooldown_remaining_ms: remaining,
+                product: offer,
+                prompt: None,
+            }),
+            Verdict::Candidate => {
+                let prompt = prompt_sentence(&request.object_class, request.fill_level, &offer);
+                let response = DetectionResponse {
+                    should_prompt: true,
+                    intent_id: None,
+                    reason: Reason::Prompt,
+                    cooldown_remaining_ms: 0,
+                    product: offer,
+                    prompt: Some(prompt),
+                };
+                Plan::Candidate(response, entry.unit_price_cents)
+            }
+        };
+        Ok((plan, settings, ttl))
+    }
+}
+
+/// Makes a planned detection durable: a settled one through the group
+/// commit, a prompt candidate as its own transaction (intent + detection row).
+async fn record(
+    deps: &DeviceDeps,
+    device: &DeviceContext,
+    event_id: &str,
+    plan: Plan,
+    cooldown: chrono::Duration,
+    ttl: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<DetectionResponse, Error> {
+    match plan {
+        Plan::Settled(response) => repo::record_settled(&deps.db, &deps.writer, device, event_id, response, now).await,
+        Plan::Candidate(prompt_response, unit_price_cents) => {
+            let candidate = Candidate { device, event_id, prompt_response, unit_price_cents, cooldown, ttl, now };
+            repo::record_candidate(&deps.db, &candidate).await
+        }
+    }
+}
+
 impl Handler<Detect> for DeviceActor {
     type Result = AtomicResponse<Self, Result<DetectionResponse, Error>>;
 
@@ -236,70 +307,12 @@ impl Handler<Detect> for DeviceActor {
         let tenant = self.device.tenant_id.clone();
         let load = wrap_future::<_, Self>(async move { deps.tenants.get(&tenant).await });
         let fut = load.then(move |snapshot, act, _| {
-            let deps = act.deps.clone();
-            let device = act.device.clone();
-            let now = msg.now;
-            let request = msg.request;
-            let planned = snapshot.and_then(|snapshot| {
-                act.adopt_quota(snapshot.limits.device_per_minute);
-                let entry = snapshot.catalog.get(&request.object_class).ok_or(Error::NotFound("product"))?.clone();
-                let settings = RuleSettings {
-                    threshold: entry.threshold,
-                    prompt_on_low_confidence: snapshot.limits.prompt_on_low_confidence,
-                    cooldown: chrono::Duration::seconds(i64::from(snapshot.limits.cooldown_seconds)),
-                };
-                let ttl = chrono::Duration::seconds(i64::from(snapshot.limits.intent_ttl_seconds));
-                let offer = ProductOffer {
-                    product_id: entry.product_id.clone(),
-                    sku: entry.sku.clone(),
-                    label: entry.label.clone(),
-                    unit_price_usd: entry.unit_price_cents as f64 / 100.0,
-                };
-                let memory = act.memory.get(&entry.product_id).copied().unwrap_or_default();
-                let plan = match precheck(request.fill_level, request.confidence, &settings, &memory, now) {
-                    Verdict::NoPrompt(reason, remaining, intent_id) => Plan::Settled(DetectionResponse {
-                        should_prompt: false,
-                        intent_id,
-                        reason,
-                        cooldown_remaining_ms: remaining,
-                        product: offer,
-                        prompt: None,
-                    }),
-                    Verdict::Candidate => {
-                        let prompt = prompt_sentence(&request.object_class, request.fill_level, &offer);
-                        let response = DetectionResponse {
-                            should_prompt: true,
-                            intent_id: None,
-                            reason: Reason::Prompt,
-                            cooldown_remaining_ms: 0,
-                            product: offer,
-                            prompt: Some(prompt),
-                        };
-                        Plan::Candidate(response, entry.unit_price_cents)
-                    }
-                };
-                Ok((plan, settings, ttl))
-            });
-            let event_id = request.event_id.clone();
+            let (deps, device, now) = (act.deps.clone(), act.device.clone(), msg.now);
+            let planned = snapshot.and_then(|snapshot| act.plan(&snapshot, &msg.request, now));
+            let event_id = msg.request.event_id;
             wrap_future::<_, Self>(async move {
                 let (plan, settings, ttl) = planned?;
-                let response = match plan {
-                    Plan::Settled(response) => {
-                        repo::record_settled(&deps.db, &deps.writer, &device, &event_id, response, now).await?
-                    }
-                    Plan::Candidate(prompt_response, unit_price_cents) => {
-                        let candidate = Candidate {
-                            device: &device,
-                            event_id: &event_id,
-                            prompt_response,
-                            unit_price_cents,
-                            cooldown: settings.cooldown,
-                            ttl,
-                            now,
-                        };
-                        repo::record_candidate(&deps.db, &candidate).await?
-                    }
-                };
+                let response = record(&deps, &device, &event_id, plan, settings.cooldown, ttl, now).await?;
                 Ok((event_id, response, settings, ttl))
             })
             .map(move |result: Result<_, Error>, act: &mut Self, _| {
