@@ -119,23 +119,8 @@ pub struct RateLimitInfo {
     pub retry_after_ms: u64,
 }
 
-/// Collects field errors and turns them into one [`Error::Validation`].
-#[derive(Debug, Default)]
-pub struct Violations(Vec<FieldError>);
-
-impl Violations {
-    /// Records a failure of `field` when `failed` holds.
-    pub fn check(&mut self, failed: bool, field: impl Into<String>, message: impl Into<String>) {
-        if failed {
-            self.0.push(FieldError::new(field, message));
-        }
-    }
-
-    /// `Ok(())` when nothing failed, else the collected validation error.
-    pub fn finish(self) -> Result<(), Error> {
-        if self.0.is_empty() { Ok(()) } else { Err(Error::Validation(self.0)) }
-    }
-}
+/// Collects field errors; its `Invalid::Fields` becomes [`Error::Validation`].
+pub use replenish_api::problem::Violations;
 
 impl From<replenish_api::Invalid> for Error {
     fn from(err: replenish_api::Invalid) -> Self {
