@@ -106,6 +106,18 @@ fn question() -> Value {
     })
 }
 
+/// Asks the assistant `question()` as `device`, accepting a streamed answer.
+async fn ask_streaming(app: &TestApp, device: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/v1/assistant", app.address))
+        .bearer_auth(device)
+        .header("accept", "text/event-stream")
+        .json(&question())
+        .send()
+        .await
+        .expect("sent")
+}
+
 async fn frame(app: &TestApp, device: &str, event_id: &str) -> crate::helpers::Reply {
     let body = json!({"event_id": event_id, "captured_at_ms": now_ms(), "image": png_url()});
     app.call(Method::POST, "/api/v1/detections/frame", Some(device), Some(body)).await
@@ -224,15 +236,7 @@ async fn streams_the_reply_as_server_sent_events() {
     mock_chat(&server, false, ResponseTemplate::new(200).set_body_raw(sse, "text/event-stream")).await;
     let (app, key, device) = app_with(Backend::Sqlite, &server, |_| {}).await;
 
-    let response = app
-        .client
-        .post(format!("{}/api/v1/assistant", app.address))
-        .bearer_auth(&device)
-        .header("accept", "text/event-stream")
-        .json(&question())
-        .send()
-        .await
-        .expect("sent");
+    let response = ask_streaming(&app, &device).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/event-stream"));
     let text = response.text().await.expect("body");
@@ -406,15 +410,7 @@ async fn a_stream_that_breaks_off_ends_with_an_error_event() {
         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Two \"}}]}\n\ndata: {not json\n\n";
     mock_chat(&server, false, ResponseTemplate::new(200).set_body_raw(sse, "text/event-stream")).await;
     let (app, _, device) = app_with(Backend::Sqlite, &server, |_| {}).await;
-    let response = app
-        .client
-        .post(format!("{}/api/v1/assistant", app.address))
-        .bearer_auth(&device)
-        .header("accept", "text/event-stream")
-        .json(&question())
-        .send()
-        .await
-        .expect("sent");
+    let response = ask_streaming(&app, &device).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("body");
     assert_eq!(
@@ -478,15 +474,7 @@ async fn a_stream_the_device_hangs_up_on_is_metered_and_counts_against_the_budge
     })
     .await;
 
-    let mut response = app
-        .client
-        .post(format!("{}/api/v1/assistant", app.address))
-        .bearer_auth(&device)
-        .header("accept", "text/event-stream")
-        .json(&question())
-        .send()
-        .await
-        .expect("sent");
+    let mut response = ask_streaming(&app, &device).await;
     assert_eq!(response.status(), 200);
     let first = response.chunk().await.expect("first chunk").expect("not the end");
     assert_eq!(first.as_ref(), b"event: delta\ndata: {\"text\":\"Two \"}\n\n");
