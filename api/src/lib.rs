@@ -57,7 +57,7 @@ pub use orders::{IntentStatus, OrderStatus, OrderSummary, OrderView};
 pub use page::{Page, PageRequest};
 pub use problem::{FieldError, Invalid, Problem, UnknownValue, Violations, storable_text, text_ok};
 pub use stores::{CommerceProviderKind, CommerceSettings, MockOutcome, StoreSpec, StoreView};
-pub use telemetry::{AssistantUsage, Conversion, Summary, SummaryQuery};
+pub use telemetry::{AssistantUsage, Conversion, StoreDay, Summary, SummaryQuery};
 pub use tenants::{
     EffectiveLimits, Plan, RotateKeyRequest, RotatedKey, TenantLimits, TenantSpec, TenantStatus, TenantView,
 };

@@ -12,11 +12,15 @@ use crate::problem::{Invalid, Violations, text_ok};
 pub enum CommerceProviderKind {
     /// Confirms every order with a deterministic ETA; for demos and tests.
     Mock,
-    /// POSTs each order as JSON to the store's `endpoint` (see README, "Commerce providers").
+    /// Deprecated: the webhook provider without a signature, POSTing to
+    /// `endpoint`. Kept so stores set up with it keep working; use `webhook`.
     Http,
+    /// POSTs each order, signed, to the merchant's `url` (see README,
+    /// "Merchant integration guide").
+    Webhook,
 }
 
-wire_enum!(CommerceProviderKind, "commerce provider" { Mock => "mock", Http => "http" });
+wire_enum!(CommerceProviderKind, "commerce provider" { Mock => "mock", Http => "http", Webhook => "webhook" });
 
 /// What the `mock` provider does with an order; lets a merchant (and the
 /// tests) rehearse failures without a real provider.
@@ -53,25 +57,72 @@ pub struct CommerceSettings {
     /// For the `mock` provider only: what it does with orders.
     #[serde(default, skip_serializing_if = "MockOutcome::is_confirm")]
     pub mock_outcome: MockOutcome,
-    /// For the `http` provider only (and required there): the `http://` or
-    /// `https://` URL each order is POSTed to.
+    /// For the deprecated `http` provider only (and required there): the URL
+    /// each order is POSTed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// For the `webhook` provider (required there): the `https://` URL each
+    /// order is POSTed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// For the `webhook` provider: the `https://` URL cancellations are POSTed
+    /// to; without it an order already sent cannot be cancelled at the merchant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_url: Option<String>,
+    /// For the `webhook` provider: the shared secret that signs every call
+    /// (16-256 characters). Write-only: never shown back. Left out of a PUT,
+    /// the store keeps the secret it has.
+    #[serde(default, skip_serializing)]
+    pub secret: Option<String>,
+    /// Shown back instead of the secret: whether the store has one. Ignored on input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret_set: bool,
+}
+
+/// Whether `url` is an absolute http(s) URL of sane length (the service
+/// checks where it points when it is stored and when it is called).
+fn url_shape_ok(url: Option<&str>) -> bool {
+    url.is_some_and(|e| {
+        (e.starts_with("http://") || e.starts_with("https://")) && e.len() <= 2048 && !e.contains(char::is_whitespace)
+    })
 }
 
 impl CommerceSettings {
+    /// Settings of a provider with nothing but its kind set.
+    pub fn of(provider: CommerceProviderKind) -> Self {
+        Self {
+            provider,
+            mock_outcome: MockOutcome::Confirm,
+            endpoint: None,
+            url: None,
+            cancel_url: None,
+            secret: None,
+            secret_set: false,
+        }
+    }
+
     /// Checks that the provider-specific fields fit the provider.
     fn check(&self, violations: &mut Violations) {
         let http = self.provider == CommerceProviderKind::Http;
-        let endpoint_ok = self.endpoint.as_deref().is_some_and(|e| {
-            (e.starts_with("http://") || e.starts_with("https://"))
-                && e.len() <= 2048
-                && !e.contains(char::is_whitespace)
-        });
-        violations.check(http && !endpoint_ok, "commerce.endpoint", "the http provider needs an http(s) URL");
+        let webhook = self.provider == CommerceProviderKind::Webhook;
+        let mock = self.provider == CommerceProviderKind::Mock;
+        let needs = "the http provider needs an http(s) URL";
+        violations.check(http && !url_shape_ok(self.endpoint.as_deref()), "commerce.endpoint", needs);
         violations.check(!http && self.endpoint.is_some(), "commerce.endpoint", "only the http provider takes one");
         violations.check(
-            http && !self.mock_outcome.is_confirm(),
+            webhook && !url_shape_ok(self.url.as_deref()),
+            "commerce.url",
+            "the webhook provider needs a URL",
+        );
+        violations.check(!webhook && self.url.is_some(), "commerce.url", "only the webhook provider takes one");
+        let cancel_bad = self.cancel_url.as_deref().is_some_and(|u| !url_shape_ok(Some(u)));
+        violations.check(webhook && cancel_bad, "commerce.cancel_url", "must be an http(s) URL");
+        violations.check(!webhook && self.cancel_url.is_some(), "commerce.cancel_url", "only for the webhook provider");
+        let secret_bad = self.secret.as_deref().is_some_and(|s| !(16..=256).contains(&s.len()) || !text_ok(s, 256));
+        violations.check(webhook && secret_bad, "commerce.secret", "must be 16-256 characters");
+        violations.check(!webhook && self.secret.is_some(), "commerce.secret", "only for the webhook provider");
+        violations.check(
+            !mock && !self.mock_outcome.is_confirm(),
             "commerce.mock_outcome",
             "only for the mock provider",
         );

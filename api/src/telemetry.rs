@@ -65,6 +65,24 @@ pub struct Summary {
     pub conversion: Conversion,
     /// The vision assistant's metered provider calls and tokens.
     pub assistant: AssistantUsage,
+    /// Each store's confirmed orders and revenue per store-local day, for
+    /// the days from the (UTC) date of `since` to the date of `until`.
+    #[serde(default)]
+    pub store_days: Vec<StoreDay>,
+}
+
+/// One store's confirmed orders and their revenue on one store-local day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoreDay {
+    /// Store id.
+    pub store_id: String,
+    /// `YYYY-MM-DD` in the store's time zone (of when the orders were placed).
+    pub day: String,
+    /// Orders confirmed by the store's provider.
+    pub orders: u64,
+    /// Their totals, in dollars.
+    pub revenue_usd: f64,
 }
 
 /// Provider calls of the vision assistant that used tokens, and the tokens.

@@ -120,9 +120,53 @@ pub struct Settings {
     /// Statement timeout of a report's queries on Postgres, ms (`REPLENISH_REPORT_TIMEOUT_MS`);
     /// a report that runs longer is a 503. SQLite has no statement timeout.
     pub report_timeout_ms: u64,
+    /// Calls to merchants' webhook endpoints.
+    #[serde(flatten)]
+    pub merchant_calls: MerchantCallSettings,
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
+}
+
+/// How the store actors call merchants' endpoints (webhook provider).
+/// Flattened into [`Settings`]: each field is one `REPLENISH_*` variable.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MerchantCallSettings {
+    /// Also allow `http://` and private, loopback and link-local merchant URLs
+    /// (`REPLENISH_COMMERCE_ALLOW_PRIVATE_URLS`); for tests and local development only.
+    pub commerce_allow_private_urls: bool,
+    /// Calls in flight at once per store and replica (`REPLENISH_COMMERCE_CONCURRENCY`).
+    pub commerce_concurrency: usize,
+    /// Calls per second per store and replica, sustained (`REPLENISH_COMMERCE_PER_SECOND`).
+    pub commerce_per_second: u32,
+    /// Calls a store may make at once above the sustained rate (`REPLENISH_COMMERCE_BURST`).
+    pub commerce_burst: u32,
+    /// Consecutive calls without a definite answer that open a store's circuit
+    /// breaker (`REPLENISH_COMMERCE_BREAKER_FAILURES`).
+    pub commerce_breaker_failures: u32,
+    /// How long an open breaker holds a store's orders before one trial call, s
+    /// (`REPLENISH_COMMERCE_BREAKER_OPEN_SECS`).
+    pub commerce_breaker_open_secs: u64,
+    /// First retry delay of an order without a definite answer, ms; it doubles
+    /// per attempt, with jitter (`REPLENISH_COMMERCE_RETRY_BASE_MS`).
+    pub commerce_retry_base_ms: u64,
+    /// Longest retry delay, s (`REPLENISH_COMMERCE_RETRY_MAX_SECS`); also caps a merchant's `Retry-After`.
+    pub commerce_retry_max_secs: u64,
+}
+
+impl Default for MerchantCallSettings {
+    fn default() -> Self {
+        Self {
+            commerce_allow_private_urls: false,
+            commerce_concurrency: 8,
+            commerce_per_second: 20,
+            commerce_burst: 40,
+            commerce_breaker_failures: 5,
+            commerce_breaker_open_secs: 30,
+            commerce_retry_base_ms: 1_000,
+            commerce_retry_max_secs: 300,
+        }
+    }
 }
 
 /// Settings of the vision assistant (see `crate::assistant`). Flattened into
@@ -217,6 +261,7 @@ impl Default for Settings {
             order_retry_horizon_secs: 3_600,
             credential_cache_secs: 60,
             report_timeout_ms: 5_000,
+            merchant_calls: MerchantCallSettings::default(),
             assistant: AssistantSettings::default(),
         }
     }

@@ -46,11 +46,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
     let store_spec = StoreSpec {
         name: "Demo Store".into(),
         timezone: "America/Los_Angeles".into(),
-        commerce: CommerceSettings {
-            provider: CommerceProviderKind::Mock,
-            mock_outcome: Default::default(),
-            endpoint: None,
-        },
+        commerce: CommerceSettings::of(CommerceProviderKind::Mock),
     };
     stores::repo::upsert(db, &tenant, &store, &store_spec).await?;
     for (product, object_class, name, sku, label, size, price) in [

@@ -27,8 +27,10 @@ use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
 use crate::limits::shared::SharedLimiter;
 use crate::orders::actor::StoreActors;
-use crate::orders::placement::OrderPlacement;
+use crate::orders::gate::GateSettings;
+use crate::orders::placement::{OrderPlacement, PlacementSettings};
 use crate::orders::sweeper::Sweeper;
+use crate::outbound::UrlPolicy;
 use crate::state::{AppState, Audience};
 use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
@@ -214,6 +216,7 @@ fn wire(
         changes,
         tasks,
         clock,
+        merchant_urls: UrlPolicy { allow_private: settings.merchant_calls.commerce_allow_private_urls },
     });
     Ok(Wiring { state, assistant })
 }
@@ -347,8 +350,22 @@ fn loop_services(
     let answer_timeout = commerce_timeout + Duration::from_secs(5);
     let idle_timeout = Duration::from_millis(settings.actor_idle_timeout_ms.max(100));
     let horizon = Duration::from_secs(settings.order_retry_horizon_secs);
-    let placement =
-        Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), commerce_timeout, horizon, clock.clone()));
+    let calls = &settings.merchant_calls;
+    let placement_settings = PlacementSettings {
+        commerce_timeout,
+        retry_horizon: horizon,
+        retry_base: Duration::from_millis(calls.commerce_retry_base_ms.max(1)),
+        retry_max: Duration::from_secs(calls.commerce_retry_max_secs.max(1)),
+        urls: UrlPolicy { allow_private: calls.commerce_allow_private_urls },
+        gate: GateSettings {
+            concurrency: calls.commerce_concurrency,
+            per_second: calls.commerce_per_second,
+            burst: calls.commerce_burst,
+            breaker_failures: calls.commerce_breaker_failures,
+            breaker_open: Duration::from_secs(calls.commerce_breaker_open_secs),
+        },
+    };
+    let placement = Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), placement_settings, clock.clone()));
     let store_settings =
         ActorSettings { idle_timeout, mailbox_capacity: settings.store_mailbox_capacity.max(1), answer_timeout };
     let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone(), clock.clone()));

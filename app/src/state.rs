@@ -64,4 +64,6 @@ pub struct AppState {
     pub tasks: TaskScope,
     /// The time every handler and service reads (manual in tests).
     pub clock: Clock,
+    /// Which merchant URLs a store may name (checked again at every call).
+    pub merchant_urls: crate::outbound::UrlPolicy,
 }

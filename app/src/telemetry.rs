@@ -164,6 +164,9 @@ pub struct Metrics {
     assistant_breaker_open: Gauge,
     detection_batch_rows: Histogram,
     detection_batch_seconds: Histogram,
+    merchant_calls: Family<OutcomeLabels, Counter>,
+    merchant_breaker_changes: Family<StatusLabels, Counter>,
+    merchant_breakers_open: Gauge,
 }
 
 /// Registers `metric` under `name` and hands it back: the registry keeps one
@@ -222,6 +225,24 @@ impl Default for Metrics {
             "Time to write and commit one batch of detections, waiting for the write turn included",
             latency_histogram(),
         );
+        let merchant_calls = registered(
+            r,
+            "merchant_calls",
+            "Order calls to merchants' webhooks by outcome (confirmed, refused, unknown, throttled, held)",
+            Family::default(),
+        );
+        let merchant_breaker_changes = registered(
+            r,
+            "merchant_breaker_changes",
+            "State changes of the stores' circuit breakers (open, half-open, closed)",
+            Family::default(),
+        );
+        let merchant_breakers_open = registered(
+            r,
+            "merchant_breakers_open",
+            "Stores whose circuit breaker is open or half-open on this replica",
+            Gauge::default(),
+        );
         Self {
             registry,
             requests,
@@ -239,6 +260,9 @@ impl Default for Metrics {
             assistant_breaker_open,
             detection_batch_rows,
             detection_batch_seconds,
+            merchant_calls,
+            merchant_breaker_changes,
+            merchant_breakers_open,
         }
     }
 }
@@ -280,6 +304,28 @@ impl Metrics {
     /// Counts an order reaching a status.
     pub fn order(&self, status: &str) {
         self.orders.get_or_create(&StatusLabels { status: status.to_owned() }).inc();
+    }
+
+    /// Counts an order call to a merchant by `outcome` (`held`: the store's gate kept it back).
+    pub fn merchant_call(&self, outcome: &str) {
+        self.merchant_calls.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    }
+
+    /// Records a change of a store's circuit breaker: `open`, `half-open`,
+    /// `reopened` (a failed trial), `closed`, or `forgotten` (an open
+    /// breaker's store went idle and its gate was dropped).
+    pub fn merchant_breaker(&self, change: &str) {
+        match change {
+            "open" => {
+                self.merchant_breakers_open.inc();
+            }
+            "closed" | "forgotten" => {
+                self.merchant_breakers_open.dec();
+            }
+            _ => {}
+        }
+        let state = if change == "reopened" { "open" } else { change };
+        self.merchant_breaker_changes.get_or_create(&StatusLabels { status: state.to_owned() }).inc();
     }
 
     /// Counts a request refused by the `scope` limit.

@@ -117,11 +117,7 @@ impl Api {
         let store = StoreSpec {
             name: "Load test store".into(),
             timezone: "UTC".into(),
-            commerce: CommerceSettings {
-                provider: CommerceProviderKind::Mock,
-                mock_outcome: Default::default(),
-                endpoint: None,
-            },
+            commerce: CommerceSettings::of(CommerceProviderKind::Mock),
         };
         let path = format!("/api/v1/stores/{STORE}");
         self.expect::<_, Value>(Method::PUT, &path, &api_key, Some(&store), &[200, 201]).await?;

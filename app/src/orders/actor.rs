@@ -1,6 +1,9 @@
 //! `StoreActor`: one per active store. Every device of the store places its
 //! orders through it; placements run side by side so one slow provider call
-//! does not hold up the store's other orders.
+//! does not hold up the store's other orders. Calls to the store's merchant
+//! pass its gate (`orders::gate`: concurrency bound, rate limit, circuit
+//! breaker), which the sweeper's resubmissions on this replica share, so the
+//! store's bounds hold for both.
 
 use std::sync::Arc;
 use std::time::Instant;

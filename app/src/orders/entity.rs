@@ -1,4 +1,5 @@
-//! Table mappings for orders, per-owner daily spend and the owner's budget zone.
+//! Table mappings for orders, per-owner daily spend, the owner's budget zone
+//! and the stores' daily totals.
 
 /// The `orders` table.
 pub mod order {
@@ -46,6 +47,11 @@ pub mod order {
         /// When a replica last took the order to its provider: while the
         /// claim is fresh no other replica (nor the sweeper) works on it.
         pub claimed_at: Option<DateTimeUtc>,
+        /// When an order without a definite answer may go to its merchant
+        /// again (backoff, `Retry-After`, an open breaker); none: at once.
+        pub next_attempt_at: Option<DateTimeUtc>,
+        /// Calls made to the merchant for this order so far.
+        pub attempts: i32,
     }
 
     /// No navigable relations; queries join explicitly.
@@ -117,4 +123,36 @@ pub mod budget_zone {
             Column::TenantId
         }
     }
+}
+
+/// The `store_daily_totals` table.
+pub mod store_day {
+    use sea_orm::entity::prelude::*;
+
+    /// Confirmed orders and their revenue for one store on one store-local day.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "store_daily_totals")]
+    pub struct Model {
+        /// Owning tenant.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        /// Store.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub store_id: String,
+        /// `YYYY-MM-DD` in the store's time zone, of when the order was placed.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        /// Orders confirmed.
+        pub orders: i64,
+        /// Their totals, in cents.
+        pub revenue_cents: i64,
+    }
+
+    /// No navigable relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    crate::db::scope::owned_by!(tenant: TenantId);
 }

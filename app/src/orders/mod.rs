@@ -2,12 +2,13 @@
 //! budgets, the sweeper that finishes interrupted placements, and history.
 //!
 //! `routes` (HTTP edge) → `actor` (one per store) → `placement` (provider
-//! call and its record) → `repo` (the only SQL); `sweeper` runs in the
+//! call through the store's `gate`, and its record) → `repo` (the only SQL); `sweeper` runs in the
 //! background over every tenant.
 
 pub mod actor;
 pub mod commerce;
 pub mod entity;
+pub mod gate;
 pub mod listing;
 pub mod model;
 pub mod placement;

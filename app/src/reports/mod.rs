@@ -12,7 +12,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use crate::db::scope::TenantScope;
 use crate::error::Error;
-use crate::reports::model::{AssistantUsage, Conversion, Summary};
+use crate::reports::model::{AssistantUsage, Conversion, StoreDay, Summary};
 
 fn ratio(numerator: u64, denominator: u64) -> f64 {
     if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
@@ -37,9 +37,11 @@ pub async fn summarize(
     let counted = async {
         let counts = repo::funnel_counts(&txn, tenant, since, until, now).await?;
         let usage = crate::assistant::repo::usage_totals(&txn, tenant, since, until).await?;
-        Ok::<_, Error>((counts, usage))
+        let (first, last) = (since.format("%Y-%m-%d").to_string(), until.format("%Y-%m-%d").to_string());
+        let days = crate::orders::repo::totals::days(&txn, tenant, &first, &last).await?;
+        Ok::<_, Error>((counts, usage, days))
     };
-    let (c, (calls, tokens)) = counted.await.map_err(repo::timed_out_is_unavailable)?;
+    let (c, (calls, tokens), days) = counted.await.map_err(repo::timed_out_is_unavailable)?;
     // Read-only: nothing to commit, and rolling back ends the timeout with the transaction.
     txn.rollback().await?;
     Ok(Summary {
@@ -64,5 +66,14 @@ pub async fn summarize(
             completion_tokens: tokens.completion_tokens,
             total_tokens: tokens.total_tokens,
         },
+        store_days: days
+            .into_iter()
+            .map(|d| StoreDay {
+                store_id: d.store_id,
+                day: d.day,
+                orders: u64::try_from(d.orders).unwrap_or(0),
+                revenue_usd: crate::orders::model::usd(d.revenue_cents),
+            })
+            .collect(),
     })
 }

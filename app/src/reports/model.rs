@@ -1,3 +1,3 @@
 //! The merchant's funnel report as it goes over the wire (the shared API types).
 
-pub use replenish_api::telemetry::{AssistantUsage, Conversion, Summary, SummaryQuery};
+pub use replenish_api::telemetry::{AssistantUsage, Conversion, StoreDay, Summary, SummaryQuery};

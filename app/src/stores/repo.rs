@@ -8,10 +8,11 @@ use crate::db::now;
 use crate::db::retry::{UPSERT_ATTEMPTS, lost_unique_race, retry};
 use crate::db::scope::TenantScope;
 use crate::error::Error;
+use crate::error::FieldError;
 use crate::http::{PageRequest, ResourceId};
 use crate::stores::entity;
+use crate::stores::model::{CommerceProviderKind, CommerceSettings, StoreSpec, StoreView};
 use crate::stores::model::{CommerceSettingsExt as _, StoreViewExt as _};
-use crate::stores::model::{StoreSpec, StoreView};
 
 /// Creates or updates a store; `true` when it was created.
 pub async fn upsert(
@@ -31,9 +32,10 @@ async fn try_upsert(
 ) -> Result<(bool, StoreView), Error> {
     let name = spec.name.trim().to_owned();
     let provider = spec.commerce.provider.as_str().to_owned();
-    let provider_settings = spec.commerce.stored_json();
+    let existing = find(db, tenant, id.as_str()).await?;
+    let provider_settings = with_kept_secret(&spec.commerce, existing.as_ref())?.stored_json();
     let now = now();
-    let (created, model) = match find(db, tenant, id.as_str()).await? {
+    let (created, model) = match existing {
         None => {
             let model = entity::ActiveModel {
                 tenant_id: Set(tenant.as_str().to_owned()),
@@ -68,6 +70,26 @@ async fn try_upsert(
         }
     };
     Ok((created, StoreView::from_model(&model)?))
+}
+
+/// The commerce settings to store: a webhook PUT without a secret keeps the
+/// store's current one (the API never shows it, so a client cannot send it
+/// back); a webhook store must have one.
+fn with_kept_secret(commerce: &CommerceSettings, existing: Option<&entity::Model>) -> Result<CommerceSettings, Error> {
+    if commerce.provider != CommerceProviderKind::Webhook || commerce.secret.is_some() {
+        return Ok(commerce.clone());
+    }
+    let kept = existing
+        .map(|m| CommerceSettings::from_stored(&m.commerce_provider, &m.commerce_settings))
+        .transpose()?
+        .and_then(|current| current.secret);
+    match kept {
+        Some(secret) => Ok(CommerceSettings { secret: Some(secret), ..commerce.clone() }),
+        None => Err(Error::Validation(vec![FieldError::new(
+            "commerce.secret",
+            "the webhook provider needs a secret (16-256 characters) to sign its calls",
+        )])),
+    }
 }
 
 /// The stored row of one store.

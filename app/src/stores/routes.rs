@@ -4,11 +4,12 @@ use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
 use crate::auth::Merchant;
-use crate::error::Error;
+use crate::error::{Error, FieldError};
 use crate::http::{JsonBody, ResourceId, resource};
+use crate::outbound::UrlPolicy;
 use crate::paged::id_page_handler;
 use crate::state::AppState;
-use crate::stores::model::{StoreSpec, StoreView};
+use crate::stores::model::{CommerceSettings, StoreSpec, StoreView};
 use crate::stores::repo;
 
 /// Mounts the store routes inside the merchant scope.
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 201, description = "Created", body = StoreView),
         (status = 200, description = "Updated or unchanged", body = StoreView),
+        (status = 422, description = "Invalid settings, or a merchant URL the service may not call (not https, or a private, loopback or link-local address) (`validation-failed`)", body = crate::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn put_store(
@@ -34,8 +36,28 @@ pub async fn put_store(
     spec: JsonBody<StoreSpec>,
 ) -> Result<HttpResponse, Error> {
     spec.validate()?;
+    check_urls(&state.merchant_urls, &spec.commerce).await?;
     let (created, view) = repo::upsert(&state.db, &merchant.scope(), &store, &spec).await?;
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
+}
+
+/// Refuses merchant URLs the service may not call (see `crate::outbound`):
+/// a clear 422 now rather than orders that can never be delivered.
+async fn check_urls(policy: &UrlPolicy, commerce: &CommerceSettings) -> Result<(), Error> {
+    let urls = [
+        ("commerce.url", &commerce.url),
+        ("commerce.cancel_url", &commerce.cancel_url),
+        ("commerce.endpoint", &commerce.endpoint),
+    ];
+    let mut errors = Vec::new();
+    for (field, url) in urls {
+        if let Some(url) = url
+            && let Err(reason) = policy.check(url).await
+        {
+            errors.push(FieldError::new(field, reason));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
 }
 
 /// One store.

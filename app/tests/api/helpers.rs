@@ -84,6 +84,7 @@ impl Drop for TestDb {
 }
 
 /// An HTTP client for one app, with helpers for the calls tests make.
+#[derive(Clone)]
 pub struct Api {
     pub address: String,
     pub client: reqwest::Client,
@@ -125,6 +126,11 @@ fn test_settings(db: &TestDb) -> Settings {
         // Suites that send hundreds of requests from 127.0.0.1; the IP limit has tests of its own.
         ip_per_minute: 1_000_000,
         shutdown_timeout_secs: 1,
+        // Stand-in merchants listen on 127.0.0.1 over plain http; the guard has tests of its own.
+        merchant_calls: replenish_app::config::MerchantCallSettings {
+            commerce_allow_private_urls: true,
+            ..Default::default()
+        },
         ..Settings::default()
     }
 }
@@ -429,6 +435,8 @@ impl AppProcess {
             .env("REPLENISH_METRICS_LISTEN", "127.0.0.1:0")
             .env("REPLENISH_LOG_LEVEL", "warn")
             .env("REPLENISH_WORKERS", "2")
+            // Stand-in merchants listen on 127.0.0.1 over plain http.
+            .env("REPLENISH_COMMERCE_ALLOW_PRIVATE_URLS", "true")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit());
         for (name, value) in env {

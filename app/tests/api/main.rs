@@ -46,3 +46,6 @@ mod replicas;
 mod restart;
 mod tenants;
 mod unknown_outcomes;
+mod webhook_merchant;
+mod webhook_resilience;
+mod webhooks;

@@ -1,7 +1,9 @@
 //! Decisions, budget reservations and the order history; `placing` holds
-//! the order state changes of placement and the sweeper's claims.
+//! the order state changes of placement and the sweeper's claims, `totals`
+//! the stores' daily order and revenue counters.
 
 pub mod placing;
+pub mod totals;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
@@ -166,6 +168,8 @@ async fn accept(
         created_at: Set(now),
         updated_at: Set(now),
         claimed_at: Set(Some(now)),
+        next_attempt_at: Set(None),
+        attempts: Set(0),
     }
     .insert(txn)
     .await?;

@@ -6,13 +6,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Select};
 
+use crate::db::WriteTxn;
 use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::commerce::Confirmation;
 use crate::orders::entity::{order, spend};
 use crate::orders::model::{IntentStatus, OrderStatus};
-use crate::orders::repo::{reload_intent, set_intent_status};
+use crate::orders::repo::{reload_intent, set_intent_status, totals};
 
 /// How an order's placement ended, definitely.
 #[derive(Debug, Clone)]
@@ -84,6 +85,11 @@ pub async fn finish(
             .filter(intent::Column::Id.eq(order.intent_id))
             .exec(&txn)
             .await?;
+        // Hook for test orders (`orders.test`, order lifecycle): they count
+        // against no revenue, so this must skip them.
+        if matches!(settlement, Settlement::Confirmed(_)) {
+            count_for_store(&txn, tenant, order).await?;
+        }
         if matches!(settlement, Settlement::Failed(_)) {
             tenant
                 .update::<spend::Entity>()
@@ -96,6 +102,37 @@ pub async fn finish(
     }
     txn.commit().await?;
     current(db, tenant, order).await
+}
+
+/// Schedules the next call of an order whose outcome is still unknown: not
+/// before `next_attempt_at`, one more attempt counted when the merchant was
+/// called (`called`; not when the store's gate held the order back), and the
+/// claim released, so the sweeper of any replica takes it when it is due.
+pub async fn schedule_retry(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    order: &order::Model,
+    next_attempt_at: DateTime<Utc>,
+    called: bool,
+) -> Result<(intent::Model, order::Model), Error> {
+    tenant
+        .update::<order::Entity>()
+        .col_expr(order::Column::NextAttemptAt, Expr::value(next_attempt_at))
+        .col_expr(order::Column::Attempts, Expr::col(order::Column::Attempts).add(i32::from(called)))
+        .col_expr(order::Column::ClaimedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(order::Column::Id.eq(order.id))
+        .filter(order::Column::Status.is_in(UNFINISHED))
+        .exec(db)
+        .await?;
+    current(db, tenant, order).await
+}
+
+/// Counts a confirmed order in its store's totals of the store-local day it was placed.
+async fn count_for_store(txn: &WriteTxn, tenant: &TenantScope, order: &order::Model) -> Result<(), Error> {
+    let store = crate::stores::repo::find(txn, tenant, &order.store_id).await?;
+    let tz: chrono_tz::Tz = store.and_then(|s| s.timezone.parse().ok()).unwrap_or(chrono_tz::UTC);
+    let day = order.created_at.with_timezone(&tz).format("%Y-%m-%d").to_string();
+    totals::count_confirmed(txn, tenant, &order.store_id, &day, order.total_cents).await
 }
 
 /// The order and its intent as stored now (after an unknown outcome, which changes neither).
@@ -151,11 +188,14 @@ async fn claim(
 ) -> Result<Vec<order::Model>, Error> {
     let lapsed =
         Condition::any().add(order::Column::ClaimedAt.is_null()).add(order::Column::ClaimedAt.lt(lapsed_before));
+    // Not before its backoff, `Retry-After` or the end of its store's open breaker.
+    let due = Condition::any().add(order::Column::NextAttemptAt.is_null()).add(order::Column::NextAttemptAt.lte(now));
     let mut pick = among
         .select_only()
         .column(order::Column::Id)
         .filter(order::Column::Status.is_in(UNFINISHED))
         .filter(lapsed)
+        .filter(due)
         .limit(limit);
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         pick = pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
