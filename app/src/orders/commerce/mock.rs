@@ -31,7 +31,7 @@ impl CommerceProvider for MockProvider {
                     provider_ref: Some(format!("mock-{}", request.order_id.simple())),
                     eta: Some(Self::eta(request.placed_at, &request.timezone)),
                 }),
-                MockOutcome::Fail => Err(CommerceError::Refused("the mock provider is set to fail".into())),
+                MockOutcome::Fail => Err(CommerceError::Refused("refused: the mock provider is set to fail".into())),
                 MockOutcome::Timeout => std::future::pending().await,
             }
         })
