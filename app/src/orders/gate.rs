@@ -168,3 +168,54 @@ impl Drop for StoreGate {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(clock: Clock) -> StoreGate {
+        let settings = GateSettings {
+            concurrency: 1,
+            per_second: 1_000,
+            burst: 1_000,
+            breaker_failures: 2,
+            breaker_open: Duration::from_secs(30),
+        };
+        StoreGate::new(settings, clock, Arc::new(Metrics::default()))
+    }
+
+    #[tokio::test]
+    async fn the_breaker_opens_holds_and_closes_after_a_good_trial() {
+        let manual = Clock::manual(chrono::Utc::now());
+        let gate = gate(manual.clock());
+        gate.record(CallOutcome::Unknown);
+        assert!(gate.admit(Duration::from_secs(1)).await.is_ok(), "one unknown outcome is not enough");
+        gate.record(CallOutcome::Unknown);
+        assert_eq!(gate.admit(Duration::from_secs(1)).await.err(), Some(Duration::from_secs(30)), "open");
+        manual.advance(Duration::from_secs(31));
+        let trial = gate.admit(Duration::from_secs(1)).await;
+        assert!(trial.is_ok(), "half-open: one trial");
+        assert_eq!(gate.admit(Duration::from_secs(1)).await.err(), Some(BUSY_WAIT), "the others wait for it");
+        drop(trial);
+        gate.record(CallOutcome::Unknown);
+        assert_eq!(
+            gate.admit(Duration::from_secs(1)).await.err(),
+            Some(Duration::from_secs(30)),
+            "a failed trial reopens"
+        );
+        manual.advance(Duration::from_secs(31));
+        drop(gate.admit(Duration::from_secs(1)).await);
+        gate.record(CallOutcome::Definite);
+        assert!(gate.admit(Duration::from_secs(1)).await.is_ok(), "a good trial closes it");
+    }
+
+    #[tokio::test]
+    async fn calls_beyond_the_concurrency_bound_wait() {
+        let gate = gate(Clock::system());
+        let held = gate.admit(Duration::from_secs(1)).await;
+        assert!(held.is_ok());
+        assert_eq!(gate.admit(Duration::from_millis(20)).await.err(), Some(BUSY_WAIT), "the one permit is taken");
+        drop(held);
+        assert!(gate.admit(Duration::from_millis(20)).await.is_ok());
+    }
+}

@@ -151,7 +151,8 @@ impl OrderPlacement {
             return Attempt::Called(submit_with_timeout(provider.as_ref(), request, timeout).await);
         }
         let gate = self.gate(&order.tenant_id, &order.store_id);
-        let _pass = match gate.admit(timeout).await {
+        // Waiting for the gate plus the call stay within the claim (two deadlines).
+        let _pass = match gate.admit(timeout / 2).await {
             Ok(pass) => pass,
             Err(wait) => {
                 self.metrics.merchant_call("held");
