@@ -141,6 +141,19 @@ struct AssistantCallLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    commit: &'static str,
+}
+
+/// The commit the binary was built from: `REPLENISH_GIT_COMMIT` at build time (the
+/// images pass it), else `unknown`.
+const GIT_COMMIT: &str = match option_env!("REPLENISH_GIT_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms … ~4 s
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -178,6 +191,9 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("replenish");
         let r = &mut registry;
         // Fields are evaluated in order, so /metrics lists them as written here.
+        let build: Family<BuildLabels, Gauge> =
+            registered(r, "build_info", "Version and commit of the running binary (always 1)", Family::default());
+        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION"), commit: GIT_COMMIT }).set(1);
         let requests = registered(r, "http_requests", "HTTP requests by route and status", Family::default());
         let latency = registered(
             r,
