@@ -142,7 +142,8 @@ mod tests {
         metrics.set_leader(true);
         let text = metrics.encode();
         assert!(text.contains("replenish_operator_leader 1\n"), "{text}");
-        let version = format!("replenish_build_info{{version=\"{}\",commit=\"{GIT_COMMIT}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let version =
+            format!("replenish_build_info{{version=\"{}\",commit=\"{GIT_COMMIT}\"}} 1", env!("CARGO_PKG_VERSION"));
         assert!(text.contains(&version), "{text}");
     }
 }
