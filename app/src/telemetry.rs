@@ -208,8 +208,12 @@ impl Default for Metrics {
         let rate_limited =
             registered(r, "rate_limited", "Requests refused by a rate limit, by scope", Family::default());
         let active_actors = registered(r, "active_actors", "Live actors by kind", Family::default());
-        let mailbox_full =
+        let mailbox_full: Family<KindLabels, Counter> =
             registered(r, "mailbox_full", "Requests refused because an actor's mailbox was full", Family::default());
+        // Rare by design, so created at 0: the series exists (and rate() works) before the first refusal.
+        for kind in ["device", "store"] {
+            mailbox_full.get_or_create(&KindLabels { kind: kind.to_owned() }).inc_by(0);
+        }
         let shared_limits_degraded = registered(
             r,
             "shared_limits_degraded",

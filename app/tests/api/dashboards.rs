@@ -5,9 +5,13 @@
 
 use std::collections::BTreeSet;
 
+use reqwest::Method;
+use secrecy::SecretString;
 use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, spawn_app_with};
 
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/replenish");
 
@@ -70,10 +74,10 @@ fn exported_series(scrape: &str) -> BTreeSet<String> {
                 _ => &[""],
             };
             series.extend(suffixes.iter().map(|s| format!("{name}{s}")));
-        } else if !line.starts_with('#') {
-            if let Some(name) = line.split(['{', ' ']).next().filter(|n| !n.is_empty()) {
-                series.insert(name.to_owned());
-            }
+        } else if !line.starts_with('#')
+            && let Some(name) = line.split(['{', ' ']).next().filter(|n| !n.is_empty())
+        {
+            series.insert(name.to_owned());
         }
     }
     series
@@ -85,8 +89,27 @@ fn sampled(scrape: &str, series: &str) -> bool {
 }
 
 async fn every_queried_metric_is_exported(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // The assistant's model provider: a local server answering every chat call.
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "test-vision",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Water."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+        })))
+        .mount(&provider)
+        .await;
+    let app = spawn_app_with(backend, |s| {
+        s.assistant.openai_base_url = format!("{}/v1", provider.uri());
+        s.assistant.openai_api_key = Some(SecretString::from("sk-test"));
+        s.assistant.vision_model = "test-vision".into();
+    })
+    .await;
     let (key, device) = app.seeded_tenant("acme").await;
+    let image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==";
+    let question = json!({"prompt": "What's in my fridge?", "image": image});
+    app.call(Method::POST, "/api/v1/assistant", Some(&device), Some(question)).await.assert_status(200);
     // The funnel: detection → prompt → accepted decision → confirmed order.
     let intent = app.prompted(&device, "e-1", "water_bottle").await;
     app.decide(&device, &intent, true, "VOICE").await.assert_status(200);
@@ -94,7 +117,7 @@ async fn every_queried_metric_is_exported(backend: Backend) {
     app.set_mock_outcome(&key, "fail").await;
     let other = app.add_device(&key, "glasses-2", "household-2").await;
     let intent = app.prompted(&other, "e-2", "water_bottle").await;
-    app.decide(&other, &intent, true, "TAP").await.assert_status(200);
+    app.decide(&other, &intent, true, "GESTURE").await.assert_status(200);
     // A device limit refusing a request.
     app.set_limits("acme", json!({"device_per_minute": 1})).await;
     let third = app.add_device(&key, "glasses-3", "household-3").await;
@@ -119,6 +142,8 @@ async fn every_queried_metric_is_exported(backend: Backend) {
         "replenish_rate_limited_total",
         "replenish_http_request_duration_seconds_bucket",
         "replenish_active_actors",
+        "replenish_assistant_calls_total",
+        "replenish_assistant_tokens_total",
     ] {
         assert!(sampled(&scrape, series), "no sample of {series}:\n{scrape}");
     }
