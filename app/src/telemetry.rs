@@ -141,6 +141,19 @@ struct AssistantCallLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    commit: &'static str,
+}
+
+/// The commit the binary was built from: `REPLENISH_GIT_COMMIT` at build time (the
+/// images pass it), else `unknown`.
+const GIT_COMMIT: &str = match option_env!("REPLENISH_GIT_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms … ~4 s
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -181,6 +194,9 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("replenish");
         let r = &mut registry;
         // Fields are evaluated in order, so /metrics lists them as written here.
+        let build: Family<BuildLabels, Gauge> =
+            registered(r, "build_info", "Version and commit of the running binary (always 1)", Family::default());
+        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION"), commit: GIT_COMMIT }).set(1);
         let requests = registered(r, "http_requests", "HTTP requests by route and status", Family::default());
         let latency = registered(
             r,
@@ -195,8 +211,12 @@ impl Default for Metrics {
         let rate_limited =
             registered(r, "rate_limited", "Requests refused by a rate limit, by scope", Family::default());
         let active_actors = registered(r, "active_actors", "Live actors by kind", Family::default());
-        let mailbox_full =
+        let mailbox_full: Family<KindLabels, Counter> =
             registered(r, "mailbox_full", "Requests refused because an actor's mailbox was full", Family::default());
+        // Rare by design, so created at 0: the series exists (and rate() works) before the first refusal.
+        for kind in ["device", "store"] {
+            mailbox_full.get_or_create(&KindLabels { kind: kind.to_owned() }).inc_by(0);
+        }
         let shared_limits_degraded = registered(
             r,
             "shared_limits_degraded",

@@ -1,4 +1,4 @@
-//! Prometheus metrics: reconciles, failures and durations by kind.
+//! Prometheus metrics: reconciles, failures and durations by kind, leadership and build.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -6,6 +6,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -15,6 +16,19 @@ use crate::error::Error;
 struct KindLabels {
     kind: &'static str,
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    commit: &'static str,
+}
+
+/// The commit the binary was built from: `REPLENISH_GIT_COMMIT` at build time (the
+/// images pass it), else `unknown`.
+const GIT_COMMIT: &str = match option_env!("REPLENISH_GIT_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FailureLabels {
@@ -29,6 +43,7 @@ pub struct Metrics {
     reconciles: Family<KindLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Family<KindLabels, Histogram>,
+    leader: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -39,16 +54,26 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("replenish_operator");
+        // No registry prefix: `replenish_build_info` has the same name in the app and here.
+        let mut registry = Registry::default();
         let reconciles = Family::<KindLabels, Counter>::default();
         let failures = Family::<FailureLabels, Counter>::default();
         let duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.005, 2.0, 12))
         });
-        registry.register("reconciles", "Reconciliations started", reconciles.clone());
-        registry.register("reconcile_failures", "Reconciliations that failed, by error kind", failures.clone());
-        registry.register("reconcile_duration_seconds", "Time spent reconciling", duration.clone());
-        Self { registry: Arc::new(registry), reconciles, failures, duration }
+        let leader = Gauge::default();
+        let build = Family::<BuildLabels, Gauge>::default();
+        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION"), commit: GIT_COMMIT }).set(1);
+        registry.register("replenish_operator_reconciles", "Reconciliations started", reconciles.clone());
+        registry.register(
+            "replenish_operator_reconcile_failures",
+            "Reconciliations that failed, by error kind",
+            failures.clone(),
+        );
+        registry.register("replenish_operator_reconcile_duration_seconds", "Time spent reconciling", duration.clone());
+        registry.register("replenish_operator_leader", "1 while this replica holds the leader Lease", leader.clone());
+        registry.register("replenish_build_info", "Version and commit of the running binary (always 1)", build);
+        Self { registry: Arc::new(registry), reconciles, failures, duration, leader }
     }
 }
 
@@ -62,6 +87,11 @@ impl Metrics {
     /// Counts a failed reconcile of `kind`.
     pub fn failure(&self, kind: &'static str, error: &Error) {
         self.failures.get_or_create(&FailureLabels { kind, error: error.metric_label() }).inc();
+    }
+
+    /// Whether this replica holds the leader Lease (and so runs the controllers).
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// The metrics in the Prometheus text format.
@@ -103,5 +133,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("replenish_operator_reconcile_duration_seconds_count{kind=\"tenant\"} 2"), "{text}");
+    }
+
+    #[test]
+    fn reports_leadership_and_build() {
+        let metrics = Metrics::default();
+        assert!(metrics.encode().contains("replenish_operator_leader 0\n"));
+        metrics.set_leader(true);
+        let text = metrics.encode();
+        assert!(text.contains("replenish_operator_leader 1\n"), "{text}");
+        let version =
+            format!("replenish_build_info{{version=\"{}\",commit=\"{GIT_COMMIT}\"}} 1", env!("CARGO_PKG_VERSION"));
+        assert!(text.contains(&version), "{text}");
     }
 }

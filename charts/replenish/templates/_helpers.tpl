@@ -131,4 +131,9 @@ REPLENISH_STORE_MAILBOX_CAPACITY: {{ $c.storeMailboxCapacity | int64 | quote }}
 REPLENISH_CREDENTIAL_CACHE_SECS: {{ $c.credentialCacheSecs | int64 | quote }}
 REPLENISH_COMMERCE_TIMEOUT_MS: {{ $c.commerceTimeoutMs | int64 | quote }}
 REPLENISH_SWEEP_INTERVAL_SECS: {{ $c.sweepIntervalSecs | int64 | quote }}
+{{- $a := .Values.assistant }}
+OPENAI_BASE_URL: {{ $a.baseUrl | quote }}
+REPLENISH_VISION_MODEL: {{ $a.visionModel | quote }}
+REPLENISH_SPEECH_MODEL: {{ $a.speechModel | quote }}
+REPLENISH_SPEECH_VOICE: {{ $a.speechVoice | quote }}
 {{- end }}

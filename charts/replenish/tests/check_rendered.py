@@ -17,16 +17,19 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+import check_operating
+
 CHART = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The oldest Kubernetes the operator is built for (k8s-openapi feature v1_33) and the newest
 # kubernetes-validate knows.
 K8S_VERSIONS = ["1.33.0", kubernetes_validate.latest_version()]
 # Custom resources of other projects: kubernetes-validate has no schema for them.
-FOREIGN_GROUPS = ("monitoring.coreos.com/",)
+# Gateway API's HTTPRoute is checked structurally instead (check_operating.py).
+FOREIGN_GROUPS = ("monitoring.coreos.com/", "gateway.networking.k8s.io/")
 PLAN_FIELDS = {"minReplicas", "maxReplicas", "targetCPUUtilizationPercentage", "limits"}
 
 # The app reads these without the REPLENISH_ prefix (app/src/config.rs, Settings::load).
-UNPREFIXED = {"database_url", "redis_url", "sentry_dsn"}
+UNPREFIXED = {"database_url", "redis_url", "sentry_dsn", "openai_base_url", "openai_api_key"}
 
 results = {"passed": 0, "failed": 0}
 
@@ -75,6 +78,8 @@ def load_yaml(path):
 
 
 class Render:
+    namespace = "replenish"  # run.sh renders with -n replenish
+
     def __init__(self, path, values_path):
         with open(path) as f:
             self.objects = [d for d in yaml.safe_load_all(f) if d]
@@ -143,7 +148,7 @@ def cluster_role(render, repo):
             f"{source} is missing: the operator's least-privilege rules must be in the tree "
             "(they come with the operator branch)")
         want = load_yaml(source)["rules"]
-        got = render.one("ClusterRole")
+        got = render.one("ClusterRole", "operator")
         assert got["rules"] == want, f"rules differ from operator/rbac/clusterrole.yaml:\n{yaml.safe_dump(got['rules'])}"
         binding = render.one("ClusterRoleBinding")
         assert binding["roleRef"]["name"] == got["metadata"]["name"]
@@ -382,11 +387,14 @@ def dedicated_app(render, repo):
 
 
 def app_variables(repo):
-    """The variables the app reads: the fields of `struct Settings` in app/src/config.rs."""
+    """The variables the app reads: the fields of `struct Settings` in app/src/config.rs and of
+    `struct AssistantSettings`, flattened into it."""
     text = open(os.path.join(repo, "app", "src", "config.rs")).read()
-    body = text[text.index("pub struct Settings {"):]
-    body = body[:body.index("\n}")]
-    fields = re.findall(r"^\s*pub (\w+):", body, re.M)
+    fields = []
+    for struct in ("pub struct Settings {", "pub struct AssistantSettings {"):
+        body = text[text.index(struct):]
+        body = body[:body.index("\n}")]
+        fields += re.findall(r"^\s*pub (\w+):", body, re.M)
     assert fields, "no fields found in app/src/config.rs Settings"
     return {f.upper() if f in UNPREFIXED else f"REPLENISH_{f.upper()}" for f in fields}
 
@@ -399,6 +407,8 @@ def app_variables_known(render, repo):
             used |= set(secret["data"])
         for c in [container(render.deployment("app")), render.one("Job", "migrations")["spec"]["template"]["spec"]["containers"][0]]:
             used |= set(env_of(c))
+        # extraEnv is the user's to fill, with whatever the app or its libraries read.
+        used -= {e["name"] for e in render.values["app"]["extraEnv"]}
         unknown = sorted(used - known)
         assert not unknown, f"the chart sets variables the app does not read: {unknown}"
     return run
@@ -407,7 +417,8 @@ def app_variables_known(render, repo):
 def operator_variables_known(render, config_rs):
     def run():
         known = set(re.findall(r'env = "(\w+)"', open(config_rs).read())) | {"RUST_LOG"}
-        unknown = sorted(set(env_of(container(render.deployment("operator")))) - known)
+        extra = {e["name"] for e in render.values["operator"]["extraEnv"]}
+        unknown = sorted(set(env_of(container(render.deployment("operator")))) - known - extra)
         assert not unknown, f"the chart sets variables the operator does not read: {unknown}"
     return run
 
@@ -484,6 +495,8 @@ def main():
         check(f"{name}: app Deployment probes, non-root, read-only root, config from ConfigMap and Secret", app_pod(r))
         check(f"{name}: operator Deployment replicas, leader election, app URL", operator(r))
         check(f"{name}: ServiceMonitor and NetworkPolicy {'on' if name == 'all-on' else 'off'}", optional(r, name == "all-on"))
+    for name, fn in check_operating.checks(renders):
+        check(name, fn)
     print(f"checks: {results['passed']} passed, {results['failed']} failed")
     sys.exit(1 if results["failed"] else 0)
 

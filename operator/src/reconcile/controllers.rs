@@ -106,6 +106,18 @@ pub async fn run_as_leader(
         () = elector.acquire() => {}
         () = &mut shutdown => return false,
     }
+    ctx.metrics.set_leader(true);
+    let lost = lead(elector, ctx.clone(), shutdown).await;
+    ctx.metrics.set_leader(false);
+    lost
+}
+
+/// The leader's part of [`run_as_leader`]: runs the controllers while the Lease is held.
+async fn lead(
+    elector: &LeaderElector,
+    ctx: Arc<Context>,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> bool {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;

@@ -82,6 +82,11 @@ fn reconciles(metrics: &replenish_operator::metrics::Metrics) -> u64 {
     metrics.encode().lines().find_map(|l| l.strip_prefix(prefix)).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
+/// Whether `metrics` report this replica as the leader (`replenish_operator_leader`).
+fn leads(metrics: &replenish_operator::metrics::Metrics) -> bool {
+    metrics.encode().lines().any(|l| l == "replenish_operator_leader 1")
+}
+
 #[tokio::test]
 async fn of_two_operator_replicas_only_the_leader_reconciles_until_it_dies() {
     let app = spawn_app().await;
@@ -111,6 +116,7 @@ async fn of_two_operator_replicas_only_the_leader_reconciles_until_it_dies() {
     .await;
     assert!(reconciles(&metrics_a) > 0, "the leader works");
     assert_eq!(reconciles(&metrics_b), 0, "the standby does nothing");
+    assert!(leads(&metrics_a) && !leads(&metrics_b), "only the leader's gauge is 1");
     assert!(fake.requests("b").iter().all(|r| r.contains("/leases/")), "the standby only looks at the Lease");
 
     // The leader dies without releasing the Lease; the standby takes over once it expires.
@@ -125,6 +131,7 @@ async fn of_two_operator_replicas_only_the_leader_reconciles_until_it_dies() {
     })
     .await;
     assert!(reconciles(&metrics_b) > 0);
+    assert!(leads(&metrics_b), "the new leader's gauge is 1");
     assert_eq!(holder(&fake).as_deref(), Some("b"));
     assert_eq!(app.tenant("acme").await.1["plan"], "growth");
     task_b.abort();

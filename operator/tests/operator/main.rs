@@ -8,6 +8,7 @@ mod app_client;
 mod binary;
 mod controller_device;
 mod controller_tenant;
+mod dashboards;
 mod fake_api_behaviour;
 mod leader;
 mod manifests;
