@@ -120,6 +120,9 @@ pub struct Settings {
     /// Statement timeout of a report's queries on Postgres, ms (`REPLENISH_REPORT_TIMEOUT_MS`);
     /// a report that runs longer is a 503. SQLite has no statement timeout.
     pub report_timeout_ms: u64,
+    /// How long an `Idempotency-Key` of a merchant or admin POST is kept, s
+    /// (`REPLENISH_IDEMPOTENCY_KEY_TTL_SECS`); lapsed keys are pruned every sweep interval.
+    pub idempotency_key_ttl_secs: u64,
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
@@ -217,6 +220,7 @@ impl Default for Settings {
             order_retry_horizon_secs: 3_600,
             credential_cache_secs: 60,
             report_timeout_ms: 5_000,
+            idempotency_key_ttl_secs: 24 * 60 * 60,
             assistant: AssistantSettings::default(),
         }
     }
