@@ -100,9 +100,9 @@ impl Error {
             Error::InvalidQuery(_) => "invalid-query",
             Error::InvalidTimestamp(_) => "invalid-timestamp",
             Error::Validation(_) => "validation-failed",
-            Error::Conflict { kind, .. }
-            | Error::InvalidHeader { kind, .. }
-            | Error::Unprocessable { kind, .. } => kind,
+            Error::Conflict { kind, .. } | Error::InvalidHeader { kind, .. } | Error::Unprocessable { kind, .. } => {
+                kind
+            }
             Error::Gone(_) => "intent-expired",
             Error::BudgetExceeded(_) => "budget-exceeded",
             Error::RateLimited(_) => "rate-limited",

@@ -246,7 +246,10 @@ mod tests {
     #[test]
     fn parses_k6_style_expressions() {
         let t = Threshold::parse("detections.p99<50ms").unwrap();
-        assert_eq!((t.metric, t.stat, t.op, t.limit), (Metric::Endpoint(Endpoint::Detections), Stat::Percentile(99.0), Op::Lt, 50.0));
+        assert_eq!(
+            (t.metric, t.stat, t.op, t.limit),
+            (Metric::Endpoint(Endpoint::Detections), Stat::Percentile(99.0), Op::Lt, 50.0)
+        );
         assert_eq!(Threshold::parse("decisions.p(95) <= 0.1s").unwrap().limit, 100.0);
         assert_eq!(Threshold::parse("detections.p99.9<500us").unwrap().limit, 0.5);
         assert_eq!(Threshold::parse("errors.rate<1%").unwrap().limit, 0.01);

@@ -81,7 +81,8 @@ async fn met_thresholds_exit_0_and_the_report_has_p95_and_min() {
 
     let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     let latency = &report["endpoints"][0]["latency_ms"];
-    let (min, p50, p95, p99) = (latency["min"].as_f64(), latency["p50"].as_f64(), latency["p95"].as_f64(), latency["p99"].as_f64());
+    let (min, p50, p95, p99) =
+        (latency["min"].as_f64(), latency["p50"].as_f64(), latency["p95"].as_f64(), latency["p99"].as_f64());
     let (min, p50, p95, p99) = (min.unwrap(), p50.unwrap(), p95.unwrap(), p99.unwrap());
     assert!(0.0 < min && min <= p50 && p50 <= p95 && p95 <= p99, "{latency}");
     assert_eq!(report["thresholds"].as_array().unwrap().len(), 3, "{report}");
@@ -99,7 +100,10 @@ async fn a_failed_threshold_exits_99() {
         run_cli(&app, &["--threshold", "detections.count>=60", "--threshold", "detections.count>1000000"]).await;
     assert_eq!(output.status.code(), Some(99), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("FAIL detections.count>1000000") && stdout.contains("PASS detections.count>=60"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL detections.count>1000000") && stdout.contains("PASS detections.count>=60"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +129,11 @@ async fn the_tenant_a_run_created_is_deactivated_unless_kept() {
     let app = TestApp::spawn().await;
     let output = run_cli(&app, &["--tenant", "load-cleaned"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("Tenant load-cleaned: deactivated"), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("Tenant load-cleaned: deactivated"),
+        "{}",
+        describe(&output)
+    );
     assert_eq!(tenant_status(&app, "load-cleaned").await, "deactivated");
 
     let kept = run_cli(&app, &["--tenant", "load-kept", "--keep"]).await;

@@ -88,8 +88,7 @@ pub fn verdict(record: repo::Existing, request: &repo::KeyedRequest) -> Result<r
     if record.fingerprint != request.fingerprint {
         return Err(Error::Unprocessable {
             kind: "idempotency-key-reused",
-            detail: "this Idempotency-Key was used with another request body; use a new key for another request"
-                .into(),
+            detail: "this Idempotency-Key was used with another request body; use a new key for another request".into(),
         });
     }
     record.response.ok_or_else(|| Error::Conflict {
@@ -100,7 +99,13 @@ pub fn verdict(record: repo::Existing, request: &repo::KeyedRequest) -> Result<r
 
 /// Prunes lapsed keys every `period` while `tasks` lives: every principal's,
 /// or tenant `only`'s alone (a dedicated tenant's app).
-pub fn spawn_pruning(tasks: &TaskScope, db: DatabaseConnection, clock: Clock, period: Duration, only: Option<TenantScope>) {
+pub fn spawn_pruning(
+    tasks: &TaskScope,
+    db: DatabaseConnection,
+    clock: Clock,
+    period: Duration,
+    only: Option<TenantScope>,
+) {
     let only = Arc::new(only);
     tasks.every(period, move || {
         let (db, clock, only) = (db.clone(), clock.clone(), only.clone());

@@ -176,8 +176,8 @@ pub async fn complete(
     claim_id: Uuid,
     response: &StoredResponse,
 ) -> Result<bool, Error> {
-    let headers =
-        serde_json::to_string(&response.headers).map_err(|err| Error::Internal(format!("idempotent headers: {err}")))?;
+    let headers = serde_json::to_string(&response.headers)
+        .map_err(|err| Error::Internal(format!("idempotent headers: {err}")))?;
     let result = Entity::update_many()
         .col_expr(Column::Status, Expr::value(i32::from(response.status)))
         .col_expr(Column::Headers, Expr::value(headers))

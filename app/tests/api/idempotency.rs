@@ -70,7 +70,9 @@ async fn a_retry_replays_the_one_time_device_token(backend: Backend) {
     app.call(Method::GET, "/api/v1/device", Some(&token), None).await.assert_status(200);
 
     // Without a key the same request is what it always was: a conflict.
-    app.call(Method::POST, "/api/v1/devices", Some(&key), Some(device("glasses"))).await.assert_problem(409, "device-exists");
+    app.call(Method::POST, "/api/v1/devices", Some(&key), Some(device("glasses")))
+        .await
+        .assert_problem(409, "device-exists");
 }
 
 async fn the_same_key_on_another_request_is_422(backend: Backend) {
@@ -80,8 +82,7 @@ async fn the_same_key_on_another_request_is_422(backend: Backend) {
 
     let other_body = app.keyed_post("/api/v1/devices", &key, "k-1", &device("two")).await;
     other_body.assert_problem(422, "idempotency-key-reused");
-    let other_path =
-        app.keyed_post("/api/v1/devices:batch", &key, "k-1", &json!({"devices": [device("two")]})).await;
+    let other_path = app.keyed_post("/api/v1/devices:batch", &key, "k-1", &json!({"devices": [device("two")]})).await;
     other_path.assert_problem(422, "idempotency-key-reused");
     app.call(Method::GET, "/api/v1/devices/two", Some(&key), None).await.assert_problem(404, "not-found");
 }
@@ -167,7 +168,9 @@ async fn keys_lapse_after_24_hours_and_are_pruned(backend: Backend) {
     app.keyed_post("/api/v1/devices", &key, "pruned", &device("two")).await.assert_status(201);
 
     app.advance(Duration::from_secs(23 * 3600));
-    app.keyed_post("/api/v1/devices", &key, "day-one", &device("three")).await.assert_problem(422, "idempotency-key-reused");
+    app.keyed_post("/api/v1/devices", &key, "day-one", &device("three"))
+        .await
+        .assert_problem(422, "idempotency-key-reused");
 
     app.advance(Duration::from_secs(3600 + 1));
     app.eventually("the lapsed key is pruned", || async { key_rows(&db, "pruned").await == 0 }).await;
@@ -221,7 +224,7 @@ async fn admin_posts_are_covered(backend: Backend) {
 async fn malformed_keys_are_400(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = merchant(&app, "acme").await;
-    for bad in ["", "\"\"", "has space", &"k".repeat(256)] {
+    for bad in ["", "\"\"", "has space", "k".repeat(256).as_str()] {
         let reply = app.keyed_post("/api/v1/devices", &key, bad, &device("glasses")).await;
         reply.assert_problem(400, "invalid-idempotency-key");
     }
