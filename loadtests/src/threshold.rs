@@ -66,8 +66,8 @@ enum Stat {
     Min,
     Max,
     Mean,
-    /// A percentile, 0–100.
-    Percentile(f64),
+    /// A percentile: its index in [`PERCENTILES`].
+    Percentile(usize),
     Count,
     Rate,
 }
@@ -101,8 +101,8 @@ fn parse_stat(metric: Metric, text: &str) -> Result<Stat, String> {
         "min" => Stat::Min,
         "max" => Stat::Max,
         "avg" | "mean" => Stat::Mean,
-        "med" => Stat::Percentile(50.0),
-        "p999" => Stat::Percentile(99.9),
+        "med" => Stat::Percentile(0),
+        "p999" => Stat::Percentile(4),
         "count" => Stat::Count,
         "rate" => Stat::Rate,
         other => {
@@ -112,10 +112,11 @@ fn parse_stat(metric: Metric, text: &str) -> Result<Stat, String> {
                 .or_else(|| other.strip_prefix('p'))
                 .ok_or_else(|| format!("unknown statistic {other:?}"))?;
             let p: f64 = number.parse().map_err(|_| format!("unknown statistic {other:?}"))?;
-            if !PERCENTILES.contains(&p) {
-                return Err(format!("percentile {p} is not reported; use p50, p90, p95, p99 or p99.9"));
-            }
-            Stat::Percentile(p)
+            let index = PERCENTILES
+                .iter()
+                .position(|reported| *reported == p)
+                .ok_or_else(|| format!("percentile {p} is not reported; use p50, p90, p95, p99 or p99.9"))?;
+            Stat::Percentile(index)
         }
     };
     if metric == Metric::Errors && !matches!(stat, Stat::Count | Stat::Rate) {
@@ -222,11 +223,8 @@ fn endpoint_stat(e: &EndpointReport, stat: Stat) -> f64 {
         Stat::Mean => mean,
         Stat::Count => e.requests as f64,
         Stat::Rate => e.throughput,
-        Stat::Percentile(p) if p == 50.0 => p50,
-        Stat::Percentile(p) if p == 90.0 => p90,
-        Stat::Percentile(p) if p == 95.0 => p95,
-        Stat::Percentile(p) if p == 99.0 => p99,
-        Stat::Percentile(_) => p999,
+        // In the order of PERCENTILES.
+        Stat::Percentile(index) => [p50, p90, p95, p99, p999].get(index).copied().unwrap_or(p999),
     }
 }
 
@@ -248,7 +246,7 @@ mod tests {
         let t = Threshold::parse("detections.p99<50ms").unwrap();
         assert_eq!(
             (t.metric, t.stat, t.op, t.limit),
-            (Metric::Endpoint(Endpoint::Detections), Stat::Percentile(99.0), Op::Lt, 50.0)
+            (Metric::Endpoint(Endpoint::Detections), Stat::Percentile(3), Op::Lt, 50.0)
         );
         assert_eq!(Threshold::parse("decisions.p(95) <= 0.1s").unwrap().limit, 100.0);
         assert_eq!(Threshold::parse("detections.p99.9<500us").unwrap().limit, 0.5);
