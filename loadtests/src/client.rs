@@ -216,6 +216,19 @@ impl Api {
         Ok(())
     }
 
+    /// Deactivates the run's tenant, `created` as (tenant, admin token), unless
+    /// `keep`; what became of it, for the report (None when the run created none).
+    pub async fn clean_up(&self, created: Option<(String, String)>, keep: bool) -> Option<String> {
+        let (tenant, admin) = created?;
+        if keep {
+            return Some("kept (--keep)".to_owned());
+        }
+        Some(match self.deactivate_tenant(&admin, &tenant).await {
+            Ok(()) => "deactivated".to_owned(),
+            Err(err) => format!("could not be deactivated: {err}"),
+        })
+    }
+
     /// Every item of a paginated merchant listing (`/api/v1/orders`, `/api/v1/intents`).
     pub async fn list_all<T: DeserializeOwned>(&self, path: &str, key: &str) -> Result<Vec<T>> {
         let mut items = Vec::new();

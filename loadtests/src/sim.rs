@@ -394,14 +394,7 @@ pub async fn run(config: RunConfig) -> Result<Report> {
     let created = fleet.tenant.clone().zip(config.target.admin_token.clone());
     let keep = config.keep;
     let result = measure(&api, config, fleet, http, max_in_flight).await;
-    let cleanup = match created {
-        Some(_) if keep => Some("kept (--keep)".to_owned()),
-        Some((tenant, admin)) => Some(match api.deactivate_tenant(&admin, &tenant).await {
-            Ok(()) => "deactivated".to_owned(),
-            Err(err) => format!("could not be deactivated: {err}"),
-        }),
-        None => None,
-    };
+    let cleanup = api.clean_up(created, keep).await;
     let mut report = result?;
     report.cleanup = cleanup;
     Ok(report)
