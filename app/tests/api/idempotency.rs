@@ -75,6 +75,21 @@ async fn a_retry_replays_the_one_time_device_token(backend: Backend) {
         .assert_problem(409, "device-exists");
 }
 
+/// A batch body far over the ordinary body limit (1,000 devices, ~100 KB) is
+/// fingerprinted and its 1,000 tokens replayed.
+async fn a_large_batch_is_replayed_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = merchant(&app, "acme").await;
+    let devices: Vec<Value> = (0..1000).map(|i| device(&format!("glasses-{i}"))).collect();
+    let body = json!({ "devices": devices });
+    assert!(serde_json::to_vec(&body).expect("json").len() > app.settings.body_limit_bytes);
+    let first = app.keyed_post("/api/v1/devices:batch", &key, "fleet-1", &body).await;
+    first.assert_status(201);
+    let retry = app.keyed_post("/api/v1/devices:batch", &key, "fleet-1", &body).await;
+    assert_eq!(retry.raw, first.raw, "the same 1,000 tokens");
+    assert!(replayed(&retry));
+}
+
 async fn the_same_key_on_another_request_is_422(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = merchant(&app, "acme").await;
@@ -245,6 +260,7 @@ async fn device_posts_are_not_covered(backend: Backend) {
 
 on_both_backends!(
     a_retry_replays_the_one_time_device_token,
+    a_large_batch_is_replayed_whole,
     the_same_key_on_another_request_is_422,
     a_duplicate_of_a_request_in_progress_is_409,
     keys_lapse_after_24_hours_and_are_pruned,
