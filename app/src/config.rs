@@ -123,6 +123,9 @@ pub struct Settings {
     /// Calls to merchants' webhook endpoints.
     #[serde(flatten)]
     pub merchant_calls: MerchantCallSettings,
+    /// How long an `Idempotency-Key` of a merchant or admin POST is kept, s
+    /// (`REPLENISH_IDEMPOTENCY_KEY_TTL_SECS`); lapsed keys are pruned every sweep interval.
+    pub idempotency_key_ttl_secs: u64,
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
@@ -262,6 +265,7 @@ impl Default for Settings {
             credential_cache_secs: 60,
             report_timeout_ms: 5_000,
             merchant_calls: MerchantCallSettings::default(),
+            idempotency_key_ttl_secs: 24 * 60 * 60,
             assistant: AssistantSettings::default(),
         }
     }

@@ -38,6 +38,23 @@ pub enum Error {
         /// Human-readable explanation.
         detail: String,
     },
+    /// A request header that does not parse (e.g. `Idempotency-Key`); `kind` becomes the problem type.
+    #[error("{detail}")]
+    InvalidHeader {
+        /// Stable problem-type suffix, e.g. `invalid-idempotency-key`.
+        kind: &'static str,
+        /// Human-readable explanation.
+        detail: String,
+    },
+    /// Well-formed input the request cannot be processed with (e.g. an
+    /// `Idempotency-Key` reused for another request); `kind` becomes the problem type.
+    #[error("{detail}")]
+    Unprocessable {
+        /// Stable problem-type suffix, e.g. `idempotency-key-reused`.
+        kind: &'static str,
+        /// Human-readable explanation.
+        detail: String,
+    },
     /// The intent expired before the wearer decided.
     #[error("{0}")]
     Gone(String),
@@ -83,7 +100,9 @@ impl Error {
             Error::InvalidQuery(_) => "invalid-query",
             Error::InvalidTimestamp(_) => "invalid-timestamp",
             Error::Validation(_) => "validation-failed",
-            Error::Conflict { kind, .. } => kind,
+            Error::Conflict { kind, .. } | Error::InvalidHeader { kind, .. } | Error::Unprocessable { kind, .. } => {
+                kind
+            }
             Error::Gone(_) => "intent-expired",
             Error::BudgetExceeded(_) => "budget-exceeded",
             Error::RateLimited(_) => "rate-limited",

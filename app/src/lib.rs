@@ -23,6 +23,7 @@ pub mod error;
 pub mod health;
 pub mod history;
 pub mod http;
+pub mod idempotency;
 pub mod intents;
 pub mod limits;
 pub mod openapi;

@@ -67,8 +67,12 @@ fn domain_status(err: &Error) -> StatusCode {
         Error::Unauthorized => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::InvalidId(_) | Error::InvalidQuery(_) | Error::InvalidTimestamp(_) => StatusCode::BAD_REQUEST,
-        Error::Validation(_) | Error::BudgetExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::InvalidId(_) | Error::InvalidQuery(_) | Error::InvalidTimestamp(_) | Error::InvalidHeader { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        Error::Validation(_) | Error::BudgetExceeded(_) | Error::Unprocessable { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Error::Gone(_) => StatusCode::GONE,
         Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::Conflict { .. } => StatusCode::CONFLICT,

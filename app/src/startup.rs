@@ -23,6 +23,8 @@ use crate::detections::actor::DeviceDeps;
 use crate::detections::fleet::DeviceFleet;
 use crate::detections::writer::DetectionWriter;
 use crate::http::{BodyLimit, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
+use crate::idempotency::KeyPolicy;
+use crate::idempotency::middleware::idempotency;
 use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
 use crate::limits::shared::SharedLimiter;
@@ -236,6 +238,11 @@ fn public_server(
     let report_timeout = Duration::from_millis(settings.report_timeout_ms);
     let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
     let admin = state.audience.dedicated_tenant().is_none();
+    let key_policy = KeyPolicy {
+        ttl: Duration::from_secs(settings.idempotency_key_ttl_secs),
+        stale_after: IDEMPOTENCY_STALE_AFTER,
+        max_body_bytes: body_limit.max(batch_limit),
+    };
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -245,6 +252,7 @@ fn public_server(
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(path_config())
             .app_data(query_config())
+            .app_data(key_policy)
             .wrap(ErrorHandlers::new().default_handler(problem_fallback))
             // Without a Sentry client the middleware would still build a scope per request.
             .wrap(Condition::new(sentry_enabled, sentry::integrations::actix::Sentry::new()))
@@ -253,6 +261,8 @@ fn public_server(
             .configure(|cfg| admin_routes(cfg, admin))
             .service(
                 web::scope("/api/v1")
+                    // Innermost: it needs the caller, and a throttled request never touches a key.
+                    .wrap(from_fn(idempotency))
                     .wrap(from_fn(limits::middleware::tenant_limit))
                     .wrap(from_fn(auth::middleware::authenticate))
                     .wrap(from_fn(limits::middleware::ip_limit))
@@ -321,6 +331,7 @@ fn admin_routes(cfg: &mut web::ServiceConfig, mounted: bool) {
     if mounted {
         cfg.service(
             web::scope("/admin/v1")
+                .wrap(from_fn(idempotency))
                 .wrap(from_fn(auth::middleware::authenticate))
                 .configure(tenants::routes::configure)
                 .configure(devices::routes::configure_admin)
@@ -329,6 +340,10 @@ fn admin_routes(cfg: &mut web::ServiceConfig, mounted: bool) {
     }
 }
 
+/// How long a request may hold an idempotency key in progress before a retry
+/// may take it over (its replica died mid-request): far beyond any request,
+/// whose longest wait is the shutdown grace.
+const IDEMPOTENCY_STALE_AFTER: Duration = Duration::from_secs(5 * 60);
 /// How long a tenant snapshot is served before it is reloaded.
 const TENANT_SNAPSHOT_TTL: Duration = Duration::from_secs(2);
 /// How often the SQLite WAL is checkpointed.
@@ -366,11 +381,13 @@ fn loop_services(
         },
     };
     let placement = Arc::new(OrderPlacement::new(db.clone(), metrics.clone(), placement_settings, clock.clone()));
+    let sweep_interval = Duration::from_secs(settings.sweep_interval_secs.max(1));
     let store_settings =
         ActorSettings { idle_timeout, mailbox_capacity: settings.store_mailbox_capacity.max(1), answer_timeout };
     let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone(), clock.clone()));
+    crate::idempotency::spawn_pruning(tasks, db.clone(), clock.clone(), sweep_interval, only.clone());
     let sweeper = Arc::new(Sweeper::new(db.clone(), placement, clock.clone(), only));
-    tasks.every(Duration::from_secs(settings.sweep_interval_secs.max(1)), move || {
+    tasks.every(sweep_interval, move || {
         let sweeper = sweeper.clone();
         async move {
             if let Err(err) = sweeper.sweep().await {

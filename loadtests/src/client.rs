@@ -1,7 +1,7 @@
 //! Provisioning and read-back through the admin and merchant APIs.
 
 use replenish_api::{
-    CommerceProviderKind, CommerceSettings, DeviceBatch, FillLevel, NewDevice, Page, Plan, ProductSpec,
+    CommerceProviderKind, CommerceSettings, DeviceBatch, FillLevel, NewDevice, Page, Plan, ProductSpec, ProductView,
     RegisteredBatch, ResourceId, StoreSpec, Summary, TenantLimits, TenantSpec, TenantView, Variant,
 };
 use reqwest::{Method, StatusCode};
@@ -121,7 +121,14 @@ impl Api {
         };
         let path = format!("/api/v1/stores/{STORE}");
         self.expect::<_, Value>(Method::PUT, &path, &api_key, Some(&store), &[200, 201]).await?;
+        // An existing tenant may already map the reference object classes to
+        // products of its own (the demo's catalog does): the fleet only needs
+        // some product per class, and a second one would be a 409.
+        let existing: Vec<ProductView> = self.list_all("/api/v1/products", &api_key).await?;
         for (id, class, sku, price) in CATALOG {
+            if existing.iter().any(|p| p.object_class == class && p.product_id != id) {
+                continue;
+            }
             let product = ProductSpec {
                 object_class: class.into(),
                 display_name: id.into(),
@@ -192,6 +199,30 @@ impl Api {
                 other => other,
             })?;
         created.api_key.ok_or_else(|| Error::Shape { call: path, detail: "no api_key in a 201".into() })
+    }
+
+    /// Deactivates `tenant` (`DELETE /admin/v1/tenants/{tenant}`): its API keys
+    /// and device tokens are revoked; its data stays for audit.
+    pub async fn deactivate_tenant(&self, admin: &str, tenant: &str) -> Result<()> {
+        let path = format!("/admin/v1/tenants/{tenant}");
+        let (status, value) = self.call(Method::DELETE, &path, admin, None::<&()>).await?;
+        if !is_success(status) {
+            return Err(Error::Status { call: format!("DELETE {path}"), status, body: excerpt(&value.to_string()) });
+        }
+        Ok(())
+    }
+
+    /// Deactivates the run's tenant, `created` as (tenant, admin token), unless
+    /// `keep`; what became of it, for the report (None when the run created none).
+    pub async fn clean_up(&self, created: Option<(String, String)>, keep: bool) -> Option<String> {
+        let (tenant, admin) = created?;
+        if keep {
+            return Some("kept (--keep)".to_owned());
+        }
+        Some(match self.deactivate_tenant(&admin, &tenant).await {
+            Ok(()) => "deactivated".to_owned(),
+            Err(err) => format!("could not be deactivated: {err}"),
+        })
     }
 
     /// Every item of a paginated merchant listing (`/api/v1/orders`, `/api/v1/intents`).

@@ -118,6 +118,10 @@ pub struct RunConfig {
     pub progress: bool,
     /// Seed for the traffic generator, so a run can be repeated.
     pub seed: u64,
+    /// Pass/fail criteria on the measurements (`--threshold`).
+    pub thresholds: Vec<crate::threshold::Threshold>,
+    /// Leave the tenant this run created active (`--keep`); by default it is deactivated at the end.
+    pub keep: bool,
 }
 
 impl RunConfig {
@@ -140,6 +144,8 @@ impl RunConfig {
             request_timeout: Duration::from_secs(30),
             progress: false,
             seed: 1,
+            thresholds: Vec::new(),
+            keep: false,
         }
     }
 

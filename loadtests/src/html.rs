@@ -98,8 +98,8 @@ pub fn render(report: &Report) -> String {
         report.duration_s
     );
     page.push_str(
-        "<h2>Endpoints</h2><table><tr><th>endpoint</th><th>requests</th><th>req/s</th><th>p50 ms</th><th>p90 ms</th>\
-         <th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>statuses</th></tr>\n",
+        "<h2>Endpoints</h2><table><tr><th>endpoint</th><th>requests</th><th>req/s</th><th>min ms</th><th>p50 ms</th><th>p90 ms</th>\
+         <th>p95 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>statuses</th></tr>\n",
     );
     for e in &report.endpoints {
         let l = &e.latency_ms;
@@ -107,12 +107,14 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td>\
-             <td>{:.2}</td><td>{}</td></tr>",
+             <td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td></tr>",
             escape(&e.route),
             e.requests,
             e.throughput,
+            l.min,
             l.p50,
             l.p90,
+            l.p95,
             l.p99,
             l.p999,
             l.max,
@@ -130,6 +132,20 @@ pub fn render(report: &Report) -> String {
         );
     }
     page.push_str("</table>\n");
+    if !report.thresholds.is_empty() {
+        page.push_str("<h2>Thresholds</h2><table><tr><th>threshold</th><th>result</th><th>observed</th></tr>\n");
+        for t in &report.thresholds {
+            let (class, word) = if t.passed { ("pass", "PASS") } else { ("fail", "FAIL") };
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td class=\"{class}\">{word}</td><td>{:.4} {}</td></tr>",
+                escape(&t.expression),
+                t.observed,
+                escape(&t.unit)
+            );
+        }
+        page.push_str("</table>\n");
+    }
     let t = &report.timeline;
     page.push_str(&chart(
         "Latency over time (all endpoints, by intended send second)",

@@ -6,7 +6,8 @@
 //! detections and decisions in an open model (fixed arrival rate, latency from
 //! the intended send time) or a closed model (fixed concurrency); [`stats`]
 //! records latencies in HdrHistograms; [`checks`] reads the results back through
-//! the API; [`report`] and [`html`] present them. [`bench`] runs the whole
+//! the API; [`threshold`] judges them against k6-style criteria; [`report`]
+//! and [`html`] present them. [`bench`] runs the whole
 //! suite against freshly started app processes and a bare actix-web baseline.
 
 pub mod baseline;
@@ -21,6 +22,7 @@ pub mod report;
 pub mod schedule;
 pub mod sim;
 pub mod stats;
+pub mod threshold;
 
 pub use config::{LoadModel, Mix, RunConfig, Stop, Target};
 pub use error::{Error, Result};

@@ -1,11 +1,13 @@
 //! `replenish-load`: the Replenish fleet simulator (`run`) and benchmark suite (`bench`).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use replenish_loadtests::bench::{self, BenchConfig};
+use replenish_loadtests::threshold::Threshold;
 use replenish_loadtests::{LoadModel, Mix, RunConfig, Stop, Target, html};
 
 /// Load tests for Replenish: simulate a Spectacles fleet, check every order, measure the service.
@@ -111,6 +113,13 @@ struct RunArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// Pass/fail criterion, k6-style, repeatable: `detections.p99<50ms`, `decisions.p95<100ms`,
+    /// `errors.rate<0.01`, `detections.count>100`. A failed one makes the exit status 99.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    thresholds: Vec<String>,
+    /// Leave the tenant this run created active (by default it is deactivated at the end).
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Args)]
@@ -181,11 +190,38 @@ fn run_config(a: RunArgs) -> anyhow::Result<(RunConfig, Option<PathBuf>, Option<
     config.request_timeout = Duration::from_secs_f64(a.timeout);
     config.progress = !a.quiet;
     config.seed = a.seed;
+    config.keep = a.keep;
+    config.thresholds = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<_, _>>()?;
     Ok((config, a.json, a.html))
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Exit status when a threshold or a correctness check failed (k6's code for failed thresholds).
+const FAILED_CRITERIA: u8 = 99;
+
+/// 0 when the run met every criterion, 99 when a threshold or correctness
+/// check failed, 1 when the tool itself could not do its job (bad options,
+/// unreachable service, provisioning refused).
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Usage mistakes are tool errors (1), not clap's usual 2; --help and --version succeed.
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    match execute(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(FAILED_CRITERIA),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command; whether its criteria held.
+fn execute(cli: Cli) -> anyhow::Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Run(args) => {
@@ -199,9 +235,12 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(&path, html::render(&report)).with_context(|| format!("{path:?}"))?;
             }
             if !report.passed() {
-                anyhow::bail!("correctness checks failed");
+                eprintln!("correctness checks failed");
             }
-            Ok(())
+            if !report.thresholds_passed() {
+                eprintln!("thresholds failed");
+            }
+            Ok(report.passed() && report.thresholds_passed())
         }
         Command::Bench(a) => {
             let config = BenchConfig {
@@ -215,13 +254,13 @@ fn main() -> anyhow::Result<()> {
                 backends: a.backends,
             };
             runtime.block_on(bench::run(config))?;
-            Ok(())
+            Ok(true)
         }
         Command::Baseline { listen, workers } => {
             let listener = std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
             println!("{}", listener.local_addr()?);
             runtime.block_on(replenish_loadtests::baseline::serve(listener, workers))?;
-            Ok(())
+            Ok(true)
         }
     }
 }

@@ -11,14 +11,19 @@ use crate::checks::{Check, Ledger};
 use crate::client::Fleet;
 use crate::config::RunConfig;
 use crate::stats::{Endpoint, EndpointStats, Snapshot};
+use crate::threshold::ThresholdResult;
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
+    /// Fastest.
+    pub min: f64,
     /// Median.
     pub p50: f64,
     /// 90th percentile.
     pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
     /// 99.9th percentile.
@@ -117,6 +122,12 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// Per-second timeline.
     pub timeline: Vec<SecondReport>,
+    /// The `--threshold` criteria and how they fared.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+    /// What became of the tenant the run created: `deactivated`, `kept`, or why deactivating failed.
+    #[serde(default)]
+    pub cleanup: Option<String>,
 }
 
 fn ms(micros: u64) -> f64 {
@@ -152,8 +163,10 @@ fn endpoint_report(endpoint: Endpoint, stats: &EndpointStats, seconds: f64) -> E
         requests: stats.requests(),
         throughput: stats.requests() as f64 / seconds.max(1e-9),
         latency_ms: Latency {
+            min: if h.is_empty() { 0.0 } else { ms(h.min()) },
             p50: q(0.50),
             p90: q(0.90),
+            p95: q(0.95),
             p99: q(0.99),
             p999: q(0.999),
             max: ms(h.max()),
@@ -176,8 +189,9 @@ impl Report {
         checks: Vec<Check>,
     ) -> Self {
         let seconds = elapsed.as_secs_f64();
-        let endpoints =
+        let endpoints: Vec<EndpointReport> =
             Endpoint::ALL.iter().zip(&stats.endpoints).map(|(e, s)| endpoint_report(*e, s, seconds)).collect();
+        let endpoints_for_thresholds = endpoints.clone();
         let timeline = stats
             .timeline
             .iter()
@@ -217,12 +231,19 @@ impl Report {
             counters,
             checks,
             timeline,
+            thresholds: config.thresholds.iter().map(|t| t.evaluate(&endpoints_for_thresholds)).collect(),
+            cleanup: None,
         }
     }
 
     /// Whether every correctness check held.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.passed)
+    }
+
+    /// Whether every `--threshold` held (true when there were none).
+    pub fn thresholds_passed(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
     }
 
     /// The check named `name`, if it ran.
@@ -243,20 +264,22 @@ impl Report {
         let _ = writeln!(out, "{:.1} s from the first arrival to the last answer\n", self.duration_s);
         let _ = writeln!(
             out,
-            "{:<26} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}  statuses",
-            "endpoint", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+            "{:<26} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  statuses",
+            "endpoint", "requests", "req/s", "min ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"
         );
         for e in &self.endpoints {
             let l = &e.latency_ms;
             let statuses: Vec<String> = e.statuses.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             let _ = writeln!(
                 out,
-                "{:<26} {:>9} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
+                "{:<26} {:>9} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
                 e.route,
                 e.requests,
                 e.throughput,
+                l.min,
                 l.p50,
                 l.p90,
+                l.p95,
                 l.p99,
                 l.p999,
                 l.max,
@@ -280,6 +303,15 @@ impl Report {
         }
         for example in &c.examples {
             let _ = writeln!(out, "  mismatch: {example}");
+        }
+        if !self.thresholds.is_empty() {
+            let _ = writeln!(out, "\nThresholds:");
+            for threshold in &self.thresholds {
+                let _ = writeln!(out, "  {threshold}");
+            }
+        }
+        if let (Some(tenant), Some(cleanup)) = (&self.tenant, &self.cleanup) {
+            let _ = writeln!(out, "\nTenant {tenant}: {cleanup}");
         }
         out
     }

@@ -375,7 +375,9 @@ async fn progress(shared: Arc<Shared>) {
     }
 }
 
-/// Provisions a fleet, drives the configured load, checks the results and builds the report.
+/// Provisions a fleet, drives the configured load, checks the results and builds
+/// the report; then deactivates the tenant the run created, unless told to keep it
+/// (also when the load or the checks failed, so a broken run leaves nothing active).
 pub async fn run(config: RunConfig) -> Result<Report> {
     config.validate()?;
     let max_in_flight = match config.model {
@@ -389,6 +391,23 @@ pub async fn run(config: RunConfig) -> Result<Report> {
         .build()?;
     let api = Api::new(&config.target.url, http.clone());
     let fleet = api.provision(&config).await?;
+    let created = fleet.tenant.clone().zip(config.target.admin_token.clone());
+    let keep = config.keep;
+    let result = measure(&api, config, fleet, http, max_in_flight).await;
+    let cleanup = api.clean_up(created, keep).await;
+    let mut report = result?;
+    report.cleanup = cleanup;
+    Ok(report)
+}
+
+/// Drives the load over a provisioned fleet, checks the results and builds the report.
+async fn measure(
+    api: &Api,
+    config: RunConfig,
+    fleet: Fleet,
+    http: reqwest::Client,
+    max_in_flight: usize,
+) -> Result<Report> {
     let before = api.summary(&fleet.api_key).await?;
     let started_at = chrono::Utc::now();
     let shared = Arc::new(Shared {
@@ -419,6 +438,6 @@ pub async fn run(config: RunConfig) -> Result<Report> {
     }
     let snapshot = shared.recorder.snapshot();
     let ledger = std::mem::take(&mut *lock(&shared.ledger));
-    let checks = checks::verify(&api, &shared.fleet, &ledger, &snapshot, &before).await?;
+    let checks = checks::verify(api, &shared.fleet, &ledger, &snapshot, &before).await?;
     Ok(Report::build(&shared.config, &shared.fleet, started_at, elapsed, &snapshot, &ledger, checks))
 }

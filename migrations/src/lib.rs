@@ -11,6 +11,7 @@ mod m20261124_000002_replenishment;
 mod m20261124_000003_assistant_usage;
 mod m20261130_000010_order_claims_budget_zone;
 mod m20261130_000011_webhook_provider;
+mod m20261130_000013_idempotency_keys;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_assistant_usage::Migration),
             Box::new(m20261130_000010_order_claims_budget_zone::Migration),
             Box::new(m20261130_000011_webhook_provider::Migration),
+            Box::new(m20261130_000013_idempotency_keys::Migration),
         ]
     }
 }

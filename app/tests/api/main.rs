@@ -37,6 +37,7 @@ mod dedicated;
 mod devices;
 mod durability;
 mod helpers;
+mod idempotency;
 mod limits;
 mod merchant;
 mod notices;
