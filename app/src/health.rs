@@ -19,6 +19,7 @@ pub struct ReadinessChecks {
 
 /// Body of `/readyz`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "checks": {"database": "ok", "redis": "ok"}}))]
 pub struct Readiness {
     /// `ready` or `not ready`.
     pub status: String,
