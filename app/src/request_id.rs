@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::error::InternalError;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpResponse};
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
@@ -82,21 +83,38 @@ pub async fn assign(
         .and_then(|value| RequestId::parse(value.as_bytes()))
         .unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(id.clone());
-    let http = req.request().clone();
-    let mut response = CURRENT
+    let header = HeaderValue::from_str(id.as_str()).ok();
+    let echo = |headers: &mut HeaderMap| {
+        if let Some(value) = header.clone() {
+            headers.insert(REQUEST_ID_HEADER, value);
+        }
+    };
+    CURRENT
         .scope(id.clone(), async move {
             match next.call(req).await {
-                Ok(response) => response.map_into_left_body(),
+                Ok(mut response) => {
+                    echo(response.headers_mut());
+                    Ok(response)
+                }
                 // An error no inner layer turned into a response is rendered
                 // here, while the id is still current, so its body names it.
-                Err(err) => ServiceResponse::from_err(err, http).map_into_right_body(),
+                Err(err) => Err(render_error(err, |response| echo(response.headers_mut()))),
             }
         })
-        .await;
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    Ok(response)
+        .await
+}
+
+/// Renders `err` now (a middleware's error would otherwise be rendered by
+/// the server, outside every middleware) and lets `adjust` amend the
+/// response; the error then stands for exactly that response.
+///
+/// Middleware cannot turn an error into a `ServiceResponse` of its own: that
+/// needs the request, which is gone once passed on (and must not be cloned
+/// before routing, which needs it unshared).
+pub fn render_error(err: Error, adjust: impl FnOnce(&mut HttpResponse)) -> Error {
+    let mut response = err.error_response();
+    adjust(&mut response);
+    InternalError::from_response(err, response).into()
 }
 
 /// The root span of every request (for `tracing-actix-web`'s

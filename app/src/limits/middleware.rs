@@ -4,11 +4,12 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 
 use crate::auth::Caller;
 use crate::error::RateLimitInfo;
 use crate::limits::report::{LimitReport, Standing, write_headers};
+use crate::request_id::render_error;
 use crate::state::AppState;
 
 /// Middleware, outermost of `/api/v1`: gives the request a [`LimitReport`]
@@ -21,19 +22,24 @@ pub async fn report_limits(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let report = LimitReport::default();
     req.extensions_mut().insert(report.clone());
-    let http = req.request().clone();
-    let mut response = match next.call(req).await {
-        Ok(response) => response.map_into_left_body(),
+    match next.call(req).await {
+        Ok(mut response) => {
+            fill(&report, response.response_mut());
+            Ok(response)
+        }
         // Rendered here rather than further out, so the refusal gets the fields too.
-        Err(err) => ServiceResponse::from_err(err, http).map_into_right_body(),
-    };
+        Err(err) => Err(render_error(err, |response| fill(&report, response))),
+    }
+}
+
+/// Writes `report` into `response`, the limit that refused it first.
+fn fill<B>(report: &LimitReport, response: &mut HttpResponse<B>) {
     // A 429's problem response carries the refusing limit (see `crate::problem`).
-    let refused = response.response().extensions().get::<RateLimitInfo>().cloned();
+    let refused = response.extensions().get::<RateLimitInfo>().cloned();
     if let Some(info) = refused {
         report.refuse(Standing::refused(&info));
     }
     write_headers(response.headers_mut(), &report.standings());
-    Ok(response)
 }
 
 /// Middleware: the per-IP limit, before authentication so floods cost no lookups.
