@@ -65,6 +65,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             "status": 503,
             "detail": "a dependency is unreachable",
             "checks": ReadinessChecks { database, redis },
+            "request_id": crate::request_id::current().map(|id| id.to_string()),
         }))
     }
 }
