@@ -33,11 +33,12 @@ impl Drop for ExportGuard {
     }
 }
 
+/// The `tracing` layer that exports spans.
+pub type ExportLayer<S> = OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>;
+
 /// The exporting layer and its guard, when an endpoint is configured; `Err`
 /// says why the exporter could not be built (the app then runs without it).
-pub fn layer<S>(
-    settings: &Settings,
-) -> Result<Option<(OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>, ExportGuard)>, String>
+pub fn layer<S>(settings: &Settings) -> Result<Option<(ExportLayer<S>, ExportGuard)>, String>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {

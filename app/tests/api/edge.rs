@@ -108,8 +108,58 @@ async fn log_lines_carry_their_requests_id() {
     }
 }
 
-/// `RateLimit-Policy` and `RateLimit` as maps of policy name to its parameters.
-fn rate_limits(reply: &Reply) -> (HashMap<String, (u64, u64)>, HashMap<String, (u64, u64)>) {
+/// With an OTLP endpoint configured, the real binary exports each request's
+/// span (its id and the caller's trace) to the collector over HTTP/protobuf.
+#[tokio::test]
+async fn request_spans_are_exported_over_otlp_when_configured() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let collector = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/traces"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&collector)
+        .await;
+    let db = TestDb::create(Backend::Sqlite).await;
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("REPLENISH_OTLP_ENDPOINT", collector.uri()),
+        // Export every 100 ms instead of every 5 s.
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ];
+    let process = AppProcess::start(&env).await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let response = reqwest::Client::new()
+        .get(format!("{}/healthz", process.address))
+        .header("x-request-id", "otlp-id-0001")
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
+    let trace_id: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let contains = |body: &[u8], needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    // Polls for the exporter's background thread, at most 5 s of real time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let received = collector.received_requests().await.unwrap_or_default();
+        let span = received.iter().find(|r| contains(&r.body, b"otlp-id-0001"));
+        if let Some(export) = span {
+            assert_eq!(export.headers["content-type"], "application/x-protobuf");
+            assert!(contains(&export.body, &trace_id), "the span joined the caller's trace");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no span exported: {received:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Each policy's two parameters, by policy name.
+type Items = HashMap<String, (u64, u64)>;
+
+/// `RateLimit-Policy` (`q`, `w`) and `RateLimit` (`r`, `t`) by policy name.
+fn rate_limits(reply: &Reply) -> (Items, Items) {
     let parse = |name: &str, first: &str, second: &str| {
         let value = reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
         value
@@ -149,7 +199,7 @@ async fn rate_limit_fields_on_every_response(backend: Backend) {
         assert_eq!(policies["ip"], (20, 60), "{reply:?}");
         assert_eq!(policies["tenant"], (50, 1), "starter plan: {reply:?}");
         let (left, reset) = state["device"];
-        assert!(reset >= 1 && reset <= 60, "{reply:?}");
+        assert!((1..=60).contains(&reset), "{reply:?}");
         device_left.push(left);
         let (tenant_left, tenant_reset) = state["tenant"];
         assert!(tenant_left < 50 && tenant_reset <= 1, "{reply:?}");
