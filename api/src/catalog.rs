@@ -48,6 +48,15 @@ pub struct Variant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "object_class": "water_bottle",
+    "display_name": "Spring water",
+    "reorder_threshold": "LOW",
+    "default_sku": "WTR-24x500",
+    "variants": [
+        {"sku": "WTR-24x500", "label": "Spring water 24 x 500 ml", "size": "24 x 500 ml", "unit_price_usd": 12.99}
+    ]
+})))]
 pub struct ProductSpec {
     /// Detector class, `^[a-z][a-z0-9_]{0,63}$`, unique within the tenant.
     pub object_class: String,
@@ -114,6 +123,18 @@ impl ProductSpec {
 /// A product as the merchant API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "product_id": "water-bottle",
+    "object_class": "water_bottle",
+    "display_name": "Spring water",
+    "reorder_threshold": "LOW",
+    "default_sku": "WTR-24x500",
+    "variants": [
+        {"sku": "WTR-24x500", "label": "Spring water 24 x 500 ml", "size": "24 x 500 ml", "unit_price_usd": 12.99}
+    ],
+    "created_at": "2026-05-01T09:00:00Z",
+    "updated_at": "2026-05-01T09:00:00Z"
+})))]
 pub struct ProductView {
     /// Product id.
     pub product_id: String,

@@ -13,6 +13,12 @@ pub const MAX_BATCH: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "store": "mission-st",
+    "model": "Spectacles 5",
+    "serial": "SN-0042",
+    "owner": "household-17"
+})))]
 pub struct DeviceSpec {
     /// Store the device orders from; it must exist.
     pub store: ResourceId,
@@ -29,6 +35,13 @@ pub struct DeviceSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "device_id": "glasses-0042",
+    "store": "mission-st",
+    "owner": "household-17",
+    "model": "Spectacles 5",
+    "serial": "SN-0042"
+})))]
 pub struct NewDevice {
     /// Device id.
     pub device_id: ResourceId,
@@ -59,6 +72,17 @@ impl NewDevice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "devices": [
+        {
+            "device_id": "glasses-0042",
+            "store": "mission-st",
+            "owner": "household-17",
+            "model": "Spectacles 5",
+            "serial": "SN-0042"
+        }
+    ]
+})))]
 pub struct DeviceBatch {
     /// 1-1000 devices, registered all together or not at all.
     pub devices: Vec<NewDevice>,
@@ -122,6 +146,18 @@ wire_enum!(DeviceStatus, "device status" { Active => "active", Revoked => "revok
 /// A device as the APIs show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "device_id": "glasses-0042",
+    "store": "mission-st",
+    "owner": "household-17",
+    "model": "Spectacles 5",
+    "serial": "SN-0042",
+    "status": "active",
+    "created_at": "2026-05-01T09:00:00Z",
+    "updated_at": "2026-05-01T09:00:00Z",
+    "revoked_at": null,
+    "token": "rpl_d_Jq7vN2xR8kT4mW9pL3sY6bH1"
+})))]
 pub struct DeviceView {
     /// Device id.
     pub device_id: String,
@@ -149,6 +185,22 @@ pub struct DeviceView {
 /// Response of a batch registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "devices": [
+        {
+            "device_id": "glasses-0042",
+            "store": "mission-st",
+            "owner": "household-17",
+            "model": "Spectacles 5",
+            "serial": "SN-0042",
+            "status": "active",
+            "created_at": "2026-05-01T09:00:00Z",
+            "updated_at": "2026-05-01T09:00:00Z",
+            "revoked_at": null,
+            "token": "rpl_d_Jq7vN2xR8kT4mW9pL3sY6bH1"
+        }
+    ]
+})))]
 pub struct RegisteredBatch {
     /// The registered devices with their tokens, in request order.
     pub devices: Vec<DeviceView>,

@@ -27,6 +27,13 @@ wire_enum!(Confidence, "confidence" { Low => "LOW", Medium => "MEDIUM", High => 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "event_id": "evt-0042-000117",
+    "object_class": "water_bottle",
+    "fill_level": "NEARLY_EMPTY",
+    "confidence": "HIGH",
+    "captured_at_ms": 1777626000000_i64
+})))]
 pub struct DetectionRequest {
     /// The device's id for this event (1-128 printable ASCII characters); a repeat gets the same answer.
     pub event_id: String,
@@ -115,6 +122,19 @@ pub struct ProductOffer {
 /// Response of `POST /api/v1/detections`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "should_prompt": true,
+    "intent_id": "0196a2b4-3c5d-7e6f-8091-a2b3c4d5e6f7",
+    "reason": "PROMPT",
+    "cooldown_remaining_ms": 0,
+    "product": {
+        "product_id": "water-bottle",
+        "sku": "WTR-24x500",
+        "label": "Spring water 24 x 500 ml",
+        "unit_price_usd": 12.99
+    },
+    "prompt": "Your water bottle is running low. Reorder Spring water 24 x 500 ml for $12.99?"
+})))]
 pub struct DetectionResponse {
     /// Whether the glasses should ask the wearer now.
     pub should_prompt: bool,
@@ -147,6 +167,12 @@ wire_enum!(Channel, "channel" { Gesture => "GESTURE", Voice => "VOICE" });
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "intent_id": "0196a2b4-3c5d-7e6f-8091-a2b3c4d5e6f7",
+    "accepted": true,
+    "channel": "GESTURE",
+    "decided_at_ms": 1777626005000_i64
+})))]
 pub struct DecisionRequest {
     /// The intent being answered.
     pub intent_id: Uuid,
@@ -161,6 +187,17 @@ pub struct DecisionRequest {
 /// Response of `POST /api/v1/decisions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "intent_id": "0196a2b4-3c5d-7e6f-8091-a2b3c4d5e6f7",
+    "status": "CONFIRMED",
+    "order": {
+        "order_id": "0196a2b4-4d5e-7f60-8192-b3c4d5e6f708",
+        "status": "CONFIRMED",
+        "total_usd": 12.99,
+        "eta": "2026-05-03"
+    },
+    "message": "Ordered Spring water 24 x 500 ml; it arrives 2026-05-03."
+})))]
 pub struct DecisionResponse {
     /// The intent.
     pub intent_id: Uuid,
@@ -175,6 +212,22 @@ pub struct DecisionResponse {
 /// An intent as the APIs show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "intent_id": "0196a2b4-3c5d-7e6f-8091-a2b3c4d5e6f7",
+    "device_id": "glasses-0042",
+    "product_id": "water-bottle",
+    "store_id": "mission-st",
+    "owner": "household-17",
+    "sku": "WTR-24x500",
+    "label": "Spring water 24 x 500 ml",
+    "unit_price_usd": 12.99,
+    "status": "CONFIRMED",
+    "created_at": "2026-05-01T09:00:00Z",
+    "expires_at": "2026-05-01T09:15:00Z",
+    "decided_at": "2026-05-01T09:00:05Z",
+    "accepted": true,
+    "channel": "GESTURE"
+})))]
 pub struct IntentView {
     /// Intent id.
     pub intent_id: Uuid,

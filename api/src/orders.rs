@@ -73,6 +73,23 @@ pub struct OrderSummary {
 /// An order as the APIs show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "order_id": "0196a2b4-4d5e-7f60-8192-b3c4d5e6f708",
+    "intent_id": "0196a2b4-3c5d-7e6f-8091-a2b3c4d5e6f7",
+    "device_id": "glasses-0042",
+    "store_id": "mission-st",
+    "owner": "household-17",
+    "product_id": "water-bottle",
+    "sku": "WTR-24x500",
+    "total_usd": 12.99,
+    "status": "CONFIRMED",
+    "provider": "mock",
+    "provider_ref": "mock-7f3a9c",
+    "failure_reason": null,
+    "eta": "2026-05-03",
+    "created_at": "2026-05-01T09:00:05Z",
+    "updated_at": "2026-05-01T09:00:06Z"
+})))]
 pub struct OrderView {
     /// Order id.
     pub order_id: Uuid,

@@ -36,6 +36,10 @@ pub struct Problem {
     /// Per-field validation failures, when there are any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The id of the request this answers, as in its `X-Request-Id` response
+    /// header: quote it when asking the operator about this error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Problem {

@@ -133,6 +133,11 @@ impl CommerceSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "name": "Mission St.",
+    "timezone": "America/Los_Angeles",
+    "commerce": {"provider": "mock"}
+})))]
 pub struct StoreSpec {
     /// Name shown to people (1-200 characters).
     pub name: String,
@@ -165,6 +170,14 @@ fn looks_like_iana_zone(zone: &str) -> bool {
 /// A store as the merchant API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "store_id": "mission-st",
+    "name": "Mission St.",
+    "timezone": "America/Los_Angeles",
+    "commerce": {"provider": "mock"},
+    "created_at": "2026-05-01T09:00:00Z",
+    "updated_at": "2026-05-01T09:00:00Z"
+})))]
 pub struct StoreView {
     /// Store id.
     pub store_id: String,

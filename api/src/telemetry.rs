@@ -42,6 +42,24 @@ pub struct Conversion {
 /// orders by when they were placed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "since": "2026-04-30T09:00:00Z",
+    "until": "2026-05-01T09:00:00Z",
+    "detections": 1200,
+    "prompts": 300,
+    "accepted": 240,
+    "rejected": 45,
+    "expired": 15,
+    "orders_confirmed": 236,
+    "orders_failed": 4,
+    "conversion": {
+        "prompt_rate": 0.25,
+        "acceptance_rate": 0.8,
+        "order_success_rate": 0.9833,
+        "detection_to_order_rate": 0.1967
+    },
+    "assistant": {"calls": 52, "prompt_tokens": 41600, "completion_tokens": 5200, "total_tokens": 46800}
+})))]
 pub struct Summary {
     /// Window start.
     pub since: DateTime<Utc>,

@@ -122,6 +122,11 @@ pub struct EffectiveLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "display_name": "Acme Outdoor",
+    "plan": "growth",
+    "limits": {"device_per_minute": 120}
+})))]
 pub struct TenantSpec {
     /// Name shown to people (1-200 characters).
     pub display_name: String,
@@ -158,6 +163,25 @@ wire_enum!(TenantStatus, "tenant status" { Active => "active", Deactivated => "d
 /// A tenant as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "tenant_id": "acme",
+    "display_name": "Acme Outdoor",
+    "plan": "growth",
+    "limits": {"device_per_minute": 120},
+    "effective_limits": {
+        "device_per_minute": 120,
+        "tenant_per_second": 500,
+        "daily_order_budget_usd": 500.0,
+        "cooldown_seconds": 300,
+        "intent_ttl_seconds": 900,
+        "prompt_on_low_confidence": false
+    },
+    "status": "active",
+    "created_at": "2026-05-01T09:00:00Z",
+    "updated_at": "2026-05-01T09:00:00Z",
+    "deactivated_at": null,
+    "api_key": "rpl_t_Zx4cV7bN1mQ8wE5rT2yU9iO3"
+})))]
 pub struct TenantView {
     /// Tenant id.
     pub tenant_id: String,
@@ -186,6 +210,7 @@ pub struct TenantView {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({"grace_period_seconds": 3600})))]
 pub struct RotateKeyRequest {
     /// Seconds the previous keys keep working (0-86400, default 0: they stop at once).
     #[serde(default)]
@@ -195,6 +220,11 @@ pub struct RotateKeyRequest {
 /// Response of a key rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "tenant_id": "acme",
+    "api_key": "rpl_t_Hk2jG5fD8sA1lP4oI7uY0tR6",
+    "previous_keys_expire_at": "2026-05-01T10:00:00Z"
+})))]
 pub struct RotatedKey {
     /// Tenant id.
     pub tenant_id: String,

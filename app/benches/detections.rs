@@ -97,7 +97,7 @@ async fn run(backend: &str, seconds: u64, concurrency: usize, devices: usize) {
         db_max_connections: 32,
         ..Settings::default()
     };
-    replenish_app::telemetry::init_tracing(&settings);
+    let _tracing = replenish_app::telemetry::init_tracing(&settings);
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();

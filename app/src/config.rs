@@ -68,6 +68,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `tracing` filter directives (`REPLENISH_LOG_LEVEL`, or `RUST_LOG`).
     pub log_level: String,
+    /// Base URL of an OpenTelemetry collector's OTLP/HTTP receiver, e.g.
+    /// `http://otel-collector:4318` (`REPLENISH_OTLP_ENDPOINT`); spans are
+    /// exported to `<it>/v1/traces`. Unset: no export, unless the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub otlp_endpoint: Option<String>,
     /// Run pending migrations at startup (`REPLENISH_RUN_MIGRATIONS`).
     pub run_migrations: bool,
     /// Largest request body accepted on ordinary routes, in bytes (`REPLENISH_BODY_LIMIT_BYTES`).
@@ -244,6 +249,7 @@ impl Default for Settings {
             environment: "development".into(),
             log_format: LogFormat::Pretty,
             log_level: "info".into(),
+            otlp_endpoint: None,
             run_migrations: true,
             body_limit_bytes: 64 * 1024,
             batch_body_limit_bytes: 1024 * 1024,

@@ -19,6 +19,7 @@ pub struct ReadinessChecks {
 
 /// Body of `/readyz`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "checks": {"database": "ok", "redis": "ok"}}))]
 pub struct Readiness {
     /// `ready` or `not ready`.
     pub status: String,
@@ -64,6 +65,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             "status": 503,
             "detail": "a dependency is unreachable",
             "checks": ReadinessChecks { database, redis },
+            "request_id": crate::request_id::current().map(|id| id.to_string()),
         }))
     }
 }

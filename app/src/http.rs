@@ -16,6 +16,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::limits::report::{RATELIMIT, RATELIMIT_POLICY};
 use crate::problem::{EdgeError, PROBLEM_JSON, problem_response};
 
 pub use replenish_api::ids::{ResourceId, is_valid_id};
@@ -163,7 +164,8 @@ pub async fn route_not_found() -> Result<HttpResponse, EdgeError> {
 }
 
 /// Rewrites any error response that is not already problem+json (actix's own
-/// 404/405/413 and the like) into one, keeping `Allow` and similar headers.
+/// 404/405/413 and the like) into one, keeping `Allow`, `Retry-After` and the
+/// `RateLimit` fields.
 pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_problem = res
         .headers()
@@ -184,11 +186,10 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     let (req, old): (HttpRequest, _) = res.into_parts();
     let mut response =
         problem_response(status, kind, title, status.canonical_reason().unwrap_or("error").to_owned(), Vec::new());
-    if let Some(allow) = old.headers().get(header::ALLOW) {
-        response.headers_mut().insert(header::ALLOW, allow.clone());
-    }
-    if let Some(retry) = old.headers().get(header::RETRY_AFTER) {
-        response.headers_mut().insert(header::RETRY_AFTER, retry.clone());
+    for name in [header::ALLOW, header::RETRY_AFTER, RATELIMIT_POLICY, RATELIMIT] {
+        if let Some(value) = old.headers().get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
     }
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body::<B>()))
 }

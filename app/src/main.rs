@@ -39,7 +39,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load().context("loading configuration")?;
-    telemetry::init_tracing(&settings);
+    // Kept to the end of `main`: dropping it flushes the spans not yet exported.
+    let _tracing = telemetry::init_tracing(&settings);
     // Sentry must start before the runtime so its panic hook sees every thread.
     let _sentry = telemetry::init_sentry(&settings, None);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -1,10 +1,18 @@
-//! The OpenAPI 3 document, generated from the handlers and types.
+//! The OpenAPI 3 document, generated from the handlers and types, with an
+//! example for every request and response body; and the interactive docs
+//! page at `/docs` (Swagger UI, its assets compiled into the binary: no CDN).
 
-use actix_web::HttpResponse;
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde_json::Value;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::ArrayItems;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::{assistant, catalog, detections, devices, health, intents, orders, reports, stores, tenants};
 
@@ -40,22 +48,69 @@ struct CallerDefaults;
 
 impl Modify for CallerDefaults {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.options,
-                &mut item.head,
-                &mut item.patch,
-                &mut item.trace,
-            ];
-            for operation in operations.into_iter().flatten() {
-                add_caller_defaults(operation);
+        for operation in operations(openapi) {
+            add_caller_defaults(operation);
+        }
+    }
+}
+
+/// Every operation of the document.
+fn operations(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// A listing's page is generic (`Page<T>`), so no one example fits it on the
+/// type: each listing response gets a page holding its item type's example.
+struct ListExamples;
+
+impl Modify for ListExamples {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let schemas = openapi.components.as_ref().map(|c| c.schemas.clone()).unwrap_or_default();
+        for operation in operations(openapi) {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else { continue };
+                if !status.starts_with('2') {
+                    continue;
+                }
+                for content in response.content.values_mut() {
+                    if content.example.is_none() {
+                        content.example = page_example(content.schema.as_ref(), &schemas);
+                    }
+                }
             }
         }
     }
+}
+
+/// `{"items": [<the item's example>], "next_cursor": null}` when `schema` is
+/// a page of items whose schema has an example.
+fn page_example(schema: Option<&RefOr<Schema>>, schemas: &BTreeMap<String, RefOr<Schema>>) -> Option<Value> {
+    let resolve = |schema: &RefOr<Schema>| match schema {
+        RefOr::T(Schema::Object(object)) => Some(object.clone()),
+        RefOr::Ref(reference) => match schemas.get(reference.ref_location.rsplit('/').next()?)? {
+            RefOr::T(Schema::Object(object)) => Some(object.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let page = resolve(schema?)?;
+    let RefOr::T(Schema::Array(items)) = page.properties.get("items")? else { return None };
+    let ArrayItems::RefOrSchema(item) = &items.items else { return None };
+    let example = resolve(item)?.example?;
+    Some(serde_json::json!({ "items": [example], "next_cursor": null }))
 }
 
 fn add_caller_defaults(operation: &mut Operation) {
@@ -110,7 +165,7 @@ fn add_caller_defaults(operation: &mut Operation) {
         assistant::routes::post_speech,
     ),
     components(schemas(crate::problem::Problem, crate::error::FieldError)),
-    modifiers(&BearerSchemes, &CallerDefaults),
+    modifiers(&BearerSchemes, &CallerDefaults, &ListExamples),
     tags(
         (name = "admin", description = "Platform operations (admin token)"),
         (name = "merchant", description = "A tenant's stores, catalog and fleet (tenant API key)"),
@@ -124,4 +179,17 @@ pub struct ApiDoc;
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// Serves the docs page at `/docs/` (and sends `/docs` there, so the page's
+/// relative asset links resolve), reading this service's `/openapi.json`.
+pub fn configure_docs(cfg: &mut web::ServiceConfig) {
+    // No validator: Swagger UI would otherwise send the document to an outside host.
+    let config = Config::new(["/openapi.json"]).validator_url("none");
+    cfg.service(web::resource("/docs").route(web::get().to(docs_redirect)))
+        .service(SwaggerUi::new("/docs/{_:.*}").config(config));
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
 }

@@ -5,7 +5,9 @@
 //! a body that is not JSON, too large, the wrong media type) is an
 //! [`EdgeError`]. Both render through [`render`]. Client mistakes are 4xx;
 //! causes of 5xx are logged (and reported to Sentry) but never sent to the
-//! client.
+//! client. Every body names its request in the extension member `request_id`
+//! (the response's `X-Request-Id`; not `instance`, which must be a URI and a
+//! client's id need not be one).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
@@ -137,6 +139,8 @@ impl ResponseError for Error {
         }
         if let Error::RateLimited(info) = self {
             write_rate_limit_headers(info, headers);
+            // For the limit middleware, which adds the other limits in force.
+            response.extensions_mut().insert(info.clone());
         }
         response
     }
@@ -204,6 +208,9 @@ pub fn problem_response(
         status: status.as_u16(),
         detail,
         errors,
+        // Every problem names its request, whichever layer produced it: the
+        // request-id middleware renders errors inside the request's scope.
+        request_id: crate::request_id::current().map(|id| id.to_string()),
     };
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))

@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use replenish_migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
+use tracing_actix_web::TracingLogger;
 
 use crate::actors::{ActorSettings, Registry};
 use crate::assistant::Assistant;
@@ -33,13 +34,14 @@ use crate::orders::gate::GateSettings;
 use crate::orders::placement::{OrderPlacement, PlacementSettings};
 use crate::orders::sweeper::Sweeper;
 use crate::outbound::UrlPolicy;
+use crate::request_id::RequestSpan;
 use crate::state::{AppState, Audience};
 use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 use crate::{
-    assistant, auth, catalog, detections, devices, health, intents, limits, openapi, orders, platform, reports, stores,
-    telemetry, tenants,
+    assistant, auth, catalog, detections, devices, health, intents, limits, openapi, orders, platform, reports,
+    request_id, stores, telemetry, tenants,
 };
 
 /// Why the application could not start.
@@ -257,6 +259,9 @@ fn public_server(
             // Without a Sentry client the middleware would still build a scope per request.
             .wrap(Condition::new(sentry_enabled, sentry::integrations::actix::Sentry::new()))
             .wrap(from_fn(telemetry::track_request))
+            // Outside the request log, so its line and every other one of the request is in the span.
+            .wrap(TracingLogger::<RequestSpan>::new())
+            .wrap(from_fn(request_id::assign))
             .configure(operations_routes)
             .configure(|cfg| admin_routes(cfg, admin))
             .service(
@@ -266,6 +271,7 @@ fn public_server(
                     .wrap(from_fn(limits::middleware::tenant_limit))
                     .wrap(from_fn(auth::middleware::authenticate))
                     .wrap(from_fn(limits::middleware::ip_limit))
+                    .wrap(from_fn(limits::middleware::report_limits))
                     .configure(stores::routes::configure)
                     .configure(catalog::routes::configure)
                     .configure(|cfg| devices::routes::configure_api(cfg, batch_limit))
@@ -294,6 +300,7 @@ fn metrics_server(settings: &Settings, listener: TcpListener, metrics: Arc<Metri
         App::new()
             .app_data(metrics.clone())
             .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+            .wrap(from_fn(request_id::assign))
             .service(
                 web::resource("/metrics")
                     .route(web::get().to(telemetry::metrics_endpoint))
@@ -440,5 +447,6 @@ fn operations_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/openapi.json")
             .route(web::get().to(openapi::openapi_json))
             .default_service(method_not_allowed("GET")),
-    );
+    )
+    .configure(openapi::configure_docs);
 }

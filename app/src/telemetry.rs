@@ -14,13 +14,18 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Metric, Registry};
 use secrecy::ExposeSecret;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{LogFormat, Settings};
+use crate::otlp::ExportGuard;
 
 /// Installs the global `tracing` subscriber (JSON or pretty, filtered by
-/// `RUST_LOG` when set, else by the configured level). Safe to call twice.
-pub fn init_tracing(settings: &Settings) {
+/// `RUST_LOG` when set, else by the configured level), exporting spans over
+/// OTLP when an endpoint is configured ([`crate::otlp`]). Safe to call twice.
+/// Keep the guard for the life of the process: dropping it flushes the export.
+pub fn init_tracing(settings: &Settings) -> Option<ExportGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_level));
     // async-openai logs response bodies it cannot parse, which may be model
     // output; no prompt or reply content may reach the logs.
@@ -28,11 +33,21 @@ pub fn init_tracing(settings: &Settings) {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match settings.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match settings.log_format {
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        LogFormat::Pretty => fmt.boxed(),
     };
+    let (export, guard, failure) = match crate::otlp::layer(settings) {
+        Ok(Some((layer, guard))) => (Some(layer), Some(guard), None),
+        Ok(None) => (None, None, None),
+        Err(err) => (None, None, Some(err)),
+    };
+    let _ = tracing_subscriber::registry().with(fmt).with(export).with(filter).try_init();
+    if let Some(err) = failure {
+        tracing::warn!(error = %err, "the OTLP exporter could not be built; spans are not exported");
+    }
+    guard
 }
 
 /// Starts Sentry when `SENTRY_DSN` is set; tests pass a transport of their own.

@@ -58,6 +58,12 @@ pub struct Location {
 /// Body of `POST /api/v1/assistant`. No `Debug`: prompt and image must not reach the logs.
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "prompt": "Is this sunscreen strong enough for the beach?",
+    "image": "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA",
+    "history": [],
+    "location": {"lat": 37.7599, "lon": -122.4148}
+}))]
 pub struct AssistantRequest {
     /// The wearer's question, 1-4000 characters.
     pub prompt: String,
@@ -73,6 +79,10 @@ pub struct AssistantRequest {
 
 /// Response of `POST /api/v1/assistant` (without `Accept: text/event-stream`).
 #[derive(Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "reply": "It is SPF 50, fine for a day at the beach; reapply every two hours.",
+    "usage": {"prompt_tokens": 812, "completion_tokens": 31, "total_tokens": 843}
+}))]
 pub struct AssistantReply {
     /// What the assistant says.
     pub reply: String,

@@ -21,6 +21,7 @@ use crate::catalog::model::FillLevel;
 use crate::error::{Error, Violations};
 use crate::http::{JsonBody, resource, with_body_limit};
 use crate::intents::model::{Confidence, DetectionRequest, DetectionResponse};
+use crate::limits::report::LimitReport;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -94,6 +95,11 @@ pub async fn post_assistant(
 /// Body of `POST /api/v1/detections/frame`. No `Debug`: the image must not reach the logs.
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "event_id": "frame-0042-000118",
+    "captured_at_ms": 1777626000000_i64,
+    "image": "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA"
+}))]
 pub struct FrameRequest {
     /// The device's id for this event (1-128 printable ASCII characters); a repeat gets the same answer.
     pub event_id: String,
@@ -126,6 +132,7 @@ pub async fn post_frame(
     state: web::Data<AppState>,
     assistant: web::Data<Assistant>,
     body: JsonBody<FrameRequest>,
+    limits: LimitReport,
 ) -> Result<web::Json<DetectionResponse>, Error> {
     let FrameRequest { event_id, captured_at_ms, image } = body.0;
     let mut detection = DetectionRequest {
@@ -143,7 +150,7 @@ pub async fn post_frame(
     let image = image::parse_data_url("image", &image)?;
     // The device's rate limit before the provider: a refused frame spends no
     // tokens. (The tenant's per-second limit ran at the edge already.)
-    let slot = state.devices.take_slot(&device).await?;
+    let slot = state.devices.take_slot(&device, &limits).await?;
     let snapshot = state.tenants.get(device.tenant_id.as_str()).await?;
     let classes: BTreeSet<String> = snapshot.catalog.keys().cloned().collect();
     let request = frame::request(&assistant.provider.model, &classes, &image.data_url);
@@ -162,6 +169,7 @@ pub async fn post_frame(
 /// Body of `POST /api/v1/speech`. No `Debug`: the text must not reach the logs.
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "Ordered spring water; it arrives on Sunday."}))]
 pub struct SpeechRequest {
     /// What to say, 1 to `REPLENISH_SPEECH_MAX_CHARS` characters.
     pub text: String,

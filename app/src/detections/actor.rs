@@ -25,6 +25,7 @@ use crate::intents::model::{
     prompt_sentence,
 };
 use crate::limits::limit::{Limit, LocalLimiter};
+use crate::limits::report::LimitReport;
 use crate::orders::actor::StoreActors;
 use crate::orders::model::OrderStatus;
 use crate::orders::model::OrderViewExt as _;
@@ -48,6 +49,8 @@ pub struct Detect {
     pub now: DateTime<Utc>,
     /// The device's rate limit already admitted it ([`TakeSlot`]).
     pub admitted: bool,
+    /// Where the device's limit stands after it is recorded here.
+    pub report: LimitReport,
 }
 
 /// Takes one request from the device's rate limit without recording
@@ -55,7 +58,7 @@ pub struct Detect {
 /// provider, then sends the [`Detect`] as already admitted.
 #[derive(Message)]
 #[rtype(result = "Result<(), Error>")]
-pub struct TakeSlot;
+pub struct TakeSlot(pub LimitReport);
 
 /// Answers a prompt.
 #[derive(Message)]
@@ -65,6 +68,8 @@ pub struct Decide {
     pub request: DecisionRequest,
     /// Server time when it arrived.
     pub now: DateTime<Utc>,
+    /// Where the device's limit stands after it is recorded here.
+    pub report: LimitReport,
 }
 
 /// Asks whether the actor's device is still as the database holds it now;
@@ -129,9 +134,11 @@ impl DeviceActor {
         }
     }
 
-    fn admit(&mut self) -> Result<(), Error> {
+    fn admit(&mut self, report: &LimitReport) -> Result<(), Error> {
         self.last_active = self.deps.clock.instant();
-        self.limiter.check().inspect_err(|_| self.deps.metrics.rate_limited("device"))
+        let standing = self.limiter.check().inspect_err(|_| self.deps.metrics.rate_limited("device"))?;
+        report.record(standing);
+        Ok(())
     }
 
     fn recent(&self, event_id: &str) -> Option<DetectionResponse> {
@@ -196,8 +203,8 @@ impl Actor for DeviceActor {
 impl Handler<TakeSlot> for DeviceActor {
     type Result = Result<(), Error>;
 
-    fn handle(&mut self, _: TakeSlot, _: &mut Self::Context) -> Result<(), Error> {
-        self.admit()
+    fn handle(&mut self, msg: TakeSlot, _: &mut Self::Context) -> Result<(), Error> {
+        self.admit(&msg.0)
     }
 }
 
@@ -297,7 +304,7 @@ impl Handler<Detect> for DeviceActor {
     fn handle(&mut self, msg: Detect, _: &mut Self::Context) -> Self::Result {
         if msg.admitted {
             self.last_active = self.deps.clock.instant();
-        } else if let Err(err) = self.admit() {
+        } else if let Err(err) = self.admit(&msg.report) {
             return AtomicResponse::new(Box::pin(ready(Err(err))));
         }
         if let Some(response) = self.recent(&msg.request.event_id) {
@@ -330,7 +337,7 @@ impl Handler<Decide> for DeviceActor {
     type Result = AtomicResponse<Self, Result<DecisionResponse, Error>>;
 
     fn handle(&mut self, msg: Decide, _: &mut Self::Context) -> Self::Result {
-        if let Err(err) = self.admit() {
+        if let Err(err) = self.admit(&msg.report) {
             return AtomicResponse::new(Box::pin(ready(Err(err))));
         }
         let deps = self.deps.clone();

@@ -20,6 +20,7 @@ use crate::detections::actor::{Decide, Detect, DeviceActor, DeviceDeps, Recheck,
 use crate::error::Error;
 use crate::intents::decision::{DecisionRequest, DecisionResponse};
 use crate::intents::model::{DetectionRequest, DetectionResponse};
+use crate::limits::report::LimitReport;
 use crate::orders::actor::mailbox_error;
 
 /// One request the device's rate limit already admitted, for
@@ -27,6 +28,14 @@ use crate::orders::actor::mailbox_error;
 #[derive(Debug)]
 #[must_use]
 pub struct Slot(());
+
+/// Whether a detection still has to pass the device's rate limit.
+enum Admission {
+    /// A [`Slot`] was taken for it.
+    Taken,
+    /// It is checked on arrival; where the limit stands goes into the report.
+    Check(LimitReport),
+}
 
 /// The device actors of this replica.
 pub struct DeviceFleet {
@@ -79,18 +88,29 @@ impl DeviceFleet {
         Ok(entry)
     }
 
-    /// Sends a detection to the device's actor.
-    pub async fn detect(&self, caller: &DeviceCaller, request: DetectionRequest) -> Result<DetectionResponse, Error> {
-        self.send_detection(caller, request, false).await
+    /// Sends a detection to the device's actor, recording into `report`
+    /// where the device's rate limit stands after it.
+    pub async fn detect(
+        &self,
+        caller: &DeviceCaller,
+        request: DetectionRequest,
+        report: &LimitReport,
+    ) -> Result<DetectionResponse, Error> {
+        self.send_detection(caller, request, Admission::Check(report.clone())).await
     }
 
     /// Takes one request from the device's rate limit (429 when it is used
     /// up), for a detection that costs something before it is known, such as
     /// a frame the model provider must classify first.
-    pub async fn take_slot(&self, caller: &DeviceCaller) -> Result<Slot, Error> {
+    pub async fn take_slot(&self, caller: &DeviceCaller, report: &LimitReport) -> Result<Slot, Error> {
         let entry = self.activate(caller).await?;
         let _inflight = self.admit(&entry)?;
-        entry.addr.send(TakeSlot).timeout(self.deps.settings.answer_timeout).await.map_err(mailbox_error)??;
+        entry
+            .addr
+            .send(TakeSlot(report.clone()))
+            .timeout(self.deps.settings.answer_timeout)
+            .await
+            .map_err(mailbox_error)??;
         Ok(Slot(()))
     }
 
@@ -101,36 +121,46 @@ impl DeviceFleet {
         _slot: Slot,
         request: DetectionRequest,
     ) -> Result<DetectionResponse, Error> {
-        self.send_detection(caller, request, true).await
+        self.send_detection(caller, request, Admission::Taken).await
     }
 
     async fn send_detection(
         &self,
         caller: &DeviceCaller,
         request: DetectionRequest,
-        admitted: bool,
+        admission: Admission,
     ) -> Result<DetectionResponse, Error> {
+        let (admitted, report) = match admission {
+            Admission::Taken => (true, LimitReport::default()),
+            Admission::Check(report) => (false, report),
+        };
         let now = self.deps.clock.now();
         request.validate(now)?;
         let entry = self.activate(caller).await?;
         let _slot = self.admit(&entry)?;
         entry
             .addr
-            .send(Detect { request, now, admitted })
+            .send(Detect { request, now, admitted, report })
             .timeout(self.deps.settings.answer_timeout)
             .await
             .map_err(mailbox_error)?
     }
 
-    /// Sends a decision to the device's actor.
-    pub async fn decide(&self, caller: &DeviceCaller, request: DecisionRequest) -> Result<DecisionResponse, Error> {
+    /// Sends a decision to the device's actor, recording into `report`
+    /// where the device's rate limit stands after it.
+    pub async fn decide(
+        &self,
+        caller: &DeviceCaller,
+        request: DecisionRequest,
+        report: &LimitReport,
+    ) -> Result<DecisionResponse, Error> {
         let now = self.deps.clock.now();
         crate::intents::model::check_device_time("decided_at_ms", request.decided_at_ms, now)?;
         let entry = self.activate(caller).await?;
         let _slot = self.admit(&entry)?;
         entry
             .addr
-            .send(Decide { request, now })
+            .send(Decide { request, now, report: report.clone() })
             .timeout(self.deps.settings.answer_timeout)
             .await
             .map_err(mailbox_error)?

@@ -7,6 +7,7 @@ use crate::auth::DeviceCaller;
 use crate::error::Error;
 use crate::http::{JsonBody, resource};
 use crate::intents::model::{DetectionRequest, DetectionResponse};
+use crate::limits::report::LimitReport;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -33,6 +34,7 @@ pub async fn post_detection(
     device: DeviceCaller,
     state: web::Data<AppState>,
     body: JsonBody<DetectionRequest>,
+    limits: LimitReport,
 ) -> Result<web::Json<DetectionResponse>, Error> {
-    Ok(web::Json(state.devices.detect(&device, body.0).await?))
+    Ok(web::Json(state.devices.detect(&device, body.0, &limits).await?))
 }

@@ -10,6 +10,7 @@ use crate::history::HistoryQuery;
 use crate::http::{JsonBody, Page, parse_uuid, resource};
 use crate::intents::decision::{DecisionRequest, DecisionResponse, IntentView};
 use crate::intents::listing::{self, is_intent_status};
+use crate::limits::report::LimitReport;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -36,8 +37,9 @@ pub async fn post_decision(
     device: DeviceCaller,
     state: web::Data<AppState>,
     body: JsonBody<DecisionRequest>,
+    limits: LimitReport,
 ) -> Result<web::Json<DecisionResponse>, Error> {
-    Ok(web::Json(state.devices.decide(&device, body.0).await?))
+    Ok(web::Json(state.devices.decide(&device, body.0, &limits).await?))
 }
 
 /// One intent: a device sees its own, a merchant any of the tenant's.

@@ -5,9 +5,11 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::error::{Error, RateLimitInfo};
+use crate::limits::report::Standing;
 
 /// One limit: `quota` requests per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,11 @@ impl Limit {
         Quota::with_period(period).unwrap_or_else(|| Quota::per_second(n)).allow_burst(n)
     }
 
+    /// Where this limit stands after admitting a request, `remaining` left.
+    pub fn standing(&self, remaining: u64) -> Standing {
+        Standing::admitted(self.scope, self.quota, self.window, remaining)
+    }
+
     /// The error of a refused request that may retry after `retry_after`.
     pub fn refused(&self, retry_after: Duration) -> Error {
         Error::RateLimited(RateLimitInfo {
@@ -48,13 +55,14 @@ impl Limit {
 #[derive(Debug)]
 pub struct LocalLimiter {
     limit: Limit,
-    gcra: DefaultDirectRateLimiter,
+    /// Reports the state after each admitted request, for the `RateLimit` field.
+    gcra: DefaultDirectRateLimiter<StateInformationMiddleware>,
 }
 
 impl LocalLimiter {
     /// A limiter with a full burst allowance.
     pub fn new(limit: Limit) -> Self {
-        Self { limit, gcra: RateLimiter::direct(limit.governor_quota()) }
+        Self { limit, gcra: RateLimiter::direct(limit.governor_quota()).with_middleware() }
     }
 
     /// The limit it enforces.
@@ -62,11 +70,13 @@ impl LocalLimiter {
         self.limit
     }
 
-    /// Admits one request, or refuses with how long to wait.
-    pub fn check(&self) -> Result<(), Error> {
-        self.gcra
-            .check()
-            .map_err(|not_until| self.limit.refused(not_until.wait_time_from(DefaultClock::default().now())))
+    /// Admits one request (saying how the limit stands after it), or
+    /// refuses with how long to wait.
+    pub fn check(&self) -> Result<Standing, Error> {
+        match self.gcra.check() {
+            Ok(snapshot) => Ok(self.limit.standing(u64::from(snapshot.remaining_burst_capacity()))),
+            Err(not_until) => Err(self.limit.refused(not_until.wait_time_from(DefaultClock::default().now()))),
+        }
     }
 
     /// Starts over with `limit` when it differs from the one in force (a

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::limits::limit::{Limit, LocalLimiter};
+use crate::limits::report::Standing;
 use crate::limits::shared::SharedLimiter;
 use crate::telemetry::Metrics;
 
@@ -41,7 +42,7 @@ impl Limiter {
         self.shared.as_ref().is_some_and(SharedLimiter::degraded)
     }
 
-    fn check_local(&self, key: &str, limit: Limit) -> Result<(), Error> {
+    fn check_local(&self, key: &str, limit: Limit) -> Result<Standing, Error> {
         let mut limiter = self.local.get_with_by_ref(key, || Arc::new(LocalLimiter::new(limit)));
         if limiter.limit() != limit {
             limiter = Arc::new(LocalLimiter::new(limit));
@@ -56,12 +57,12 @@ impl Limiter {
         self.local.entry_count()
     }
 
-    async fn check(&self, key: String, limit: Limit) -> Result<(), Error> {
+    async fn check(&self, key: String, limit: Limit) -> Result<Standing, Error> {
         let outcome = match &self.shared {
             Some(shared) if !shared.degraded() => match shared.check(&key, limit).await {
                 Ok(outcome) => {
                     self.metrics.set_shared_limits_degraded(false);
-                    outcome
+                    outcome.map(|left| limit.standing(left))
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "redis unreachable; using local rate limits");
@@ -77,14 +78,14 @@ impl Limiter {
         outcome
     }
 
-    /// Checks the per-IP limit.
-    pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Error> {
+    /// Checks the per-IP limit, saying how it stands after this request.
+    pub async fn check_ip(&self, ip: IpAddr) -> Result<Standing, Error> {
         let limit = Limit { scope: "ip", quota: self.ip_per_minute, window: Duration::from_secs(60) };
         self.check(format!("ip:{ip}"), limit).await
     }
 
-    /// Checks the tenant's per-second limit.
-    pub async fn check_tenant(&self, tenant: &str, per_second: u32) -> Result<(), Error> {
+    /// Checks the tenant's per-second limit, saying how it stands after this request.
+    pub async fn check_tenant(&self, tenant: &str, per_second: u32) -> Result<Standing, Error> {
         let limit = Limit { scope: "tenant", quota: per_second, window: Duration::from_secs(1) };
         self.check(format!("tenant:{tenant}"), limit).await
     }

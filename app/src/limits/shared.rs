@@ -19,7 +19,8 @@ use crate::limits::limit::Limit;
 
 // KEYS[1]: the limit's key. ARGV[1]: emission interval (µs). ARGV[2]: window (µs).
 // ARGV[3]: requests wanted. Grants as many as the window allows, up to the
-// wanted number: {granted, 0}, or {0, µs until one is allowed}.
+// wanted number: {granted, 0, requests left after them}, or {0, µs until one
+// is allowed, 0}.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -29,10 +30,10 @@ local wanted = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 local granted = math.min(wanted, math.floor((now + window - tat) / interval))
-if granted < 1 then return {0, tat + interval - window - now} end
+if granted < 1 then return {0, tat + interval - window - now, 0} end
 local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {granted, 0}
+return {granted, 0, math.floor((now + window - new_tat) / interval)}
 ";
 
 /// Most requests one lease may hold.
@@ -43,6 +44,8 @@ const MAX_LEASE_LIFE: Duration = Duration::from_millis(250);
 /// Requests leased from Redis and not yet spent.
 struct Lease {
     remaining: u32,
+    /// What Redis had left beyond the lease when it granted it.
+    left_beyond: u64,
     until: Instant,
 }
 
@@ -105,23 +108,25 @@ impl SharedLimiter {
         self.leases.lock().map(|l| l.len()).unwrap_or(0)
     }
 
-    /// Spends one request of this replica's lease for `key`, if it has one.
-    fn spend_lease(&self, key: &str) -> bool {
-        let Ok(mut leases) = self.leases.lock() else { return false };
+    /// Spends one request of this replica's lease for `key`, if it has one,
+    /// saying how many are left (as this replica knows: the lease and what
+    /// Redis had beyond it).
+    fn spend_lease(&self, key: &str) -> Option<u64> {
+        let Ok(mut leases) = self.leases.lock() else { return None };
         match leases.get_mut(key) {
             Some(lease) if lease.remaining > 0 && lease.until > Instant::now() => {
                 lease.remaining -= 1;
-                true
+                Some(u64::from(lease.remaining) + lease.left_beyond)
             }
             Some(_) => {
                 leases.remove(key);
-                false
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
-    fn keep_lease(&self, key: &str, extra: u32, limit: Limit) {
+    fn keep_lease(&self, key: &str, extra: u32, left_beyond: u64, limit: Limit) {
         if extra == 0 {
             return;
         }
@@ -135,18 +140,20 @@ impl SharedLimiter {
             self.sweep_at.store((leases.len() * 2).max(MIN_SWEEP), Ordering::Relaxed);
         }
         let until = now + lease_life(limit);
-        let lease = leases.entry(key.to_owned()).or_insert(Lease { remaining: 0, until });
+        let lease = leases.entry(key.to_owned()).or_insert(Lease { remaining: 0, left_beyond, until });
         if lease.until <= now {
             lease.remaining = 0;
         }
         lease.remaining += extra;
+        lease.left_beyond = left_beyond;
         lease.until = until;
     }
 
-    /// `Ok(outcome)` from this replica's lease or from Redis, or `Err` when Redis could not answer.
-    pub async fn check(&self, key: &str, limit: Limit) -> Result<Result<(), Error>, String> {
-        if self.spend_lease(key) {
-            return Ok(Ok(()));
+    /// `Ok(outcome)` from this replica's lease or from Redis (when admitted:
+    /// how many requests are left), or `Err` when Redis could not answer.
+    pub async fn check(&self, key: &str, limit: Limit) -> Result<Result<u64, Error>, String> {
+        if let Some(left) = self.spend_lease(key) {
+            return Ok(Ok(left));
         }
         let interval = (limit.window.as_micros() / u128::from(limit.quota.max(1))).max(1);
         let wanted = lease_size(limit);
@@ -157,7 +164,7 @@ impl SharedLimiter {
                 .arg(interval as u64)
                 .arg(limit.window.as_micros() as u64)
                 .arg(wanted)
-                .invoke_async::<(i64, i64)>(&mut conn)
+                .invoke_async::<(i64, i64, i64)>(&mut conn)
                 .await
                 .map_err(|e| e.to_string())
         };
@@ -166,12 +173,13 @@ impl SharedLimiter {
             Err(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
         };
         self.mark(result.is_err());
-        let (granted, wait_us) = result?;
+        let (granted, wait_us, left) = result?;
         if granted < 1 {
             return Ok(Err(limit.refused(Duration::from_micros(wait_us.max(0) as u64))));
         }
-        self.keep_lease(key, u32::try_from(granted - 1).unwrap_or(0), limit);
-        Ok(Ok(()))
+        let (extra, left) = (u32::try_from(granted - 1).unwrap_or(0), u64::try_from(left).unwrap_or(0));
+        self.keep_lease(key, extra, left, limit);
+        Ok(Ok(u64::from(extra) + left))
     }
 }
 

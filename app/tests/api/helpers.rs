@@ -191,6 +191,7 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads `response` in full.
     pub async fn read(response: Response) -> Self {
         let status = response.status();
         let headers = response.headers().clone();
@@ -209,6 +210,15 @@ impl Reply {
         assert!(problem_type.ends_with(&format!("/{kind}")), "expected problem type {kind}, got {self:?}");
         assert_eq!(self.body["status"], status, "problem status of {self:?}");
         assert!(self.body["title"].is_string() && self.body["detail"].is_string(), "{self:?}");
+        let request_id = self.headers.get("x-request-id").and_then(|v| v.to_str().ok()).expect("X-Request-Id");
+        assert_eq!(self.body["request_id"], request_id, "every problem names its request: {self:?}");
+    }
+
+    /// The first item of the list-valued header `name` (on a 429, the
+    /// `RateLimit-Policy` or `RateLimit` item of the limit that refused).
+    pub fn first_item(&self, name: &str) -> String {
+        let value = self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        value.split(", ").next().unwrap_or_default().to_owned()
     }
 
     #[track_caller]
@@ -425,6 +435,11 @@ pub struct AppProcess {
 impl AppProcess {
     /// Starts the binary on a free port with `env`, waiting until it answers `/healthz`.
     pub async fn start(env: &[(&str, String)]) -> AppProcess {
+        Self::start_with_stderr(env, std::process::Stdio::inherit()).await
+    }
+
+    /// Like [`AppProcess::start`], its logs (stderr) going to `stderr`.
+    pub async fn start_with_stderr(env: &[(&str, String)], stderr: std::process::Stdio) -> AppProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_replenish"));
         command
@@ -438,7 +453,7 @@ impl AppProcess {
             // Stand-in merchants listen on 127.0.0.1 over plain http.
             .env("REPLENISH_COMMERCE_ALLOW_PRIVATE_URLS", "true")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit());
+            .stderr(stderr);
         for (name, value) in env {
             command.env(name, value);
         }
