@@ -27,6 +27,7 @@ use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
 use crate::limits::shared::SharedLimiter;
 use crate::orders::actor::StoreActors;
+use crate::orders::lifecycle::OrderLifecycle;
 use crate::orders::placement::OrderPlacement;
 use crate::orders::sweeper::Sweeper;
 use crate::state::{AppState, Audience};
@@ -197,6 +198,8 @@ fn wire(
     let tasks = TaskScope::default();
     let only = audience.dedicated_tenant().cloned();
     let devices = Arc::new(loop_services(settings, &db, &tenants, metrics, &tasks, &clock, only));
+    let commerce_timeout = Duration::from_millis(settings.commerce_timeout_ms.max(1));
+    let orders = Arc::new(OrderLifecycle::new(db.clone(), commerce_timeout, clock.clone()));
     let changes = Arc::new(Invalidator::new(vec![credentials.clone(), tenants.clone(), devices.clone()]));
     if !settings.is_sqlite() {
         // One process owns an SQLite file: every change happens here and is applied here.
@@ -208,6 +211,7 @@ fn wire(
         redis,
         tenants,
         devices,
+        orders,
         limiter,
         credentials,
         client_ip,

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::db::scope::TenantScope;
 use crate::detections::fleet::DeviceFleet;
 use crate::limits::client_ip::ClientIpPolicy;
+use crate::orders::lifecycle::OrderLifecycle;
 use crate::limits::requests::Limiter;
 use crate::tasks::TaskScope;
 use crate::tenants::cache::TenantCache;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub tenants: Arc<TenantCache>,
     /// The device actors: detections and decisions go through them.
     pub devices: Arc<DeviceFleet>,
+    /// Status reports and cancellations of placed orders.
+    pub orders: Arc<OrderLifecycle>,
     /// IP and tenant rate limits.
     pub limiter: Limiter,
     /// Credentials the database confirmed recently.

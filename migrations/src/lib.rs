@@ -10,6 +10,7 @@ mod m20261124_000001_foundation;
 mod m20261124_000002_replenishment;
 mod m20261124_000003_assistant_usage;
 mod m20261130_000010_order_claims_budget_zone;
+mod m20261130_000012_order_lifecycle;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_replenishment::Migration),
             Box::new(m20261124_000003_assistant_usage::Migration),
             Box::new(m20261130_000010_order_claims_budget_zone::Migration),
+            Box::new(m20261130_000012_order_lifecycle::Migration),
         ]
     }
 }

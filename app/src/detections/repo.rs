@@ -23,6 +23,7 @@ use crate::intents::model::{DetectionResponse, ProductMemory, Reason, cooldown_r
 use crate::intents::repo::expire_lapsed;
 use crate::orders::entity::order;
 use crate::orders::model::{IntentStatus, OrderStatus};
+use crate::orders::repo::lifecycle;
 
 /// Everything a prompt candidate needs to become an intent.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct Candidate<'a> {
     pub cooldown: Duration,
     /// How long the prompt stays open.
     pub ttl: Duration,
+    /// How long after its placement an order without a final status holds off prompts.
+    pub order_horizon: Duration,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -145,6 +148,14 @@ async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<Det
         household_order.and_then(|o| cooldown_remaining(Some(o.created_at), c.cooldown, c.now))
     {
         response = suppressed(Reason::AlreadyOrdered, remaining, None);
+    } else if let Some(on_its_way) =
+        lifecycle::in_progress(&txn, d.scope.tenant(), &d.owner, &product_id, c.now - c.order_horizon).await?
+    {
+        response = DetectionResponse {
+            order_id: Some(on_its_way.id),
+            eta: on_its_way.eta,
+            ..suppressed(Reason::OrderInProgress, 0, None)
+        };
     } else if let Some(remaining) =
         cooldown_remaining(last_decision(&txn, d, &product_id, c.now - c.cooldown).await?, c.cooldown, c.now)
     {

@@ -58,11 +58,25 @@ impl CommerceError {
     }
 }
 
+/// What a provider is asked to cancel.
+#[derive(Debug, Clone)]
+pub struct CancelRequest {
+    /// Our order id (the idempotency key of the original submission).
+    pub order_id: Uuid,
+    /// The provider's reference, when it confirmed.
+    pub provider_ref: Option<String>,
+    /// Why (e.g. "wearer-cancelled").
+    pub reason: String,
+}
+
 /// A commerce integration. Implementations must treat `order_id` as an
 /// idempotency key: the same id submitted twice is one order.
 pub trait CommerceProvider: Send + Sync {
     /// Places (or looks up) the order.
     fn submit<'a>(&'a self, request: &'a OrderRequest) -> BoxFuture<'a, Result<Confirmation, CommerceError>>;
+
+    /// Cancels an order the provider may have placed; Ok when it is (or already was) cancelled.
+    fn cancel<'a>(&'a self, request: &'a CancelRequest) -> BoxFuture<'a, Result<(), CommerceError>>;
 }
 
 /// The built-in provider: confirms with an ETA two days after the store-local
@@ -94,6 +108,11 @@ impl CommerceProvider for MockProvider {
                 MockOutcome::Timeout => std::future::pending().await,
             }
         })
+    }
+
+    fn cancel<'a>(&'a self, _: &'a CancelRequest) -> BoxFuture<'a, Result<(), CommerceError>> {
+        // The mock places nothing real, so any order is cancelled at once.
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -156,6 +175,11 @@ impl HttpProvider {
 impl CommerceProvider for HttpProvider {
     fn submit<'a>(&'a self, request: &'a OrderRequest) -> BoxFuture<'a, Result<Confirmation, CommerceError>> {
         Box::pin(self.call(request))
+    }
+
+    fn cancel<'a>(&'a self, _: &'a CancelRequest) -> BoxFuture<'a, Result<(), CommerceError>> {
+        // The plain `http` provider has no cancel endpoint; the webhook provider cancels for real.
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 

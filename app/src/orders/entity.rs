@@ -1,4 +1,4 @@
-//! Table mappings for orders, per-owner daily spend and the owner's budget zone.
+//! Table mappings for orders, their timeline, per-owner daily spend and the owner's budget zone.
 
 /// The `orders` table.
 pub mod order {
@@ -29,7 +29,7 @@ pub mod order {
         pub total_cents: i64,
         /// The owner's budget day the spend counts against (`YYYY-MM-DD`, in the owner's budget zone).
         pub budget_day: String,
-        /// PENDING, SUBMITTED, CONFIRMED or FAILED.
+        /// An [`crate::orders::model::OrderStatus`].
         pub status: String,
         /// Commerce provider name.
         pub provider: String,
@@ -46,6 +46,10 @@ pub mod order {
         /// When a replica last took the order to its provider: while the
         /// claim is fresh no other replica (nor the sweeper) works on it.
         pub claimed_at: Option<DateTimeUtc>,
+        /// Placed by a test device: mock provider, no budget, no revenue.
+        pub test: bool,
+        /// Not sent to the provider before this time (the tenant's submit delay).
+        pub send_after: Option<DateTimeUtc>,
     }
 
     /// No navigable relations; queries join explicitly.
@@ -117,4 +121,36 @@ pub mod budget_zone {
             Column::TenantId
         }
     }
+}
+
+/// The `order_events` table.
+pub mod order_event {
+    use sea_orm::entity::prelude::*;
+
+    /// One entry of an order's timeline, written with the change it records.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "order_events")]
+    pub struct Model {
+        /// Insertion order.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// Owning tenant.
+        pub tenant_id: String,
+        /// The order.
+        pub order_id: Uuid,
+        /// The status it took.
+        pub status: String,
+        /// JSON of [`crate::orders::model::EventDetails`].
+        pub details: String,
+        /// When.
+        pub at: DateTimeUtc,
+    }
+
+    /// No navigable relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    crate::db::scope::owned_by!(tenant: TenantId);
 }

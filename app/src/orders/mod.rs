@@ -8,6 +8,7 @@
 pub mod actor;
 pub mod commerce;
 pub mod entity;
+pub mod lifecycle;
 pub mod listing;
 pub mod model;
 pub mod placement;

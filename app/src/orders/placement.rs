@@ -14,7 +14,9 @@ use crate::clock::Clock;
 use crate::db::scope::TenantScope;
 use crate::error::Error;
 use crate::intents::entity::intent;
-use crate::orders::commerce::{HttpProvider, OrderRequest, provider_for, submit_with_timeout};
+use crate::orders::commerce::{
+    CommerceProvider, HttpProvider, MockProvider, OrderRequest, provider_for, submit_with_timeout,
+};
 use crate::orders::entity::order;
 use crate::orders::repo::placing::{self, Settlement};
 use crate::stores::model::CommerceSettings;
@@ -66,7 +68,10 @@ impl OrderPlacement {
             .await?
             .ok_or_else(|| Error::Internal(format!("store {} is gone", order.store_id)))?;
         let settings = CommerceSettings::from_stored(&store.commerce_provider, &store.commerce_settings)?;
-        placing::mark_submitted(&self.db, tenant, order, self.clock.now()).await?;
+        if !placing::mark_submitted(&self.db, tenant, order, self.clock.now()).await? {
+            // Cancelled (or settled) meanwhile: it must never reach the provider.
+            return placing::current(&self.db, tenant, order).await;
+        }
         let request = OrderRequest {
             order_id: order.id,
             sku: order.sku.clone(),
@@ -75,7 +80,9 @@ impl OrderPlacement {
             timezone: store.timezone,
             placed_at: order.created_at,
         };
-        let provider = provider_for(&settings, &self.http);
+        // A test device's order goes to the mock provider, whatever the store uses.
+        let provider: Box<dyn CommerceProvider> =
+            if order.test { Box::new(MockProvider::default()) } else { provider_for(&settings, &self.http) };
         let settlement = match submit_with_timeout(provider.as_ref(), &request, self.commerce_timeout).await {
             Ok(confirmation) => Settlement::Confirmed(confirmation),
             Err(err) if err.is_definite() => {

@@ -36,6 +36,7 @@ mod dedicated;
 mod devices;
 mod durability;
 mod helpers;
+mod lifecycle;
 mod limits;
 mod merchant;
 mod notices;
