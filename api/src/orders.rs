@@ -136,9 +136,9 @@ impl StatusUpdate {
         v.check(bad(&self.carrier, 100), "carrier", "must be 1-100 characters, without NUL");
         v.check(bad(&self.tracking_number, 100), "tracking_number", "must be 1-100 characters, without NUL");
         v.check(
-            self.tracking_url.as_deref().is_some_and(|u| {
-                !text_ok(u, 2048) || !(u.starts_with("https://") || u.starts_with("http://"))
-            }),
+            self.tracking_url
+                .as_deref()
+                .is_some_and(|u| !text_ok(u, 2048) || !(u.starts_with("https://") || u.starts_with("http://"))),
             "tracking_url",
             "must be an http(s) URL of at most 2048 characters",
         );
@@ -164,7 +164,11 @@ impl CancelRequest {
     /// Checks the rules serde cannot express.
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut v = Violations::default();
-        v.check(self.reason.as_deref().is_some_and(|s| !text_ok(s, 500)), "reason", "must be 1-500 characters, without NUL");
+        v.check(
+            self.reason.as_deref().is_some_and(|s| !text_ok(s, 500)),
+            "reason",
+            "must be 1-500 characters, without NUL",
+        );
         v.finish()
     }
 }

@@ -12,8 +12,8 @@ use crate::clock::Clock;
 use crate::db::scope::TenantScope;
 use crate::detections::fleet::DeviceFleet;
 use crate::limits::client_ip::ClientIpPolicy;
-use crate::orders::lifecycle::OrderLifecycle;
 use crate::limits::requests::Limiter;
+use crate::orders::lifecycle::OrderLifecycle;
 use crate::tasks::TaskScope;
 use crate::tenants::cache::TenantCache;
 

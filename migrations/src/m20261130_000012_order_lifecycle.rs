@@ -50,12 +50,11 @@ enum OrderEvents {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters one thing at a time.
-        let add = |table: TableRef, column: ColumnDef| Table::alter().table(table).add_column(column).to_owned();
-        manager.alter_table(add(Orders::Table.into_table_ref(), boolean(Orders::Test).default(false).to_owned())).await?;
-        manager.alter_table(add(Orders::Table.into_table_ref(), timestamp_with_time_zone_null(Orders::SendAfter))).await?;
-        manager
-            .alter_table(add(Devices::Table.into_table_ref(), boolean(Devices::Test).default(false).to_owned()))
-            .await?;
+        let orders = || Table::alter().table(Orders::Table).to_owned();
+        manager.alter_table(orders().add_column(boolean(Orders::Test).default(false)).to_owned()).await?;
+        manager.alter_table(orders().add_column(timestamp_with_time_zone_null(Orders::SendAfter)).to_owned()).await?;
+        let devices = Table::alter().table(Devices::Table).add_column(boolean(Devices::Test).default(false)).to_owned();
+        manager.alter_table(devices).await?;
         manager
             .create_table(
                 Table::create()
@@ -84,9 +83,8 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(OrderEvents::Table).to_owned()).await?;
-        let drop = |table: TableRef, column: DynIden| Table::alter().table(table).drop_column(column).to_owned();
-        manager.alter_table(drop(Devices::Table.into_table_ref(), Devices::Test.into_iden())).await?;
-        manager.alter_table(drop(Orders::Table.into_table_ref(), Orders::SendAfter.into_iden())).await?;
-        manager.alter_table(drop(Orders::Table.into_table_ref(), Orders::Test.into_iden())).await
+        manager.alter_table(Table::alter().table(Devices::Table).drop_column(Devices::Test).to_owned()).await?;
+        manager.alter_table(Table::alter().table(Orders::Table).drop_column(Orders::SendAfter).to_owned()).await?;
+        manager.alter_table(Table::alter().table(Orders::Table).drop_column(Orders::Test).to_owned()).await
     }
 }

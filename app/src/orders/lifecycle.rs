@@ -58,7 +58,12 @@ impl OrderLifecycle {
     }
 
     /// One order with its timeline: a device sees its own, a merchant any of the tenant's.
-    pub async fn order(&self, tenant: &TenantScope, device: Option<&DeviceScope>, id: Uuid) -> Result<OrderView, Error> {
+    pub async fn order(
+        &self,
+        tenant: &TenantScope,
+        device: Option<&DeviceScope>,
+        id: Uuid,
+    ) -> Result<OrderView, Error> {
         let order = self.load(tenant, device, id).await?;
         self.view(tenant, &order).await
     }
@@ -66,7 +71,12 @@ impl OrderLifecycle {
     /// Applies a merchant's status report. The same status again is a no-op
     /// (200, no new timeline entry, no second refund); a move the state
     /// machine does not allow is 409 `invalid-transition`.
-    pub async fn report_status(&self, tenant: &TenantScope, id: Uuid, update: &StatusUpdate) -> Result<OrderView, Error> {
+    pub async fn report_status(
+        &self,
+        tenant: &TenantScope,
+        id: Uuid,
+        update: &StatusUpdate,
+    ) -> Result<OrderView, Error> {
         let to = update.status;
         let details = EventDetails {
             by: Some(Actor::Merchant),
@@ -121,11 +131,23 @@ impl OrderLifecycle {
             });
         }
         let by = if device.is_some() { Actor::Device } else { Actor::Merchant };
-        let details =
-            EventDetails { by: Some(by), channel: request.channel, reason: request.reason.clone(), ..Default::default() };
+        let details = EventDetails {
+            by: Some(by),
+            channel: request.channel,
+            reason: request.reason.clone(),
+            ..Default::default()
+        };
         // Not sent yet: the conditional update wins or loses against the sender's in one step.
-        if lifecycle::transition(&self.db, tenant, &order, &[OrderStatus::Pending], OrderStatus::Cancelled, &details, now)
-            .await?
+        if lifecycle::transition(
+            &self.db,
+            tenant,
+            &order,
+            &[OrderStatus::Pending],
+            OrderStatus::Cancelled,
+            &details,
+            now,
+        )
+        .await?
         {
             return self.order(tenant, device, id).await;
         }
@@ -150,18 +172,19 @@ impl OrderLifecycle {
     }
 
     /// Asks the order's provider (the mock for a test order) to cancel it.
-    async fn cancel_at_provider(&self, tenant: &TenantScope, order: &order::Model, reason: String) -> Result<(), Error> {
+    async fn cancel_at_provider(
+        &self,
+        tenant: &TenantScope,
+        order: &order::Model,
+        reason: String,
+    ) -> Result<(), Error> {
         let store = crate::stores::repo::find(&self.db, tenant, &order.store_id)
             .await?
             .ok_or_else(|| Error::Internal(format!("store {} is gone", order.store_id)))?;
         let settings = CommerceSettings::from_stored(&store.commerce_provider, &store.commerce_settings)?;
-        let provider: Box<dyn commerce::CommerceProvider> = if order.test {
-            Box::new(MockProvider::default())
-        } else {
-            commerce::provider_for(&settings, &self.http)
-        };
-        let request =
-            commerce::CancelRequest { order_id: order.id, provider_ref: order.provider_ref.clone(), reason };
+        let provider: Box<dyn commerce::CommerceProvider> =
+            if order.test { Box::new(MockProvider::default()) } else { commerce::provider_for(&settings, &self.http) };
+        let request = commerce::CancelRequest { order_id: order.id, provider_ref: order.provider_ref.clone(), reason };
         match tokio::time::timeout(self.commerce_timeout, provider.cancel(&request)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(CommerceError::Refused(why))) => Err(Error::Conflict {

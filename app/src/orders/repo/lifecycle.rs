@@ -42,11 +42,7 @@ pub async fn record_event(
 }
 
 /// The order's timeline, oldest first.
-pub async fn timeline(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    order_id: Uuid,
-) -> Result<Vec<OrderEvent>, Error> {
+pub async fn timeline(db: &DatabaseConnection, tenant: &TenantScope, order_id: Uuid) -> Result<Vec<OrderEvent>, Error> {
     let rows = tenant
         .find::<order_event::Entity>()
         .filter(order_event::Column::OrderId.eq(order_id))

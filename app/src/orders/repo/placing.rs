@@ -3,7 +3,7 @@
 //! sweeper's claims on orders whose outcome is still unknown.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Select};
 
 use crate::db::scope::{AcrossTenants, TenantScope};

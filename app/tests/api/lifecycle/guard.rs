@@ -64,4 +64,7 @@ async fn order_in_progress_ends_at_the_horizon(backend: Backend) {
     assert_eq!(released.assert_status(200)["reason"], "PROMPT", "{released:?}");
 }
 
-on_both_backends!(order_in_progress_holds_every_device_of_the_household_until_delivered, order_in_progress_ends_at_the_horizon);
+on_both_backends!(
+    order_in_progress_holds_every_device_of_the_household_until_delivered,
+    order_in_progress_ends_at_the_horizon
+);

@@ -46,7 +46,10 @@ async fn test_devices_are_counted_nowhere(backend: Backend) {
         {"device_id": "fleet-2", "store": "main", "owner": "h-9", "model": "spectacles-5"}]});
     let batch = app.call(Method::POST, "/api/v1/devices:batch", Some(&key), Some(batch)).await;
     let batch = batch.assert_status(201).clone();
-    assert_eq!((batch["devices"][0]["test"].as_bool(), batch["devices"][1]["test"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (batch["devices"][0]["test"].as_bool(), batch["devices"][1]["test"].as_bool()),
+        (Some(true), Some(false))
+    );
     let listed = app.call(Method::GET, "/api/v1/devices", Some(&key), None).await;
     let tests: Vec<bool> = listed.assert_status(200)["items"]
         .as_array()
