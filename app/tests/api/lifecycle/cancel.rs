@@ -72,7 +72,7 @@ async fn cancelled_before_sending_never_reaches_the_merchant(backend: Backend) {
         order(&app, &key, &second).await.body["status"] == "CONFIRMED"
     })
     .await;
-    assert_eq!(merchant.keys(), [second.clone()], "the cancelled order was never sent, the held one once");
+    assert_eq!(merchant.keys(), std::slice::from_ref(&second), "the cancelled order was never sent, the held one once");
     let seen = order(&app, &device, &first).await;
     assert_eq!(seen.assert_status(200)["status"], "CANCELLED", "still cancelled after the sweeps");
     // A cooldown of 0 and the order on its way: no third prompt, so the budget is not tested further.
