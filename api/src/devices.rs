@@ -29,6 +29,10 @@ pub struct DeviceSpec {
     pub serial: Option<String>,
     /// Wearer or household (1-128 characters); devices of one owner share order history.
     pub owner: String,
+    /// A test device: its orders go to the mock provider whatever the store
+    /// uses and count against no budget and no revenue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// One device to register (merchant `POST /api/v1/devices`).
@@ -54,6 +58,9 @@ pub struct NewDevice {
     /// Hardware serial number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
+    /// A test device (see [`DeviceSpec::test`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl NewDevice {
@@ -64,6 +71,7 @@ impl NewDevice {
             model: self.model.clone(),
             serial: self.serial.clone(),
             owner: self.owner.clone(),
+            test: self.test,
         }
     }
 }
@@ -171,6 +179,9 @@ pub struct DeviceView {
     pub serial: Option<String>,
     /// Active or revoked.
     pub status: DeviceStatus,
+    /// A test device: its orders are test orders.
+    #[serde(default)]
+    pub test: bool,
     /// Registration time.
     pub created_at: DateTime<Utc>,
     /// Last change.

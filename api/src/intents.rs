@@ -98,11 +98,16 @@ pub enum Reason {
     AlreadyOrdered,
     /// The wearer decided about this product within the cooldown.
     Cooldown,
+    /// The household has an order of this product on its way (not yet
+    /// delivered, cancelled, refunded or failed, and placed within the
+    /// tenant's `order_in_progress_days`); `order_id` and `eta` name it.
+    OrderInProgress,
 }
 
 wire_enum!(Reason, "reason" {
     Prompt => "PROMPT", AboveThreshold => "ABOVE_THRESHOLD", LowConfidence => "LOW_CONFIDENCE",
     PendingIntent => "PENDING_INTENT", AlreadyOrdered => "ALREADY_ORDERED", Cooldown => "COOLDOWN",
+    OrderInProgress => "ORDER_IN_PROGRESS",
 });
 
 /// The product a detection maps to, as the device shows it.
@@ -148,6 +153,12 @@ pub struct DetectionResponse {
     pub product: ProductOffer,
     /// What the glasses say, when they should prompt.
     pub prompt: Option<String>,
+    /// The household's order on its way (`ORDER_IN_PROGRESS` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
+    /// That order's expected delivery date, `YYYY-MM-DD`, when the provider gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<String>,
 }
 
 /// How the wearer answered.

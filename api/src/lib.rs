@@ -53,7 +53,9 @@ pub use intents::{
     Channel, Confidence, DecisionRequest, DecisionResponse, DetectionRequest, DetectionResponse, IntentView,
     MAX_CLOCK_SKEW_MS, ProductOffer, Reason, check_device_time,
 };
-pub use orders::{IntentStatus, OrderStatus, OrderSummary, OrderView};
+pub use orders::{
+    Actor, CancelRequest, EventDetails, IntentStatus, OrderEvent, OrderStatus, OrderSummary, OrderView, StatusUpdate,
+};
 pub use page::{Page, PageRequest};
 pub use problem::{FieldError, Invalid, Problem, UnknownValue, Violations, storable_text, text_ok};
 pub use stores::{CommerceProviderKind, CommerceSettings, MockOutcome, StoreSpec, StoreView};

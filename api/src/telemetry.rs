@@ -75,10 +75,21 @@ pub struct Summary {
     pub rejected: u64,
     /// Prompts nobody answered in time.
     pub expired: u64,
-    /// Orders confirmed.
+    /// Orders confirmed by the provider (including those since shipped or
+    /// delivered; not cancelled or refunded ones). Test orders are never counted here.
     pub orders_confirmed: u64,
     /// Orders failed.
     pub orders_failed: u64,
+    /// Orders cancelled (by the wearer, the merchant or the provider).
+    #[serde(default)]
+    pub orders_cancelled: u64,
+    /// Orders refunded by the merchant.
+    #[serde(default)]
+    pub orders_refunded: u64,
+    /// Orders of test devices in the window, whatever their status: counted
+    /// here alone, in no other figure (and against no budget).
+    #[serde(default)]
+    pub test_orders: u64,
     /// Rates.
     pub conversion: Conversion,
     /// The vision assistant's metered provider calls and tokens.

@@ -35,6 +35,9 @@ impl Plan {
             cooldown_seconds: 300,
             intent_ttl_seconds: 900,
             prompt_on_low_confidence: false,
+            cancel_window_seconds: DEFAULT_CANCEL_WINDOW_SECONDS,
+            order_in_progress_days: DEFAULT_ORDER_IN_PROGRESS_DAYS,
+            submit_delay_seconds: 0,
         }
     }
 }
@@ -62,6 +65,15 @@ pub struct TenantLimits {
     /// Whether LOW-confidence detections may prompt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_on_low_confidence: Option<bool>,
+    /// Seconds after acceptance during which the wearer or merchant may cancel an order (0-86400; 0 disables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_window_seconds: Option<u32>,
+    /// Days an order without a final status holds off new prompts for its product (1-365).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_in_progress_days: Option<u32>,
+    /// Seconds an accepted order waits before it is sent to the provider (0-3600).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submit_delay_seconds: Option<u32>,
 }
 
 impl TenantLimits {
@@ -84,6 +96,21 @@ impl TenantLimits {
             "limits.intent_ttl_seconds",
             "must be 1-86400",
         );
+        violations.check(
+            self.cancel_window_seconds.is_some_and(|v| v > 86_400),
+            "limits.cancel_window_seconds",
+            "must be 0-86400",
+        );
+        violations.check(
+            self.order_in_progress_days.is_some_and(|v| v == 0 || v > 365),
+            "limits.order_in_progress_days",
+            "must be 1-365",
+        );
+        violations.check(
+            self.submit_delay_seconds.is_some_and(|v| v > 3_600),
+            "limits.submit_delay_seconds",
+            "must be 0-3600",
+        );
     }
 
     /// The overrides laid over `plan`'s defaults.
@@ -96,6 +123,9 @@ impl TenantLimits {
             cooldown_seconds: self.cooldown_seconds.unwrap_or(d.cooldown_seconds),
             intent_ttl_seconds: self.intent_ttl_seconds.unwrap_or(d.intent_ttl_seconds),
             prompt_on_low_confidence: self.prompt_on_low_confidence.unwrap_or(d.prompt_on_low_confidence),
+            cancel_window_seconds: self.cancel_window_seconds.unwrap_or(d.cancel_window_seconds),
+            order_in_progress_days: self.order_in_progress_days.unwrap_or(d.order_in_progress_days),
+            submit_delay_seconds: self.submit_delay_seconds.unwrap_or(d.submit_delay_seconds),
         }
     }
 }
@@ -116,6 +146,28 @@ pub struct EffectiveLimits {
     pub intent_ttl_seconds: u32,
     /// Whether LOW-confidence detections may prompt.
     pub prompt_on_low_confidence: bool,
+    /// Seconds after acceptance during which an order may be cancelled; 0: never.
+    #[serde(default = "default_cancel_window")]
+    pub cancel_window_seconds: u32,
+    /// Days an order without a final status holds off new prompts for its product.
+    #[serde(default = "default_order_in_progress_days")]
+    pub order_in_progress_days: u32,
+    /// Seconds an accepted order waits before it is sent to the provider.
+    #[serde(default)]
+    pub submit_delay_seconds: u32,
+}
+
+/// Every plan's cancel window: 15 minutes.
+pub const DEFAULT_CANCEL_WINDOW_SECONDS: u32 = 900;
+/// Every plan's order-in-progress horizon: two weeks.
+pub const DEFAULT_ORDER_IN_PROGRESS_DAYS: u32 = 14;
+
+fn default_cancel_window() -> u32 {
+    DEFAULT_CANCEL_WINDOW_SECONDS
+}
+
+fn default_order_in_progress_days() -> u32 {
+    DEFAULT_ORDER_IN_PROGRESS_DAYS
 }
 
 /// Body of `PUT /admin/v1/tenants/{tenant}`.

@@ -74,6 +74,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<DemoCredentials, Error> {
         model: "spectacles-5".into(),
         serial: Some("DEMO-0001".into()),
         owner: "demo-household".into(),
+        test: false,
     };
     // Revoke first so registration issues a fresh token the demo can print.
     if devices::repo::get(db, &tenant, &device).await.is_ok() {

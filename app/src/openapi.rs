@@ -158,6 +158,8 @@ fn add_caller_defaults(operation: &mut Operation) {
         intents::routes::get_intent,
         intents::routes::list_intents,
         orders::routes::get_order,
+        orders::routes::post_status,
+        orders::routes::post_cancel,
         orders::routes::list_orders,
         reports::routes::get_summary,
         assistant::routes::post_assistant,

@@ -30,7 +30,9 @@ use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
 use crate::limits::shared::SharedLimiter;
 use crate::orders::actor::StoreActors;
+use crate::orders::commerce::Remote;
 use crate::orders::gate::GateSettings;
+use crate::orders::lifecycle::OrderLifecycle;
 use crate::orders::placement::{OrderPlacement, PlacementSettings};
 use crate::orders::sweeper::Sweeper;
 use crate::outbound::UrlPolicy;
@@ -203,6 +205,10 @@ fn wire(
     let tasks = TaskScope::default();
     let only = audience.dedicated_tenant().cloned();
     let devices = Arc::new(loop_services(settings, &db, &tenants, metrics, &tasks, &clock, only));
+    let commerce_timeout = Duration::from_millis(settings.commerce_timeout_ms.max(1));
+    let merchant_urls = UrlPolicy { allow_private: settings.merchant_calls.commerce_allow_private_urls };
+    let remote = Remote::new(merchant_urls, clock.clone());
+    let orders = Arc::new(OrderLifecycle::new(db.clone(), remote, commerce_timeout, clock.clone()));
     let changes = Arc::new(Invalidator::new(vec![credentials.clone(), tenants.clone(), devices.clone()]));
     if !settings.is_sqlite() {
         // One process owns an SQLite file: every change happens here and is applied here.
@@ -214,13 +220,14 @@ fn wire(
         redis,
         tenants,
         devices,
+        orders,
         limiter,
         credentials,
         client_ip,
         changes,
         tasks,
         clock,
-        merchant_urls: UrlPolicy { allow_private: settings.merchant_calls.commerce_allow_private_urls },
+        merchant_urls,
     });
     Ok(Wiring { state, assistant })
 }

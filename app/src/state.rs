@@ -13,6 +13,7 @@ use crate::db::scope::TenantScope;
 use crate::detections::fleet::DeviceFleet;
 use crate::limits::client_ip::ClientIpPolicy;
 use crate::limits::requests::Limiter;
+use crate::orders::lifecycle::OrderLifecycle;
 use crate::tasks::TaskScope;
 use crate::tenants::cache::TenantCache;
 
@@ -51,6 +52,8 @@ pub struct AppState {
     pub tenants: Arc<TenantCache>,
     /// The device actors: detections and decisions go through them.
     pub devices: Arc<DeviceFleet>,
+    /// Status reports and cancellations of placed orders.
+    pub orders: Arc<OrderLifecycle>,
     /// IP and tenant rate limits.
     pub limiter: Limiter,
     /// Credentials the database confirmed recently.

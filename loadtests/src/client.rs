@@ -160,6 +160,7 @@ impl Api {
                             owner: format!("{device_prefix}-owner-{i}"),
                             model: "spectacles-5".into(),
                             serial: None,
+                            test: false,
                         })
                     })
                     .collect::<Result<_>>()?,

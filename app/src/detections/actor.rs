@@ -29,7 +29,7 @@ use crate::limits::report::LimitReport;
 use crate::orders::actor::StoreActors;
 use crate::orders::model::OrderStatus;
 use crate::orders::model::OrderViewExt as _;
-use crate::orders::repo::Decided;
+use crate::orders::repo::{Decided, OrderTerms};
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 use crate::tenants::snapshot::TenantSnapshot;
@@ -225,7 +225,8 @@ impl Handler<Recheck> for DeviceActor {
 /// What the synchronous part of a detection decided.
 enum Plan {
     Settled(DetectionResponse),
-    Candidate(DetectionResponse, i64),
+    /// The prompt it would be, the unit price, and how far back an order still on its way holds it off.
+    Candidate(DetectionResponse, i64, chrono::Duration),
 }
 
 impl DeviceActor {
@@ -260,6 +261,8 @@ impl DeviceActor {
                 cooldown_remaining_ms: remaining,
                 product: offer,
                 prompt: None,
+                order_id: None,
+                eta: None,
             }),
             Verdict::Candidate => {
                 let prompt = prompt_sentence(&request.object_class, request.fill_level, &offer);
@@ -270,8 +273,11 @@ impl DeviceActor {
                     cooldown_remaining_ms: 0,
                     product: offer,
                     prompt: Some(prompt),
+                    order_id: None,
+                    eta: None,
                 };
-                Plan::Candidate(response, entry.unit_price_cents)
+                let horizon = chrono::Duration::days(i64::from(snapshot.limits.order_in_progress_days));
+                Plan::Candidate(response, entry.unit_price_cents, horizon)
             }
         };
         Ok((plan, settings, ttl))
@@ -291,8 +297,9 @@ async fn record(
 ) -> Result<DetectionResponse, Error> {
     match plan {
         Plan::Settled(response) => repo::record_settled(&deps.db, &deps.writer, device, event_id, response, now).await,
-        Plan::Candidate(prompt_response, unit_price_cents) => {
-            let candidate = Candidate { device, event_id, prompt_response, unit_price_cents, cooldown, ttl, now };
+        Plan::Candidate(prompt_response, unit_price_cents, order_horizon) => {
+            let candidate =
+                Candidate { device, event_id, prompt_response, unit_price_cents, cooldown, ttl, order_horizon, now };
             repo::record_candidate(&deps.db, &candidate).await
         }
     }
@@ -346,8 +353,11 @@ impl Handler<Decide> for DeviceActor {
         let now = msg.now;
         let fut = wrap_future::<_, Self>(async move {
             let snapshot = deps.tenants.get(&device.tenant_id).await?;
-            let budget_cents = (snapshot.limits.daily_order_budget_usd * 100.0).round() as i64;
-            let (decided, fresh) = crate::orders::repo::decide(&deps.db, &device, &request, budget_cents, now).await?;
+            let terms = OrderTerms {
+                daily_budget_cents: (snapshot.limits.daily_order_budget_usd * 100.0).round() as i64,
+                submit_delay: chrono::Duration::seconds(i64::from(snapshot.limits.submit_delay_seconds)),
+            };
+            let (decided, fresh) = crate::orders::repo::decide(&deps.db, &device, &request, terms, now).await?;
             if fresh {
                 deps.metrics.decision(request.channel.as_str(), request.accepted);
             }

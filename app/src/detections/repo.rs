@@ -23,6 +23,7 @@ use crate::intents::model::{DetectionResponse, ProductMemory, Reason, cooldown_r
 use crate::intents::repo::expire_lapsed;
 use crate::orders::entity::order;
 use crate::orders::model::{IntentStatus, OrderStatus};
+use crate::orders::repo::lifecycle;
 
 /// Everything a prompt candidate needs to become an intent.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct Candidate<'a> {
     pub cooldown: Duration,
     /// How long the prompt stays open.
     pub ttl: Duration,
+    /// How long after its placement an order without a final status holds off prompts.
+    pub order_horizon: Duration,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -118,7 +121,29 @@ async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<Det
         return Ok(stored);
     }
     expire_lapsed(&txn, &d.scope, Some(&product_id), c.now).await?;
-    let mut response = c.prompt_response.clone();
+    let response = match suppression(&txn, c, &product_id).await? {
+        Some(suppressed) => suppressed,
+        None => {
+            let mut response = c.prompt_response.clone();
+            response.intent_id = Some(insert_intent(&txn, c, &response).await?);
+            response
+        }
+    };
+    detection_row(d, c.event_id, &response, c.now)?.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(response)
+}
+
+/// Why the database holds a candidate's prompt off, in order of precedence:
+/// an open intent, a household order within the cooldown, a household order
+/// still on its way (within the tenant's horizon), a decision within the
+/// cooldown. `None`: prompt.
+async fn suppression(
+    txn: &impl ConnectionTrait,
+    c: &Candidate<'_>,
+    product_id: &str,
+) -> Result<Option<DetectionResponse>, Error> {
+    let d = c.device;
     let suppressed = |reason: Reason, remaining: u64, intent: Option<Uuid>| DetectionResponse {
         should_prompt: false,
         intent_id: intent,
@@ -130,52 +155,59 @@ async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<Det
     let open = d
         .scope
         .find::<intent::Entity>()
-        .filter(intent::Column::ProductId.eq(product_id.as_str()))
+        .filter(intent::Column::ProductId.eq(product_id))
         .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
-        .one(&txn)
-        .await?;
-    let household_order = household_orders_since(d, c.now - c.cooldown)
-        .filter(order::Column::ProductId.eq(product_id.as_str()))
-        .order_by_desc(order::Column::CreatedAt)
-        .one(&txn)
+        .one(txn)
         .await?;
     if let Some(open) = open {
-        response = suppressed(Reason::PendingIntent, 0, Some(open.id));
-    } else if let Some(remaining) =
-        household_order.and_then(|o| cooldown_remaining(Some(o.created_at), c.cooldown, c.now))
-    {
-        response = suppressed(Reason::AlreadyOrdered, remaining, None);
-    } else if let Some(remaining) =
-        cooldown_remaining(last_decision(&txn, d, &product_id, c.now - c.cooldown).await?, c.cooldown, c.now)
-    {
-        response = suppressed(Reason::Cooldown, remaining, None);
-    } else {
-        let id = Uuid::new_v4();
-        intent::ActiveModel {
-            id: Set(id),
-            tenant_id: Set(d.tenant_id.clone()),
-            device_id: Set(d.device_id.clone()),
-            product_id: Set(product_id.clone()),
-            store_id: Set(d.store_id.clone()),
-            owner: Set(d.owner.clone()),
-            sku: Set(response.product.sku.clone()),
-            label: Set(response.product.label.clone()),
-            unit_price_cents: Set(c.unit_price_cents),
-            status: Set(IntentStatus::Pending.as_str().to_owned()),
-            created_at: Set(c.now),
-            expires_at: Set(c.now + c.ttl),
-            decided_at: Set(None),
-            accepted: Set(None),
-            channel: Set(None),
-            updated_at: Set(c.now),
-        }
-        .insert(&txn)
-        .await?;
-        response.intent_id = Some(id);
+        return Ok(Some(suppressed(Reason::PendingIntent, 0, Some(open.id))));
     }
-    detection_row(d, c.event_id, &response, c.now)?.insert(&txn).await?;
-    txn.commit().await?;
-    Ok(response)
+    let household_order = household_orders_since(d, c.now - c.cooldown)
+        .filter(order::Column::ProductId.eq(product_id))
+        .order_by_desc(order::Column::CreatedAt)
+        .one(txn)
+        .await?;
+    if let Some(remaining) = household_order.and_then(|o| cooldown_remaining(Some(o.created_at), c.cooldown, c.now)) {
+        return Ok(Some(suppressed(Reason::AlreadyOrdered, remaining, None)));
+    }
+    let since = c.now - c.order_horizon;
+    if let Some(on_its_way) = lifecycle::in_progress(txn, d.scope.tenant(), &d.owner, product_id, since).await? {
+        let held = suppressed(Reason::OrderInProgress, 0, None);
+        return Ok(Some(DetectionResponse { order_id: Some(on_its_way.id), eta: on_its_way.eta, ..held }));
+    }
+    let decided = last_decision(txn, d, product_id, c.now - c.cooldown).await?;
+    Ok(cooldown_remaining(decided, c.cooldown, c.now).map(|remaining| suppressed(Reason::Cooldown, remaining, None)))
+}
+
+/// Records the candidate's new PENDING intent; its id.
+async fn insert_intent(
+    txn: &impl ConnectionTrait,
+    c: &Candidate<'_>,
+    response: &DetectionResponse,
+) -> Result<Uuid, Error> {
+    let d = c.device;
+    let id = Uuid::new_v4();
+    intent::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(d.tenant_id.clone()),
+        device_id: Set(d.device_id.clone()),
+        product_id: Set(response.product.product_id.clone()),
+        store_id: Set(d.store_id.clone()),
+        owner: Set(d.owner.clone()),
+        sku: Set(response.product.sku.clone()),
+        label: Set(response.product.label.clone()),
+        unit_price_cents: Set(c.unit_price_cents),
+        status: Set(IntentStatus::Pending.as_str().to_owned()),
+        created_at: Set(c.now),
+        expires_at: Set(c.now + c.ttl),
+        decided_at: Set(None),
+        accepted: Set(None),
+        channel: Set(None),
+        updated_at: Set(c.now),
+    }
+    .insert(txn)
+    .await?;
+    Ok(id)
 }
 
 async fn last_decision(

@@ -13,6 +13,8 @@ pub struct DeviceContext {
     pub store_id: String,
     /// Household.
     pub owner: String,
+    /// A test device: its orders go to the mock provider and count against no budget.
+    pub test: bool,
     /// The device within its tenant, for the queries made on its behalf.
     pub scope: DeviceScope,
 }

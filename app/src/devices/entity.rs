@@ -30,6 +30,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Last revocation.
     pub revoked_at: Option<DateTimeUtc>,
+    /// A test device: its orders are test orders (mock provider, no budget, no revenue).
+    pub test: bool,
 }
 
 /// No navigable relations; queries join explicitly.

@@ -25,6 +25,7 @@ impl DeviceViewExt for DeviceView {
             created_at: model.created_at,
             updated_at: model.updated_at,
             revoked_at: model.revoked_at,
+            test: model.test,
             token: None,
         }
     }

@@ -97,6 +97,7 @@ async fn try_register(
             active.owner = Set(spec.owner.trim().to_owned());
             active.model = Set(spec.model.trim().to_owned());
             active.serial = Set(spec.serial.as_deref().map(|s| s.trim().to_owned()));
+            active.test = Set(spec.test);
             active.updated_at = Set(now);
             let token = reissue.then(|| issue_token(TokenKind::Device));
             if let Some(token) = &token {
@@ -124,6 +125,7 @@ fn matches_spec(current: &entity::Model, spec: &DeviceSpec) -> bool {
         && current.owner == spec.owner.trim()
         && current.model == spec.model.trim()
         && current.serial.as_deref() == spec.serial.as_deref().map(str::trim)
+        && current.test == spec.test
 }
 
 fn new_row(tenant: &str, id: &str, spec: &DeviceSpec, token_hash: String, now: DateTime<Utc>) -> entity::Model {
@@ -139,6 +141,7 @@ fn new_row(tenant: &str, id: &str, spec: &DeviceSpec, token_hash: String, now: D
         created_at: now,
         updated_at: now,
         revoked_at: None,
+        test: spec.test,
     }
 }
 
@@ -212,7 +215,7 @@ async fn insert_batch(
         views.push(view);
         rows.push(entity::ActiveModel::from(row));
     }
-    // 11 columns a row: 250 rows stay well below every backend's bind-parameter limit.
+    // 12 columns a row: 250 rows stay well below every backend's bind-parameter limit.
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(250));
         entity::Entity::insert_many(std::mem::replace(&mut rows, rest)).exec(txn).await?;
@@ -285,6 +288,7 @@ pub async fn context(db: &DatabaseConnection, device: &DeviceScope) -> Result<Op
         device_id: row.id,
         store_id: row.store_id,
         owner: row.owner,
+        test: row.test,
         scope: device.clone(),
     }))
 }

@@ -1,5 +1,5 @@
-//! Table mappings for orders, per-owner daily spend, the owner's budget zone
-//! and the stores' daily totals.
+//! Table mappings for orders, their timeline, per-owner daily spend, the
+//! owner's budget zone and the stores' daily totals.
 
 /// The `orders` table.
 pub mod order {
@@ -30,7 +30,7 @@ pub mod order {
         pub total_cents: i64,
         /// The owner's budget day the spend counts against (`YYYY-MM-DD`, in the owner's budget zone).
         pub budget_day: String,
-        /// PENDING, SUBMITTED, CONFIRMED or FAILED.
+        /// An [`crate::orders::model::OrderStatus`].
         pub status: String,
         /// Commerce provider name.
         pub provider: String,
@@ -52,6 +52,10 @@ pub mod order {
         pub next_attempt_at: Option<DateTimeUtc>,
         /// Calls made to the merchant for this order so far.
         pub attempts: i32,
+        /// Placed by a test device: mock provider, no budget, no revenue.
+        pub test: bool,
+        /// Not sent to the provider before this time (the tenant's submit delay).
+        pub send_after: Option<DateTimeUtc>,
     }
 
     /// No navigable relations; queries join explicitly.
@@ -146,6 +150,38 @@ pub mod store_day {
         pub orders: i64,
         /// Their totals, in cents.
         pub revenue_cents: i64,
+    }
+
+    /// No navigable relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    crate::db::scope::owned_by!(tenant: TenantId);
+}
+
+/// The `order_events` table.
+pub mod order_event {
+    use sea_orm::entity::prelude::*;
+
+    /// One entry of an order's timeline, written with the change it records.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "order_events")]
+    pub struct Model {
+        /// Insertion order.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// Owning tenant.
+        pub tenant_id: String,
+        /// The order.
+        pub order_id: Uuid,
+        /// The status it took.
+        pub status: String,
+        /// JSON of [`crate::orders::model::EventDetails`].
+        pub details: String,
+        /// When.
+        pub at: DateTimeUtc,
     }
 
     /// No navigable relations.

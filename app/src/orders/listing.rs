@@ -1,7 +1,6 @@
 //! Filtered, paginated history of a tenant's orders (newest first).
 
 use sea_orm::DatabaseConnection;
-use uuid::Uuid;
 
 use crate::db::scope::{DeviceScope, TenantScope};
 use crate::error::Error;
@@ -25,14 +24,4 @@ pub async fn orders(
 /// Whether `s` names an order status.
 pub fn is_order_status(s: &str) -> bool {
     OrderStatus::parse(s).is_ok()
-}
-
-/// One order of the tenant (and, for a device, of that device).
-pub async fn order(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    device: Option<&DeviceScope>,
-    id: Uuid,
-) -> Result<OrderView, Error> {
-    OrderView::from_model(&repo::find(db, tenant, device, id).await?.ok_or(Error::NotFound("order"))?)
 }

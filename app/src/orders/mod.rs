@@ -9,6 +9,7 @@ pub mod actor;
 pub mod commerce;
 pub mod entity;
 pub mod gate;
+pub mod lifecycle;
 pub mod listing;
 pub mod model;
 pub mod placement;

@@ -4,7 +4,9 @@
 use crate::error::Error;
 use crate::orders::entity::order;
 
-pub use replenish_api::orders::{IntentStatus, OrderStatus, OrderSummary, OrderView};
+pub use replenish_api::orders::{
+    Actor, CancelRequest, EventDetails, IntentStatus, OrderEvent, OrderStatus, OrderSummary, OrderView, StatusUpdate,
+};
 
 /// Cents as dollars for the wire.
 pub fn usd(cents: i64) -> f64 {
@@ -35,6 +37,8 @@ impl OrderViewExt for OrderView {
             eta: m.eta.clone(),
             created_at: m.created_at,
             updated_at: m.updated_at,
+            test: m.test,
+            timeline: None,
         })
     }
 }

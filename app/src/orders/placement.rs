@@ -26,7 +26,7 @@ use crate::orders::gate::{CallOutcome, GateSettings, StoreGate};
 use crate::orders::repo::placing::{self, Settlement};
 use crate::outbound::UrlPolicy;
 use crate::stores::entity as store;
-use crate::stores::model::CommerceSettings;
+use crate::stores::model::{CommerceProviderKind, CommerceSettings};
 use crate::stores::model::CommerceSettingsExt as _;
 use crate::telemetry::Metrics;
 
@@ -108,8 +108,16 @@ impl OrderPlacement {
         let store = crate::stores::repo::find(&self.db, tenant, &order.store_id)
             .await?
             .ok_or_else(|| Error::Internal(format!("store {} is gone", order.store_id)))?;
-        let settings = CommerceSettings::from_stored(&store.commerce_provider, &store.commerce_settings)?;
-        placing::mark_submitted(&self.db, tenant, order, self.clock.now()).await?;
+        // A test device's order goes to the mock provider, whatever the store uses.
+        let settings = if order.test {
+            CommerceSettings::of(CommerceProviderKind::Mock)
+        } else {
+            CommerceSettings::from_stored(&store.commerce_provider, &store.commerce_settings)?
+        };
+        if !placing::mark_submitted(&self.db, tenant, order, self.clock.now()).await? {
+            // Cancelled (or settled) meanwhile: it must never reach the provider.
+            return placing::current(&self.db, tenant, order).await;
+        }
         let request = self.request(tenant, order, &store).await?;
         let attempt = self.attempt(&settings, &request, order).await;
         self.settle(tenant, order, attempt).await
@@ -138,8 +146,7 @@ impl OrderPlacement {
             store_id: order.store_id.clone(),
             timezone: store.timezone.clone(),
             placed_at: order.created_at,
-            // Hook for test devices (order lifecycle): `order.test` once orders carry it.
-            test: false,
+            test: order.test,
         })
     }
 

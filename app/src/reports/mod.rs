@@ -54,6 +54,9 @@ pub async fn summarize(
         expired: c.expired,
         orders_confirmed: c.orders_confirmed,
         orders_failed: c.orders_failed,
+        orders_cancelled: c.orders_cancelled,
+        orders_refunded: c.orders_refunded,
+        test_orders: c.test_orders,
         conversion: Conversion {
             prompt_rate: ratio(c.prompts, c.detections),
             acceptance_rate: ratio(c.accepted, c.prompts),

@@ -25,10 +25,16 @@ pub struct FunnelCounts {
     pub rejected: u64,
     /// Prompts nobody answered before they lapsed (by `now`).
     pub expired: u64,
-    /// Orders confirmed.
+    /// Orders confirmed (and then shipped or delivered).
     pub orders_confirmed: u64,
     /// Orders failed.
     pub orders_failed: u64,
+    /// Orders cancelled.
+    pub orders_cancelled: u64,
+    /// Orders refunded.
+    pub orders_refunded: u64,
+    /// Orders of test devices, whatever their status (in none of the counts above).
+    pub test_orders: u64,
 }
 
 /// Counts the funnel stages of `tenant` in `[since, until)`: intents by when
@@ -48,13 +54,18 @@ pub async fn funnel_counts<C: ConnectionTrait>(
         .find::<intent::Entity>()
         .filter(intent::Column::CreatedAt.gte(since))
         .filter(intent::Column::CreatedAt.lt(until));
-    let orders_in = |status: OrderStatus| {
-        tenant
-            .find::<order::Entity>()
-            .filter(order::Column::CreatedAt.gte(since))
-            .filter(order::Column::CreatedAt.lt(until))
-            .filter(order::Column::Status.eq(status.as_str()))
+    let orders = tenant
+        .find::<order::Entity>()
+        .filter(order::Column::CreatedAt.gte(since))
+        .filter(order::Column::CreatedAt.lt(until));
+    // Test devices' orders are rehearsals: counted apart, never as business.
+    let orders_in = |statuses: &[OrderStatus]| {
+        orders
+            .clone()
+            .filter(order::Column::Test.eq(false))
+            .filter(order::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
     };
+    let placed = [OrderStatus::Confirmed, OrderStatus::Shipped, OrderStatus::Delivered];
     let lapsed = Condition::any().add(intent::Column::Status.eq(IntentStatus::Expired.as_str())).add(
         Condition::all()
             .add(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
@@ -67,8 +78,11 @@ pub async fn funnel_counts<C: ConnectionTrait>(
         accepted: intents.clone().filter(intent::Column::Accepted.eq(true)).count(db).await?,
         rejected: intents.clone().filter(intent::Column::Accepted.eq(false)).count(db).await?,
         expired: intents.filter(lapsed).count(db).await?,
-        orders_confirmed: orders_in(OrderStatus::Confirmed).count(db).await?,
-        orders_failed: orders_in(OrderStatus::Failed).count(db).await?,
+        orders_confirmed: orders_in(&placed).count(db).await?,
+        orders_failed: orders_in(&[OrderStatus::Failed]).count(db).await?,
+        orders_cancelled: orders_in(&[OrderStatus::Cancelled]).count(db).await?,
+        orders_refunded: orders_in(&[OrderStatus::Refunded]).count(db).await?,
+        test_orders: orders.filter(order::Column::Test.eq(true)).count(db).await?,
     })
 }
 

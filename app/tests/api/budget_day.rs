@@ -24,6 +24,12 @@ async fn an_owner_has_one_budget_day_across_zones(backend: Backend) {
     let intent = app.prompted(&west, "w-1", "water_bottle").await;
     let first = app.decide(&west, &intent, true, "VOICE").await;
     assert_eq!(first.assert_status(200)["status"], "CONFIRMED");
+    // Delivered, so no longer on its way (which would hold off the household's next prompt),
+    // yet still spent: the budget counts what was bought, not what is in transit.
+    let order = first.body["order"]["order_id"].as_str().expect("order");
+    let delivered = json!({"status": "DELIVERED"});
+    let path = format!("/api/v1/orders/{order}/status");
+    app.call(Method::POST, &path, Some(&key), Some(delivered)).await.assert_status(200);
 
     let intent = app.prompted(&east, "e-1", "water_bottle").await;
     let second = app.decide(&east, &intent, true, "VOICE").await;

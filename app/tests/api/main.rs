@@ -40,6 +40,7 @@ mod durability;
 mod edge;
 mod helpers;
 mod idempotency;
+mod lifecycle;
 mod limits;
 mod merchant;
 mod notices;

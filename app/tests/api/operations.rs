@@ -173,6 +173,8 @@ async fn openapi_documents_every_route(backend: Backend) {
         ("get", "/api/v1/intents/{intent}"),
         ("get", "/api/v1/orders"),
         ("get", "/api/v1/orders/{order}"),
+        ("post", "/api/v1/orders/{order}/status"),
+        ("post", "/api/v1/orders/{order}/cancel"),
         ("get", "/api/v1/telemetry/summary"),
         ("post", "/api/v1/assistant"),
         ("post", "/api/v1/detections/frame"),

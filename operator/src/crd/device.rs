@@ -43,6 +43,10 @@ pub struct DeviceSpec {
     /// When true the operator leaves this device alone.
     #[serde(default)]
     pub paused: bool,
+    /// A test device: its orders go to the mock provider whatever the store uses and count
+    /// against no budget and no revenue (a rehearsal of the fleet without real orders).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// What the operator last observed and did.

@@ -115,6 +115,21 @@ pub struct TenantLimits {
     /// app's API (or else the plan's) stands: the operator never resets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_on_low_confidence: Option<bool>,
+    /// Seconds after acceptance during which the wearer or merchant may cancel an order; 0
+    /// disables cancelling. When absent, the value set through the app's API (or else 900) stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 86_400))]
+    pub cancel_window_seconds: Option<u32>,
+    /// Days an order without a final status (delivered, cancelled, refunded, failed) holds off
+    /// prompts for its product in the household. When absent, the app's value (or else 14) stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 365))]
+    pub order_in_progress_days: Option<u32>,
+    /// Seconds an accepted order is held before it is sent to the merchant, so most cancels
+    /// never reach it. When absent, the app's value (or else 0) stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 3_600))]
+    pub submit_delay_seconds: Option<u32>,
 }
 
 /// Replica bounds and CPU target of a dedicated tenant's autoscaler.

@@ -37,6 +37,7 @@ pub fn app_request(device: &Device) -> Result<replenish_api::DeviceSpec> {
         model: device.spec.model.clone(),
         serial: device.spec.serial.clone(),
         owner: device.spec.owner.clone(),
+        test: device.spec.test,
     })
 }
 
@@ -76,6 +77,7 @@ mod tests {
                 serial: Some("SN-1".into()),
                 owner: "household-7".into(),
                 paused: false,
+                test: true,
             },
         );
         d.metadata.namespace = Some(namespace.into());
@@ -92,7 +94,8 @@ mod tests {
                 store: replenish_api::ResourceId::parse("main").unwrap(),
                 model: "spectacles-5".into(),
                 serial: Some("SN-1".into()),
-                owner: "household-7".into()
+                owner: "household-7".into(),
+                test: true,
             }
         );
         let mut without_serial = device("tenant-acme");

@@ -87,6 +87,9 @@ pub fn app_request(tenant: &Tenant, defaults: &PlanDefaults) -> replenish_api::T
             cooldown_seconds: own.cooldown_seconds.or(base.cooldown_seconds),
             intent_ttl_seconds: own.intent_ttl_seconds.or(base.intent_ttl_seconds),
             prompt_on_low_confidence: own.prompt_on_low_confidence.or(base.prompt_on_low_confidence),
+            cancel_window_seconds: own.cancel_window_seconds.or(base.cancel_window_seconds),
+            order_in_progress_days: own.order_in_progress_days.or(base.order_in_progress_days),
+            submit_delay_seconds: own.submit_delay_seconds.or(base.submit_delay_seconds),
         },
     }
 }
@@ -94,7 +97,12 @@ pub fn app_request(tenant: &Tenant, defaults: &PlanDefaults) -> replenish_api::T
 /// Whether `request` leaves a limit unset that the operator must not reset: one that
 /// could only be set through the app's API before the Tenant resource carried it.
 pub fn leaves_api_limits_unset(request: &replenish_api::TenantSpec) -> bool {
-    request.limits.intent_ttl_seconds.is_none() || request.limits.prompt_on_low_confidence.is_none()
+    let l = &request.limits;
+    l.intent_ttl_seconds.is_none()
+        || l.prompt_on_low_confidence.is_none()
+        || l.cancel_window_seconds.is_none()
+        || l.order_in_progress_days.is_none()
+        || l.submit_delay_seconds.is_none()
 }
 
 /// Keeps the app's `current` value of every limit of [`leaves_api_limits_unset`] that
@@ -103,6 +111,9 @@ pub fn keep_api_limits(request: &mut replenish_api::TenantSpec, current: &replen
     let limits = &mut request.limits;
     limits.intent_ttl_seconds = limits.intent_ttl_seconds.or(current.intent_ttl_seconds);
     limits.prompt_on_low_confidence = limits.prompt_on_low_confidence.or(current.prompt_on_low_confidence);
+    limits.cancel_window_seconds = limits.cancel_window_seconds.or(current.cancel_window_seconds);
+    limits.order_in_progress_days = limits.order_in_progress_days.or(current.order_in_progress_days);
+    limits.submit_delay_seconds = limits.submit_delay_seconds.or(current.submit_delay_seconds);
 }
 
 /// Metadata of an object owned (and garbage-collected) by the tenant.

@@ -16,6 +16,9 @@ fn tenant(isolation: Isolation) -> Tenant {
                 cooldown_seconds: Some(60),
                 intent_ttl_seconds: Some(120),
                 prompt_on_low_confidence: None,
+                cancel_window_seconds: Some(600),
+                order_in_progress_days: None,
+                submit_delay_seconds: Some(30),
             }),
             scaling: None,
             paused: false,
@@ -53,10 +56,15 @@ fn app_request_carries_name_plan_and_limits_over_plan_profile() {
     assert_eq!(request.limits.cooldown_seconds, Some(60));
     assert_eq!(request.limits.intent_ttl_seconds, Some(120));
     assert_eq!(request.limits.prompt_on_low_confidence, None, "left to the app");
+    assert_eq!(request.limits.cancel_window_seconds, Some(600));
+    assert_eq!(request.limits.submit_delay_seconds, Some(30));
+    assert_eq!(request.limits.order_in_progress_days, None, "left to the app");
     let json = serde_json::to_value(&request).unwrap();
     assert_eq!(json["limits"]["device_per_minute"], 42, "the app speaks snake_case: {json}");
     assert_eq!(json["limits"]["intent_ttl_seconds"], 120, "{json}");
     assert!(json["limits"].get("prompt_on_low_confidence").is_none(), "absent, not null: {json}");
+    assert_eq!(json["limits"]["cancel_window_seconds"], 600, "{json}");
+    assert_eq!(json["limits"]["submit_delay_seconds"], 30, "{json}");
 }
 
 #[test]
@@ -67,12 +75,16 @@ fn limits_set_through_the_api_are_kept_when_the_tenant_leaves_them_unset() {
         intent_ttl_seconds: Some(30),
         prompt_on_low_confidence: Some(true),
         device_per_minute: Some(1),
+        order_in_progress_days: Some(7),
+        cancel_window_seconds: Some(60),
         ..Default::default()
     };
     keep_api_limits(&mut request, &current);
     assert_eq!(request.limits.intent_ttl_seconds, Some(120), "the Tenant's own value wins");
     assert_eq!(request.limits.prompt_on_low_confidence, Some(true), "the app's value is kept");
     assert_eq!(request.limits.device_per_minute, Some(42), "other limits are the Tenant's");
+    assert_eq!(request.limits.order_in_progress_days, Some(7), "the app's value is kept");
+    assert_eq!(request.limits.cancel_window_seconds, Some(600), "the Tenant's own value wins");
     assert!(!leaves_api_limits_unset(&request));
 }
 

@@ -55,6 +55,7 @@ async fn device_register_update_revoke() {
         model: "spectacles-5".into(),
         serial: None,
         owner: "house".into(),
+        test: false,
     };
 
     // The store does not exist yet: the app refuses, and says why.

@@ -2,6 +2,7 @@
 //! the order state changes of placement and the sweeper's claims, `totals`
 //! the stores' daily order and revenue counters.
 
+pub mod lifecycle;
 pub mod placing;
 pub mod totals;
 
@@ -18,8 +19,17 @@ use crate::error::Error;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
 use crate::orders::entity::{budget_zone, order, spend};
-use crate::orders::model::{IntentStatus, OrderStatus};
+use crate::orders::model::{Actor, EventDetails, IntentStatus, OrderStatus};
 use crate::stores;
+
+/// The tenant's terms for a new order.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderTerms {
+    /// The owner's daily budget, in cents.
+    pub daily_budget_cents: i64,
+    /// How long an accepted order waits before it is sent (the tenant's submit delay).
+    pub submit_delay: chrono::Duration,
+}
 
 /// What a decision leads to.
 #[derive(Debug, Clone)]
@@ -37,12 +47,12 @@ pub async fn decide(
     db: &DatabaseConnection,
     device: &DeviceContext,
     request: &DecisionRequest,
-    daily_budget_cents: i64,
+    terms: OrderTerms,
     now: DateTime<Utc>,
 ) -> Result<(Decided, bool), Error> {
     // `Ok(None)` lost a race with another replica: read again and answer from what it wrote.
     let again = |outcome: &Result<Option<_>, Error>| matches!(outcome, Ok(None)) || failed_transiently(outcome);
-    let outcome = retry(CONTENDED_ATTEMPTS, again, || try_decide(db, device, request, daily_budget_cents, now)).await;
+    let outcome = retry(CONTENDED_ATTEMPTS, again, || try_decide(db, device, request, terms, now)).await;
     match outcome {
         Ok(Some(decided)) => Ok(decided),
         Ok(None) => Err(kept_conflicting()),
@@ -66,7 +76,7 @@ async fn try_decide(
     db: &DatabaseConnection,
     d: &DeviceContext,
     request: &DecisionRequest,
-    daily_budget_cents: i64,
+    terms: OrderTerms,
     now: DateTime<Utc>,
 ) -> Result<Option<(Decided, bool)>, Error> {
     let tenant = d.scope.tenant();
@@ -98,7 +108,8 @@ async fn try_decide(
                 .one(&txn)
                 .await?
                 .ok_or_else(|| Error::Internal(format!("accepted intent {} has no order", intent.id)))?;
-            if OrderStatus::parse(&order.status)?.is_final() {
+            // A held order (submit delay) is the sweeper's to send when it is due.
+            if OrderStatus::parse(&order.status)?.is_final() || order.send_after.is_some_and(|t| t > now) {
                 Ok(Some((Decided::Settled(intent, Some(order)), false)))
             } else {
                 Ok(Some((Decided::Place(intent, order), false)))
@@ -112,33 +123,41 @@ async fn try_decide(
             Ok(Some((Decided::Settled(reload_intent(db, tenant, intent.id).await?, None), true)))
         }
         IntentStatus::Pending => {
-            let Some(order) = accept(&txn, tenant, &intent, request, daily_budget_cents, now).await? else {
+            let Some(order) = accept(&txn, d, &intent, request, terms, now).await? else {
                 return Ok(None);
             };
             txn.commit().await?;
-            Ok(Some((Decided::Place(reload_intent(db, tenant, intent.id).await?, order), true)))
+            let intent = reload_intent(db, tenant, intent.id).await?;
+            if order.send_after.is_some() {
+                return Ok(Some((Decided::Settled(intent, Some(order)), true)));
+            }
+            Ok(Some((Decided::Place(intent, order), true)))
         }
     }
 }
 
 /// Accepts a PENDING intent inside `txn`: reserves the owner's budget for the
 /// owner's budget day and records the order (claimed by this replica, which
-/// places it next). `None` when another replica decided first.
+/// places it next; or, under a submit delay, held until `send_after` for the
+/// sweeper). A test device's order reserves no budget and goes to the mock
+/// provider. `None` when another replica decided first.
 async fn accept(
     txn: &WriteTxn,
-    tenant: &TenantScope,
+    d: &DeviceContext,
     intent: &intent::Model,
     request: &DecisionRequest,
-    daily_budget_cents: i64,
+    terms: OrderTerms,
     now: DateTime<Utc>,
 ) -> Result<Option<order::Model>, Error> {
+    let tenant = d.scope.tenant();
+    let daily_budget_cents = terms.daily_budget_cents;
     let store = stores::repo::find(txn, tenant, &intent.store_id)
         .await?
         .ok_or_else(|| Error::Internal(format!("store {} of intent {} is gone", intent.store_id, intent.id)))?;
     let tz = budget_zone(txn, tenant, &intent.owner, &store.timezone).await?;
     let day = now.with_timezone(&tz).format("%Y-%m-%d").to_string();
     let total = intent.unit_price_cents;
-    if !reserve_budget(txn, tenant, &intent.owner, &day, total, daily_budget_cents).await? {
+    if !d.test && !reserve_budget(txn, tenant, &intent.owner, &day, total, daily_budget_cents).await? {
         return Err(Error::BudgetExceeded(format!(
             "an order of ${:.2} would exceed the daily budget of ${:.2} for owner {}",
             total as f64 / 100.0,
@@ -149,6 +168,8 @@ async fn accept(
     if !record_decision(txn, tenant, intent, IntentStatus::Accepted, request, now).await? {
         return Ok(None);
     }
+    let held = terms.submit_delay > chrono::Duration::zero();
+    let provider = if d.test { "mock".to_owned() } else { store.commerce_provider.clone() };
     let order = order::ActiveModel {
         id: Set(Uuid::new_v4()),
         tenant_id: Set(tenant.as_str().to_owned()),
@@ -161,18 +182,23 @@ async fn accept(
         total_cents: Set(total),
         budget_day: Set(day),
         status: Set(OrderStatus::Pending.as_str().to_owned()),
-        provider: Set(store.commerce_provider.clone()),
+        provider: Set(provider),
         provider_ref: Set(None),
         failure_reason: Set(None),
         eta: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-        claimed_at: Set(Some(now)),
+        // A held order is nobody's until it is due: then the sweeper claims it.
+        claimed_at: Set((!held).then_some(now)),
         next_attempt_at: Set(None),
         attempts: Set(0),
+        test: Set(d.test),
+        send_after: Set(held.then(|| now + terms.submit_delay)),
     }
     .insert(txn)
     .await?;
+    let accepted = EventDetails { by: Some(Actor::Device), channel: Some(request.channel), ..EventDetails::default() };
+    lifecycle::record_event(txn, tenant, order.id, OrderStatus::Pending, &accepted, now).await?;
     Ok(Some(order))
 }
 

@@ -3,7 +3,7 @@
 //! sweeper's claims on orders whose outcome is still unknown.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Select};
 
 use crate::db::WriteTxn;
@@ -11,9 +11,9 @@ use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::error::Error;
 use crate::intents::entity::intent;
 use crate::orders::commerce::Confirmation;
-use crate::orders::entity::{order, spend};
-use crate::orders::model::{IntentStatus, OrderStatus};
-use crate::orders::repo::{reload_intent, set_intent_status, totals};
+use crate::orders::entity::order;
+use crate::orders::model::{Actor, EventDetails, IntentStatus, OrderStatus};
+use crate::orders::repo::{lifecycle, reload_intent, set_intent_status, totals};
 
 /// How an order's placement ended, definitely.
 #[derive(Debug, Clone)]
@@ -24,25 +24,40 @@ pub enum Settlement {
     Failed(String),
 }
 
-/// Marks an order SUBMITTED (and its intent ORDERED) just before the provider is called.
+/// Marks an order SUBMITTED (and its intent ORDERED) just before the provider
+/// is called. Whether the provider may be called: false when the order is no
+/// longer PENDING or SUBMITTED (cancelled meanwhile, or already settled), so
+/// a cancelled order is never sent.
 pub async fn mark_submitted(
     db: &DatabaseConnection,
     tenant: &TenantScope,
     order: &order::Model,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let txn = crate::db::begin_write(db).await?;
-    tenant
+    let moved = tenant
         .update::<order::Entity>()
         .col_expr(order::Column::Status, Expr::value(OrderStatus::Submitted.as_str()))
         .col_expr(order::Column::UpdatedAt, Expr::value(now))
         .filter(order::Column::Id.eq(order.id))
         .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
         .exec(&txn)
-        .await?;
-    set_intent_status(&txn, tenant, order.intent_id, IntentStatus::Accepted, IntentStatus::Ordered, now).await?;
-    txn.commit().await?;
-    Ok(())
+        .await?
+        .rows_affected
+        == 1;
+    if moved {
+        lifecycle::record_event(&txn, tenant, order.id, OrderStatus::Submitted, &system(), now).await?;
+        set_intent_status(&txn, tenant, order.intent_id, IntentStatus::Accepted, IntentStatus::Ordered, now).await?;
+        txn.commit().await?;
+        return Ok(true);
+    }
+    // Not PENDING any more: a resubmission may go ahead only while the order is still SUBMITTED.
+    let stored = tenant.find::<order::Entity>().filter(order::Column::Id.eq(order.id)).one(&txn).await?;
+    Ok(stored.is_some_and(|o| o.status == OrderStatus::Submitted.as_str()))
+}
+
+fn system() -> EventDetails {
+    EventDetails { by: Some(Actor::System), ..EventDetails::default() }
 }
 
 /// Records a definite end once: the order and intent become CONFIRMED or
@@ -78,6 +93,16 @@ pub async fn finish(
         == 1;
     // Only the replica that moved the order does the rest, so a refund happens once.
     if changed {
+        let details = match settlement {
+            Settlement::Confirmed(c) => EventDetails {
+                by: Some(Actor::Provider),
+                provider_ref: Some(c.provider_ref.clone()),
+                eta: Some(c.eta.clone()),
+                ..EventDetails::default()
+            },
+            Settlement::Failed(reason) => EventDetails { reason: Some(reason.clone()), ..system() },
+        };
+        lifecycle::record_event(&txn, tenant, order.id, order_status, &details, now).await?;
         tenant
             .update::<intent::Entity>()
             .col_expr(intent::Column::Status, Expr::value(intent_status.as_str()))
@@ -85,19 +110,12 @@ pub async fn finish(
             .filter(intent::Column::Id.eq(order.intent_id))
             .exec(&txn)
             .await?;
-        // Hook for test orders (`orders.test`, order lifecycle): they count
-        // against no revenue, so this must skip them.
-        if matches!(settlement, Settlement::Confirmed(_)) {
+        // Test orders count against no revenue.
+        if matches!(settlement, Settlement::Confirmed(_)) && !order.test {
             count_for_store(&txn, tenant, order).await?;
         }
         if matches!(settlement, Settlement::Failed(_)) {
-            tenant
-                .update::<spend::Entity>()
-                .col_expr(spend::Column::Cents, Expr::col(spend::Column::Cents).sub(order.total_cents))
-                .filter(spend::Column::Owner.eq(order.owner.as_str()))
-                .filter(spend::Column::Day.eq(order.budget_day.as_str()))
-                .exec(&txn)
-                .await?;
+            lifecycle::refund_budget(&txn, tenant, order).await?;
         }
     }
     txn.commit().await?;
@@ -190,12 +208,15 @@ async fn claim(
         Condition::any().add(order::Column::ClaimedAt.is_null()).add(order::Column::ClaimedAt.lt(lapsed_before));
     // Not before its backoff, `Retry-After` or the end of its store's open breaker.
     let due = Condition::any().add(order::Column::NextAttemptAt.is_null()).add(order::Column::NextAttemptAt.lte(now));
+    // An order held by the tenant's submit delay is not due before `send_after`.
+    let released = Condition::any().add(order::Column::SendAfter.is_null()).add(order::Column::SendAfter.lte(now));
     let mut pick = among
         .select_only()
         .column(order::Column::Id)
         .filter(order::Column::Status.is_in(UNFINISHED))
         .filter(lapsed)
         .filter(due)
+        .filter(released)
         .limit(limit);
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         pick = pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
