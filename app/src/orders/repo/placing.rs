@@ -3,7 +3,7 @@
 //! sweeper's claims on orders whose outcome is still unknown.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Select};
 
 use crate::db::WriteTxn;
@@ -96,8 +96,8 @@ pub async fn finish(
         let details = match settlement {
             Settlement::Confirmed(c) => EventDetails {
                 by: Some(Actor::Provider),
-                provider_ref: Some(c.provider_ref.clone()),
-                eta: Some(c.eta.clone()),
+                provider_ref: c.provider_ref.clone(),
+                eta: c.eta.clone(),
                 ..EventDetails::default()
             },
             Settlement::Failed(reason) => EventDetails { reason: Some(reason.clone()), ..system() },
