@@ -11,8 +11,8 @@ mod m20261124_000002_replenishment;
 mod m20261124_000003_assistant_usage;
 mod m20261130_000010_order_claims_budget_zone;
 mod m20261130_000011_webhook_provider;
-mod m20261130_000013_idempotency_keys;
 mod m20261130_000012_order_lifecycle;
+mod m20261130_000013_idempotency_keys;
 
 /// Every migration, oldest first.
 pub struct Migrator;

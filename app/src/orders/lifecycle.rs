@@ -182,8 +182,11 @@ impl OrderLifecycle {
             .await?
             .ok_or_else(|| Error::Internal(format!("store {} is gone", order.store_id)))?;
         let settings = CommerceSettings::from_stored(&store.commerce_provider, &store.commerce_settings)?;
-        let provider: Box<dyn commerce::CommerceProvider> =
-            if order.test { Box::new(MockProvider::default()) } else { commerce::provider_for(&settings, &self.remote) };
+        let provider: Box<dyn commerce::CommerceProvider> = if order.test {
+            Box::new(MockProvider::default())
+        } else {
+            commerce::provider_for(&settings, &self.remote)
+        };
         let request = commerce::CancelRequest { order_id: order.id, provider_ref: order.provider_ref.clone(), reason };
         match tokio::time::timeout(self.commerce_timeout, provider.cancel(&request)).await {
             Ok(Ok(())) => Ok(()),

@@ -26,8 +26,8 @@ use crate::orders::gate::{CallOutcome, GateSettings, StoreGate};
 use crate::orders::repo::placing::{self, Settlement};
 use crate::outbound::UrlPolicy;
 use crate::stores::entity as store;
-use crate::stores::model::{CommerceProviderKind, CommerceSettings};
 use crate::stores::model::CommerceSettingsExt as _;
+use crate::stores::model::{CommerceProviderKind, CommerceSettings};
 use crate::telemetry::Metrics;
 
 /// The failure reason of an order the provider never answered within the horizon.
