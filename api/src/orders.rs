@@ -105,6 +105,12 @@ impl OrderStatus {
 /// Body of `POST /api/v1/orders/{order}/status` (merchant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "status": "SHIPPED",
+    "carrier": "UPS",
+    "tracking_number": "1Z999AA10123456784",
+    "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+})))]
 #[serde(deny_unknown_fields)]
 pub struct StatusUpdate {
     /// SHIPPED, DELIVERED, CANCELLED or REFUNDED.
@@ -150,6 +156,7 @@ impl StatusUpdate {
 /// Body of `POST /api/v1/orders/{order}/cancel` (device or merchant).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"channel": "VOICE", "reason": "bought it in a shop"})))]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// How the wearer cancelled (a device must say).

@@ -174,8 +174,10 @@ async fn the_tenant_limit_is_shared_by_both_replicas() {
 
 #[tokio::test]
 async fn leased_tenant_limits_still_hold_across_replicas() {
-    // 250/s: each replica leases 5 requests at a time from Redis (a fiftieth of the quota).
-    shared_tenant_limit(250, 16).await;
+    // 100/s: each replica leases 2 requests at a time from Redis (a fiftieth of
+    // the quota) — leased, yet low enough that debug builds of both replicas
+    // exceed it while the rest of the suite runs beside them.
+    shared_tenant_limit(100, 16).await;
 }
 
 /// Polls `path` on `base` with `token` until it answers 401; panics after two seconds.
