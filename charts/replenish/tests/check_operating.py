@@ -14,7 +14,7 @@ DASHBOARD = os.path.join(CHART, "files", "grafana-dashboard.json")
 # RFC 1123 names, with the leading wildcard label Ingress and Gateway API allow.
 HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ALERTS = {"ReplenishHighErrorRatio", "ReplenishHighLatency", "ReplenishRateLimitSaturation", "ReplenishRedisFallback",
-          "ReplenishOrderFailures", "ReplenishAssistantProviderFailures", "ReplenishAssistantBreakerOpen",
+          "ReplenishOrderFailures", "ReplenishAssistantProviderFailures", "ReplenishAssistantBreakerOpen", "ReplenishMerchantBreakerOpen",
           "ReplenishSweeperBacklog", "ReplenishOperatorReconcileErrors", "ReplenishOperatorNoLeader"}
 # What the dashboard must show (issue 17): each word must appear in some panel's title.
 DASHBOARD_TOPICS = ("funnel", "latency", "orders", "limit", "actors")
