@@ -228,7 +228,9 @@ async fn dedicated_creates_the_app_and_shared_removes_it() {
 
     patch_spec(&h, "acme", json!({"isolation": "dedicated"})).await;
     wait_ready(&h, "acme", "True").await;
-    assert!(h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme").is_some(), "and back again");
+    // Level-triggered: on a loaded box a reconcile queued before the patch may still run
+    // once on the older spec, so what counts is where the objects settle.
+    eventually("and back again", || h.get(DEPLOYMENTS, OPERATOR_NAMESPACE, "tenant-acme")).await;
 }
 
 /// Issue 12 item 1: whoever reads a dedicated tenant's namespace finds that tenant's own
