@@ -137,11 +137,18 @@ impl AppClient {
             status: status.as_u16(),
             problem: problem.as_ref().map(|p| p.kind().to_owned()).unwrap_or_default(),
             detail: match problem {
-                Some(problem) if !problem.detail.is_empty() => problem.detail,
+                Some(problem) if !problem.detail.is_empty() => with_fields(problem),
                 _ => text,
             },
         })
     }
+}
+
+/// The problem's detail followed by its field errors (`commerce.secret: must be ...`), so
+/// a condition says which field the app refused.
+fn with_fields(problem: Problem) -> String {
+    let fields: Vec<String> = problem.errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+    if fields.is_empty() { problem.detail } else { format!("{} ({})", problem.detail, fields.join("; ")) }
 }
 
 async fn parse<T: serde::de::DeserializeOwned>(operation: &'static str, response: reqwest::Response) -> Result<T> {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantStore {
-    /// Store id in the app (1-64 letters, digits, `-`, `_` or `.`).
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    /// Store id in the app: a DNS label (1-63 lowercase letters, digits and `-`).
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub id: String,
     /// Name shown to people (1-200 characters).
     #[schemars(length(min = 1, max = 200))]
