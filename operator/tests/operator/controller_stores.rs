@@ -79,6 +79,7 @@ async fn a_declared_webhook_store_reaches_the_app_with_the_secret_from_its_secre
     let ready = condition(&t, "Ready").unwrap();
     assert_eq!(ready["reason"], "AppRejected");
     assert!(ready["message"].as_str().unwrap().contains("commerce.secret"), "{ready}");
+    assert_eq!(condition(&t, "Provisioned").unwrap()["status"], "True", "the tenant itself is fine");
     // And a good value again puts it right, without a spec change.
     put_secret(&h, "shop-webhook", SECRET).await;
     wait_ready(&h, "acme", "True").await;
