@@ -11,8 +11,10 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub use crate::desired::stores::StoreBody;
 pub use replenish_api::{
-    DeviceSpec, DeviceStatus, DeviceView, Plan, Problem, RotatedKey, TenantLimits, TenantSpec, TenantStatus, TenantView,
+    DeviceSpec, DeviceStatus, DeviceView, Plan, Problem, RotatedKey, StoreView, TenantLimits, TenantSpec, TenantStatus,
+    TenantView,
 };
 
 /// A client of the app's admin API.
@@ -90,6 +92,14 @@ impl AppClient {
         }
     }
 
+    /// Creates or updates a store through the merchant API, as the tenant: `api_key` is the
+    /// tenant's key (the admin token has no merchant routes).
+    pub async fn put_store(&self, api_key: &str, store: &str, body: &StoreBody) -> Result<StoreView> {
+        let path = format!("/api/v1/stores/{store}");
+        let response = self.send_as("put store", api_key, Method::PUT, &path, Some(body)).await?;
+        parse("put store", response).await
+    }
+
     async fn send<B: Serialize>(
         &self,
         operation: &'static str,
@@ -97,8 +107,18 @@ impl AppClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<reqwest::Response> {
-        let mut request =
-            self.http.request(method, format!("{}{path}", self.base)).bearer_auth(self.token.expose_secret());
+        self.send_as(operation, self.token.expose_secret(), method, path, body).await
+    }
+
+    async fn send_as<B: Serialize>(
+        &self,
+        operation: &'static str,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -117,11 +137,18 @@ impl AppClient {
             status: status.as_u16(),
             problem: problem.as_ref().map(|p| p.kind().to_owned()).unwrap_or_default(),
             detail: match problem {
-                Some(problem) if !problem.detail.is_empty() => problem.detail,
+                Some(problem) if !problem.detail.is_empty() => with_fields(problem),
                 _ => text,
             },
         })
     }
+}
+
+/// The problem's detail followed by its field errors (`commerce.secret: must be ...`), so
+/// a condition says which field the app refused.
+fn with_fields(problem: Problem) -> String {
+    let fields: Vec<String> = problem.errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+    if fields.is_empty() { problem.detail } else { format!("{} ({})", problem.detail, fields.join("; ")) }
 }
 
 async fn parse<T: serde::de::DeserializeOwned>(operation: &'static str, response: reqwest::Response) -> Result<T> {

@@ -29,6 +29,9 @@ pub enum Error {
     /// A resource cannot be reconciled as written (e.g. a Device outside a tenant namespace).
     #[error("invalid resource: {0}")]
     Invalid(String),
+    /// A Secret (or key) a resource refers to is missing; retried until it appears.
+    #[error("secret not found: {0}")]
+    SecretNotFound(String),
     /// Bad configuration.
     #[error("configuration: {0}")]
     Config(String),
@@ -55,6 +58,7 @@ impl Error {
             Error::AppRejected { problem, .. } => format!("app_rejected_{}", problem.replace('-', "_")),
             Error::AppProtocol(_) => "app_protocol".into(),
             Error::Invalid(_) => "invalid".into(),
+            Error::SecretNotFound(_) => "secret_not_found".into(),
             Error::Config(_) => "config".into(),
             Error::Timeout(_) => "timeout".into(),
             Error::Serialization(_) => "serialization".into(),
@@ -88,6 +92,7 @@ impl Error {
             Error::AppRejected { .. } => "AppRejected",
             Error::AppProtocol(_) => "AppProtocolError",
             Error::Invalid(_) => "InvalidSpec",
+            Error::SecretNotFound(_) => "SecretNotFound",
             Error::Config(_) => "ConfigError",
             Error::Timeout(_) => "Timeout",
             Error::Serialization(_) => "SerializationError",

@@ -4,12 +4,14 @@
 
 mod condition;
 mod device;
+mod store;
 mod tenant;
 
 use kube::CustomResourceExt;
 
 pub use condition::{Condition, ConditionStatus, now as condition_now, set_condition};
 pub use device::{Device, DeviceSpec, DeviceStatus};
+pub use store::{SecretKeyRef, StoreCommerce, StoreProvider, TenantStore};
 pub use tenant::{Isolation, Plan, Scaling, Tenant, TenantLimits, TenantSpec, TenantStatus};
 
 /// API group of both resources.

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::condition::{Condition, conditions_schema};
+use super::store::TenantStore;
 
 /// A merchant on Replenish. The operator provisions it in the app and gives it the
 /// namespace `tenant-<name>` holding its API key (and, when dedicated, its own app).
@@ -44,6 +45,12 @@ pub struct TenantSpec {
     /// When true the operator leaves this tenant alone.
     #[serde(default)]
     pub paused: bool,
+    /// Stores the operator creates or updates in the app (by id). Stores made through the
+    /// merchant API and not listed here are left alone; removing one from the list does not
+    /// delete it from the app.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub stores: Vec<TenantStore>,
 }
 
 /// A tenant's commercial plan.
@@ -172,4 +179,9 @@ pub struct TenantStatus {
     /// The generation last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// For each declared store the app has accepted, a fingerprint of what was sent (the
+    /// store and the version of its secret's Secret, never the secret): an unchanged store
+    /// is not sent again.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub applied_stores: std::collections::BTreeMap<String, String>,
 }

@@ -2,6 +2,7 @@
 //! Kubernetes objects to apply and requests to send to the app. No I/O here.
 
 pub mod device;
+pub mod stores;
 pub mod tenant;
 
 use std::collections::BTreeMap;

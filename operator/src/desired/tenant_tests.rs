@@ -22,6 +22,7 @@ fn tenant(isolation: Isolation) -> Tenant {
             }),
             scaling: None,
             paused: false,
+            stores: Vec::new(),
         },
     );
     t.metadata.uid = Some("uid-acme".into());

@@ -4,6 +4,7 @@ mod controllers;
 mod device;
 mod namespace;
 mod status;
+mod stores;
 mod tenant;
 
 use std::collections::HashMap;

@@ -46,7 +46,12 @@ pub(super) fn unpaused(conditions: &mut Vec<Condition>) {
 /// too when the app itself failed or refused.
 pub(super) fn failed(conditions: &mut Vec<Condition>, generation: i64, error: &Error) {
     let message = error.to_string();
-    let app_side = matches!(error.root(), Error::AppUnavailable(_) | Error::AppRejected { .. } | Error::AppProtocol(_));
+    // A declared store the app refuses says nothing about the tenant itself being provisioned.
+    let app_side = match error.root() {
+        Error::AppRejected { operation, .. } => *operation != "put store",
+        Error::AppUnavailable(_) | Error::AppProtocol(_) => true,
+        _ => false,
+    };
     if app_side {
         set_condition(
             conditions,

@@ -12,7 +12,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 
-use super::{Context, RESYNC, TENANT_FINALIZER, apply, delete_if_exists, namespace, status};
+use super::{Context, RESYNC, TENANT_FINALIZER, apply, delete_if_exists, namespace, status, stores};
 use crate::crd::{Device, Tenant, TenantStatus};
 use crate::desired::tenant::{self as desired, API_KEY_FIELD, API_KEY_SECRET, DedicatedInputs, LEGACY_DEDICATED_APP};
 use crate::error::{Error, Result};
@@ -83,7 +83,13 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
 
     let provisioned = format!("tenant is {} in the app on plan {}", view.status, view.plan);
     status::provisioned(&mut new.conditions, generation, &provisioned);
-    let (endpoint, devices) = match serve(tenant, ctx, &namespace, view.api_key).await {
+    let served = match serve(tenant, ctx, &namespace, view.api_key).await {
+        Ok((endpoint, devices, key)) => {
+            stores::sync(tenant, ctx, &namespace, &key, &old.applied_stores).await.map(|s| (endpoint, devices, s))
+        }
+        Err(error) => Err(error),
+    };
+    let (endpoint, devices, applied_stores) = match served {
         Ok(served) => served,
         Err(error) => {
             // Record what did succeed; the caller then marks Ready=False on top of it.
@@ -101,26 +107,27 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
         endpoint,
         devices,
         observed_generation: Some(generation),
+        applied_stores,
         ..new
     };
     status::succeeded(
         &mut new.conditions,
         generation,
         &provisioned,
-        "namespace, API key and serving objects are in place",
+        "namespace, API key, serving objects and declared stores are in place",
     );
     status::write(&api, tenant, Some(&old), &new).await?;
     Ok(Action::requeue(RESYNC))
 }
 
 /// Everything after the app knows the tenant: API key Secret, dedicated app, device count.
-/// Returns the endpoint and the number of Devices.
+/// Returns the endpoint, the number of Devices and the tenant's API key.
 async fn serve(
     tenant: &Tenant,
     ctx: &Context,
     namespace: &str,
     issued_key: Option<String>,
-) -> Result<(Option<String>, i32)> {
+) -> Result<(Option<String>, i32, String)> {
     let name = tenant.name_any();
     let endpoint = desired::endpoint(tenant, ctx.config.shared_endpoint.as_deref(), &ctx.config.namespace);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
@@ -154,7 +161,7 @@ async fn serve(
     reconcile_dedicated(tenant, ctx, namespace).await?;
 
     let devices = Api::<Device>::namespaced(ctx.client.clone(), namespace).list(&ListParams::default()).await?;
-    Ok((endpoint, i32::try_from(devices.items.len()).unwrap_or(i32::MAX)))
+    Ok((endpoint, i32::try_from(devices.items.len()).unwrap_or(i32::MAX), api_key))
 }
 
 async fn existing_key(secrets: &Api<Secret>) -> Result<Option<String>> {

@@ -7,6 +7,7 @@
 mod app_client;
 mod binary;
 mod controller_device;
+mod controller_stores;
 mod controller_tenant;
 mod dashboards;
 mod fake_api_behaviour;

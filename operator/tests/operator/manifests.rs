@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use replenish_operator::config::PlanDefaults;
 use replenish_operator::crd::{Device, Tenant, crd_files};
 use replenish_operator::desired::{device, tenant};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -231,6 +231,16 @@ fn cel_rules_accept_the_examples_and_reject_what_they_should() {
     let mut long = tenant.clone();
     long["metadata"]["name"] = "a".repeat(57).into();
     assert_eq!(cel_errors(tenants, &long), ["a tenant name is a DNS label of at most 56 characters"]);
+    // Declared stores: a webhook needs a url; the webhook fields are for the webhook only.
+    let mut stored = tenant.clone();
+    let webhook = json!({"id": "main", "name": "Main", "commerce": {"provider": "webhook",
+        "url": "https://shop.example/orders", "secretRef": {"name": "shop", "key": "secret"}}});
+    stored["spec"]["stores"] = json!([webhook]);
+    assert_eq!(cel_errors(tenants, &stored), Vec::<String>::new());
+    stored["spec"]["stores"][0]["commerce"].as_object_mut().unwrap().remove("url");
+    assert_eq!(cel_errors(tenants, &stored), ["the webhook provider needs a url"]);
+    stored["spec"]["stores"][0]["commerce"]["provider"] = "mock".into();
+    assert_eq!(cel_errors(tenants, &stored), ["url, cancelUrl and secretRef are for the webhook provider only"]);
     let mut dotted = read_yaml("examples/device.yaml");
     dotted["metadata"]["name"] = "kitchen.glasses".into();
     assert_eq!(cel_errors(devices, &dotted), ["a device name is a DNS label"]);
