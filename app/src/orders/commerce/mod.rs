@@ -16,10 +16,11 @@ use crate::outbound::UrlPolicy;
 use crate::stores::model::{CommerceProviderKind, CommerceSettings};
 
 pub use mock::MockProvider;
-pub use webhook::{WebhookPayload, WebhookProvider};
+pub use webhook::WebhookProvider;
 
-/// What a provider is asked to place.
-#[derive(Debug, Clone)]
+/// What a provider is asked to place; serialized as is, it is the webhook's
+/// order payload (README, "Merchant integration guide").
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct OrderRequest {
     /// Our order id: the provider's idempotency key, so a retry never orders twice.
     pub order_id: Uuid,
@@ -45,7 +46,8 @@ pub struct OrderRequest {
     pub owner: String,
     /// Store that fulfils it.
     pub store_id: String,
-    /// Store's IANA time zone, for delivery dates.
+    /// Store's IANA time zone, for delivery dates (the mock's; not sent to merchants).
+    #[serde(skip)]
     pub timezone: String,
     /// When the wearer accepted.
     pub placed_at: DateTime<Utc>,

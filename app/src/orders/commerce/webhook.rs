@@ -9,64 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use commerce_http::{Response, StatusCode};
 use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use serde::Deserialize;
 
 use crate::orders::commerce::{CancelRequest, CommerceError, CommerceProvider, Confirmation, OrderRequest, Remote};
-
-/// The order as the merchant receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookPayload {
-    /// Our order id; also the `Idempotency-Key`.
-    pub order_id: Uuid,
-    /// The wearer's accepted prompt.
-    pub intent_id: Uuid,
-    /// Product id in the merchant's catalog on Replenish.
-    pub product_id: String,
-    /// The SKU's label.
-    pub variant: String,
-    /// SKU.
-    pub sku: String,
-    /// Quantity.
-    pub quantity: u32,
-    /// Price of one, in cents.
-    pub unit_price_cents: i64,
-    /// Total, in cents.
-    pub total_cents: i64,
-    /// ISO 4217 currency.
-    pub currency: String,
-    /// Device whose wearer accepted.
-    pub device_id: String,
-    /// Household that pays.
-    pub owner: String,
-    /// Store that fulfils it.
-    pub store_id: String,
-    /// When the wearer accepted.
-    pub placed_at: DateTime<Utc>,
-    /// A test device's rehearsal order: acknowledge it, do not fulfil it.
-    pub test: bool,
-}
-
-impl From<&OrderRequest> for WebhookPayload {
-    fn from(r: &OrderRequest) -> Self {
-        Self {
-            order_id: r.order_id,
-            intent_id: r.intent_id,
-            product_id: r.product_id.clone(),
-            variant: r.variant.clone(),
-            sku: r.sku.clone(),
-            quantity: r.quantity,
-            unit_price_cents: r.unit_price_cents,
-            total_cents: r.total_cents,
-            currency: r.currency.clone(),
-            device_id: r.device_id.clone(),
-            owner: r.owner.clone(),
-            store_id: r.store_id.clone(),
-            placed_at: r.placed_at,
-            test: r.test,
-        }
-    }
-}
 
 /// What a merchant may answer with a 2xx; every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -125,7 +70,7 @@ impl WebhookProvider {
     }
 
     async fn place(&self, request: &OrderRequest) -> Result<Confirmation, CommerceError> {
-        let body = serde_json::to_vec(&WebhookPayload::from(request))
+        let body = serde_json::to_vec(request)
             .map_err(|e| CommerceError::Unreachable(format!("order does not serialize: {e}")))?;
         let response = self.post(&self.url, &request.order_id.to_string(), body).await?;
         let status = response.status();
