@@ -36,6 +36,7 @@ macro_rules! wire_enum {
 
 pub mod catalog;
 pub mod devices;
+pub mod events;
 pub mod ids;
 pub mod intents;
 pub mod orders;
@@ -45,9 +46,11 @@ pub mod stores;
 pub mod telemetry;
 pub mod tenants;
 pub mod time;
+pub mod webhooks;
 
 pub use catalog::{FillLevel, ProductSpec, ProductView, Variant, usd_to_cents};
 pub use devices::{DeviceBatch, DeviceSpec, DeviceStatus, DeviceView, MAX_BATCH, NewDevice, RegisteredBatch};
+pub use events::{Event, EventType};
 pub use ids::{InvalidId, ResourceId};
 pub use intents::{
     Channel, Confidence, DecisionRequest, DecisionResponse, DetectionRequest, DetectionResponse, IntentView,

@@ -131,6 +131,9 @@ pub struct Settings {
     /// How long an `Idempotency-Key` of a merchant or admin POST is kept, s
     /// (`REPLENISH_IDEMPOTENCY_KEY_TTL_SECS`); lapsed keys are pruned every sweep interval.
     pub idempotency_key_ttl_secs: u64,
+    /// How long events are kept before they are pruned, days
+    /// (`REPLENISH_EVENT_RETENTION_DAYS`, at least 30 by default).
+    pub event_retention_days: u64,
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
@@ -272,6 +275,7 @@ impl Default for Settings {
             report_timeout_ms: 5_000,
             merchant_calls: MerchantCallSettings::default(),
             idempotency_key_ttl_secs: 24 * 60 * 60,
+            event_retention_days: 30,
             assistant: AssistantSettings::default(),
         }
     }

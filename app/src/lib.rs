@@ -20,6 +20,7 @@ pub mod demo;
 pub mod detections;
 pub mod devices;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod history;
 pub mod http;
@@ -42,6 +43,7 @@ pub mod stores;
 pub mod tasks;
 pub mod telemetry;
 pub mod tenants;
+pub mod webhooks;
 
 pub use config::Settings;
 pub use startup::{Application, ApplicationHandle};

@@ -14,7 +14,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::{assistant, catalog, detections, devices, health, intents, orders, reports, stores, tenants};
+use crate::{
+    assistant, catalog, detections, devices, events, health, intents, orders, reports, stores, tenants, webhooks,
+};
 
 struct BearerSchemes;
 
@@ -161,6 +163,13 @@ fn add_caller_defaults(operation: &mut Operation) {
         orders::routes::post_status,
         orders::routes::post_cancel,
         orders::routes::list_orders,
+        events::routes::list_events,
+        events::routes::get_event,
+        webhooks::routes::put_endpoint,
+        webhooks::routes::get_endpoint,
+        webhooks::routes::delete_endpoint,
+        webhooks::routes::list_endpoints,
+        webhooks::routes::roll_secret,
         reports::routes::get_summary,
         assistant::routes::post_assistant,
         assistant::routes::post_frame,

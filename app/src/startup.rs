@@ -42,8 +42,8 @@ use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 use crate::{
-    assistant, auth, catalog, detections, devices, health, intents, limits, openapi, orders, platform, reports,
-    request_id, stores, telemetry, tenants,
+    assistant, auth, catalog, detections, devices, events, health, intents, limits, openapi, orders, platform, reports,
+    request_id, stores, telemetry, tenants, webhooks,
 };
 
 /// Why the application could not start.
@@ -285,6 +285,8 @@ fn public_server(
                     .configure(detections::routes::configure)
                     .configure(intents::routes::configure)
                     .configure(orders::routes::configure)
+                    .configure(events::routes::configure)
+                    .configure(webhooks::routes::configure)
                     .configure(|cfg| reports::routes::configure(cfg, report_timeout))
                     .configure(|cfg| assistant::routes::configure(cfg, image_limit))
                     .default_service(web::to(route_not_found)),
@@ -400,6 +402,8 @@ fn loop_services(
         ActorSettings { idle_timeout, mailbox_capacity: settings.store_mailbox_capacity.max(1), answer_timeout };
     let stores = Arc::new(StoreActors::new(placement.clone(), store_settings, metrics.clone(), clock.clone()));
     crate::idempotency::spawn_pruning(tasks, db.clone(), clock.clone(), sweep_interval, only.clone());
+    let event_retention = Duration::from_secs(settings.event_retention_days.saturating_mul(24 * 3600));
+    events::pruning::spawn_pruning(tasks, db.clone(), clock.clone(), sweep_interval, event_retention, only.clone());
     let sweeper = Arc::new(Sweeper::new(db.clone(), placement, clock.clone(), only));
     tasks.every(sweep_interval, move || {
         let sweeper = sweeper.clone();

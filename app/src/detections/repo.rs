@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
+use replenish_api::EventType;
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Select,
@@ -18,9 +19,10 @@ use crate::db::scope::DeviceScope;
 use crate::detections::writer::{DetectionWriter, Written};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
+use crate::events;
 use crate::intents::entity::{detection, intent};
 use crate::intents::model::{DetectionResponse, ProductMemory, Reason, cooldown_remaining};
-use crate::intents::repo::expire_lapsed;
+use crate::intents::repo::{expire_lapsed, intent_event};
 use crate::orders::entity::order;
 use crate::orders::model::{IntentStatus, OrderStatus};
 use crate::orders::repo::lifecycle;
@@ -120,12 +122,15 @@ async fn try_candidate(db: &DatabaseConnection, c: &Candidate<'_>) -> Result<Det
     if let Some(stored) = stored_response(&txn, &d.scope, c.event_id).await? {
         return Ok(stored);
     }
-    expire_lapsed(&txn, &d.scope, Some(&product_id), c.now).await?;
+    expire_lapsed(&txn, &d.scope, Some(&product_id), d.test, c.now).await?;
     let response = match suppression(&txn, c, &product_id).await? {
         Some(suppressed) => suppressed,
         None => {
             let mut response = c.prompt_response.clone();
-            response.intent_id = Some(insert_intent(&txn, c, &response).await?);
+            let created = insert_intent(&txn, c, &response).await?;
+            response.intent_id = Some(created.id);
+            let event = intent_event(EventType::IntentCreated, &created, d.test, c.now)?;
+            events::record(&txn, d.scope.tenant(), event, c.now).await?;
             response
         }
     };
@@ -179,16 +184,15 @@ async fn suppression(
     Ok(cooldown_remaining(decided, c.cooldown, c.now).map(|remaining| suppressed(Reason::Cooldown, remaining, None)))
 }
 
-/// Records the candidate's new PENDING intent; its id.
+/// Records the candidate's new PENDING intent.
 async fn insert_intent(
     txn: &impl ConnectionTrait,
     c: &Candidate<'_>,
     response: &DetectionResponse,
-) -> Result<Uuid, Error> {
+) -> Result<intent::Model, Error> {
     let d = c.device;
-    let id = Uuid::new_v4();
-    intent::ActiveModel {
-        id: Set(id),
+    let row = intent::ActiveModel {
+        id: Set(Uuid::new_v4()),
         tenant_id: Set(d.tenant_id.clone()),
         device_id: Set(d.device_id.clone()),
         product_id: Set(response.product.product_id.clone()),
@@ -204,10 +208,8 @@ async fn insert_intent(
         accepted: Set(None),
         channel: Set(None),
         updated_at: Set(c.now),
-    }
-    .insert(txn)
-    .await?;
-    Ok(id)
+    };
+    Ok(row.insert(txn).await?)
 }
 
 async fn last_decision(

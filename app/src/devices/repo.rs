@@ -1,6 +1,7 @@
 //! Device queries; every one is scoped to a tenant.
 
 use chrono::{DateTime, Utc};
+use replenish_api::EventType;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -18,6 +19,7 @@ use crate::devices::entity;
 use crate::devices::model::DeviceViewExt as _;
 use crate::devices::model::{DeviceSpec, DeviceView, NewDevice};
 use crate::error::{Error, FieldError};
+use crate::events::{self, NewEvent};
 use crate::http::{PageRequest, ResourceId};
 use crate::stores;
 
@@ -113,6 +115,10 @@ async fn try_register(
             (outcome, model, token.map(|t| t.secret), changes)
         }
     };
+    if outcome != RegisterOutcome::Unchanged {
+        let event = NewEvent::of(EventType::DeviceRegistered, &model.id, model.test, &DeviceView::from_model(&model))?;
+        events::record(&txn, tenant, event, now).await?;
+    }
     announce(&txn, &changes).await?;
     txn.commit().await?;
     let mut view = DeviceView::from_model(&model);
@@ -207,10 +213,12 @@ async fn insert_batch(
     let now = now();
     let mut views = Vec::with_capacity(devices.len());
     let mut rows = Vec::with_capacity(devices.len());
+    let mut registered = Vec::with_capacity(devices.len());
     for device in devices {
         let token = issue_token(TokenKind::Device);
         let row = new_row(tenant.as_str(), device.device_id.as_str(), &device.spec(), token.hash, now);
         let mut view = DeviceView::from_model(&row);
+        registered.push(NewEvent::of(EventType::DeviceRegistered, &row.id, row.test, &view)?);
         view.token = Some(token.secret.expose_secret().to_owned());
         views.push(view);
         rows.push(entity::ActiveModel::from(row));
@@ -219,6 +227,11 @@ async fn insert_batch(
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(250));
         entity::Entity::insert_many(std::mem::replace(&mut rows, rest)).exec(txn).await?;
+    }
+    // 10 columns an event: the same bound on bind parameters.
+    while !registered.is_empty() {
+        let rest = registered.split_off(registered.len().min(250));
+        events::record_all(txn, tenant, std::mem::replace(&mut registered, rest), now).await?;
     }
     Ok(views)
 }
@@ -255,7 +268,10 @@ pub async fn revoke(db: &DatabaseConnection, tenant: &TenantScope, id: &Resource
         active.active = Set(false);
         active.revoked_at = Set(Some(now));
         active.updated_at = Set(now);
-        active.update(&txn).await?;
+        let revoked = active.update(&txn).await?;
+        let event =
+            NewEvent::of(EventType::DeviceRevoked, &revoked.id, revoked.test, &DeviceView::from_model(&revoked))?;
+        events::record(&txn, tenant, event, now).await?;
         changes = vec![
             Change::Credentials { tenant: tenant.to_string() },
             Change::Device { tenant: tenant.to_string(), device: id.to_string() },
@@ -266,16 +282,25 @@ pub async fn revoke(db: &DatabaseConnection, tenant: &TenantScope, id: &Resource
     Ok(Changed::new((), changes))
 }
 
-/// Revokes every device of a tenant (part of deactivation's transaction).
+/// Revokes every device of a tenant, with a `device.revoked` event each
+/// (part of deactivation's transaction).
 pub async fn revoke_all(txn: &impl ConnectionTrait, tenant: &TenantScope, now: DateTime<Utc>) -> Result<(), Error> {
-    tenant
+    let revoked = tenant
         .update::<entity::Entity>()
         .col_expr(entity::Column::Active, Expr::value(false))
         .col_expr(entity::Column::RevokedAt, Expr::value(now))
         .col_expr(entity::Column::UpdatedAt, Expr::value(now))
         .filter(entity::Column::Active.eq(true))
-        .exec(txn)
+        .exec_with_returning(txn)
         .await?;
+    let mut events = revoked
+        .iter()
+        .map(|d| NewEvent::of(EventType::DeviceRevoked, &d.id, d.test, &DeviceView::from_model(d)))
+        .collect::<Result<Vec<_>, _>>()?;
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(250));
+        events::record_all(txn, tenant, std::mem::replace(&mut events, rest), now).await?;
+    }
     Ok(())
 }
 

@@ -1,43 +1,116 @@
 //! Intent queries outside a detection: expiry of lapsed prompts, and the
 //! intent history.
 
+use std::collections::{BTreeMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, UpdateMany};
 
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
+use crate::devices::entity as device;
 use crate::error::Error;
+use crate::events::{self, NewEvent};
+use crate::intents::decision::{IntentView, IntentViewExt as _};
 use crate::intents::entity::intent;
 use crate::orders::model::IntentStatus;
+use replenish_api::EventType;
 
-/// Marks this device's lapsed PENDING intents (optionally for one product) EXPIRED.
+/// Marks this device's lapsed PENDING intents (optionally for one product)
+/// EXPIRED and writes their `intent.expired` events, inside the caller's
+/// transaction. `test`: whether the device is a test device.
 pub async fn expire_lapsed(
-    db: &impl ConnectionTrait,
+    txn: &impl ConnectionTrait,
     device: &DeviceScope,
     product_id: Option<&str>,
+    test: bool,
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
     let mut update = lapsed_to_expired(device.update::<intent::Entity>(), now);
     if let Some(product_id) = product_id {
         update = update.filter(intent::Column::ProductId.eq(product_id));
     }
-    Ok(update.exec(db).await?.rows_affected)
+    let expired = update.exec_with_returning(txn).await?;
+    let events = expired.iter().map(|row| expired_event(row, test, now)).collect::<Result<Vec<_>, _>>()?;
+    events::record_all(txn, device.tenant(), events, now).await?;
+    Ok(expired.len() as u64)
 }
 
-/// Marks every lapsed PENDING intent of every tenant EXPIRED. Across tenants
-/// because one sweeper serves them all; it touches only rows already lapsed.
+/// Marks every lapsed PENDING intent of every tenant EXPIRED, with their
+/// events. Across tenants because one sweeper serves them all; it touches
+/// only rows already lapsed.
 pub async fn expire_all_lapsed(db: &DatabaseConnection, _: AcrossTenants, now: DateTime<Utc>) -> Result<u64, Error> {
-    Ok(lapsed_to_expired(intent::Entity::update_many(), now).exec(db).await?.rows_affected)
+    expire_with_events(db, intent::Entity::update_many(), now).await
 }
 
-/// Marks every lapsed PENDING intent of one tenant EXPIRED: the sweeper of a
-/// dedicated tenant's app, which touches no other tenant's rows.
+/// Marks every lapsed PENDING intent of one tenant EXPIRED, with their
+/// events: the sweeper of a dedicated tenant's app, which touches no other
+/// tenant's rows.
 pub async fn expire_tenant_lapsed(
     db: &DatabaseConnection,
     tenant: &TenantScope,
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
-    Ok(lapsed_to_expired(tenant.update::<intent::Entity>(), now).exec(db).await?.rows_affected)
+    expire_with_events(db, tenant.update::<intent::Entity>(), now).await
+}
+
+/// Runs a bulk expiry and writes one `intent.expired` event per moved row,
+/// in one transaction, so an expiry and its event commit together.
+async fn expire_with_events(
+    db: &DatabaseConnection,
+    update: UpdateMany<intent::Entity>,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let txn = crate::db::begin_write(db).await?;
+    let expired = lapsed_to_expired(update, now).exec_with_returning(&txn).await?;
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    let tests = test_devices(&txn, &expired).await?;
+    let mut by_tenant: BTreeMap<&str, Vec<NewEvent>> = BTreeMap::new();
+    for row in &expired {
+        let test = tests.contains(&(row.tenant_id.as_str(), row.device_id.as_str()));
+        by_tenant.entry(&row.tenant_id).or_default().push(expired_event(row, test, now)?);
+    }
+    for (tenant, events) in by_tenant {
+        events::record_all(&txn, &TenantScope::parse(tenant)?, events, now).await?;
+    }
+    txn.commit().await?;
+    Ok(expired.len() as u64)
+}
+
+/// Which of the devices behind `intents` are test devices, as (tenant, device).
+async fn test_devices<'a>(
+    txn: &impl ConnectionTrait,
+    intents: &'a [intent::Model],
+) -> Result<HashSet<(&'a str, &'a str)>, Error> {
+    let ids: HashSet<&str> = intents.iter().map(|i| i.device_id.as_str()).collect();
+    let flagged = device::Entity::find()
+        .filter(device::Column::Test.eq(true))
+        .filter(device::Column::Id.is_in(ids))
+        .all(txn)
+        .await?;
+    let flagged: HashSet<(String, String)> = flagged.into_iter().map(|d| (d.tenant_id, d.id)).collect();
+    Ok(intents
+        .iter()
+        .map(|i| (i.tenant_id.as_str(), i.device_id.as_str()))
+        .filter(|(t, d)| flagged.contains(&((*t).to_owned(), (*d).to_owned())))
+        .collect())
+}
+
+/// The `intent.expired` event of a row just expired.
+fn expired_event(row: &intent::Model, test: bool, now: DateTime<Utc>) -> Result<NewEvent, Error> {
+    intent_event(EventType::IntentExpired, row, test, now)
+}
+
+/// An event about `row`, its snapshot the intent as the API shows it.
+pub fn intent_event(
+    event_type: EventType,
+    row: &intent::Model,
+    test: bool,
+    now: DateTime<Utc>,
+) -> Result<NewEvent, Error> {
+    NewEvent::of(event_type, row.id, test, &IntentView::from_model(row, now)?)
 }
 
 /// Narrows `update` to the PENDING intents lapsed at `now` and marks them

@@ -1,6 +1,7 @@
 //! Tenant and API-key queries. Only this module writes SQL for them.
 
 use chrono::{DateTime, Duration, Utc};
+use replenish_api::EventType;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -18,6 +19,7 @@ use crate::db::retry::{UPSERT_ATTEMPTS, lost_unique_race, retry};
 use crate::db::scope::{AcrossTenants, TenantScope};
 use crate::devices;
 use crate::error::Error;
+use crate::events::{self, NewEvent};
 use crate::http::PageRequest;
 use crate::tenants::entity::{api_key, tenant};
 use crate::tenants::model::TenantViewExt as _;
@@ -111,11 +113,26 @@ async fn try_upsert(
         UpsertOutcome::Updated => vec![Change::Tenant { tenant: tenant() }],
         UpsertOutcome::Unchanged => Vec::new(),
     };
+    if outcome != UpsertOutcome::Unchanged {
+        limits_changed(&txn, id, &model, now).await?;
+    }
     announce(&txn, &changes).await?;
     txn.commit().await?;
     let mut view = TenantView::from_model(&model)?;
     view.api_key = key;
     Ok(Changed::new((outcome, view), changes))
+}
+
+/// Writes `tenant.limits_changed`, its snapshot the tenant as it now stands (without any key).
+async fn limits_changed(
+    txn: &impl ConnectionTrait,
+    id: &TenantScope,
+    model: &tenant::Model,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let event = NewEvent::of(EventType::TenantLimitsChanged, id, false, &TenantView::from_model(model)?)?;
+    events::record(txn, id, event, now).await?;
+    Ok(())
 }
 
 async fn insert_api_key(db: &impl ConnectionTrait, tenant: &TenantScope) -> Result<String, Error> {
@@ -196,7 +213,8 @@ pub async fn deactivate(db: &DatabaseConnection, id: &TenantScope) -> Result<Cha
     active.active = Set(false);
     active.deactivated_at = Set(Some(now));
     active.updated_at = Set(now);
-    active.update(&txn).await?;
+    let deactivated = active.update(&txn).await?;
+    limits_changed(&txn, id, &deactivated, now).await?;
     id.update::<api_key::Entity>()
         .col_expr(api_key::Column::RevokedAt, Expr::value(now))
         .filter(api_key::Column::RevokedAt.is_null())

@@ -63,6 +63,21 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// (type, object id) of every event of `tenant`, in write order, read
+    /// straight from the database (for when the tenant's key no longer works).
+    pub async fn events_of(&self, tenant: &str) -> Vec<(String, String)> {
+        let db = Database::connect(&self.url).await.expect("connect to the test database");
+        let sql = format!("SELECT event_type, object_id FROM events WHERE tenant_id = '{tenant}' ORDER BY seq");
+        let rows = db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await;
+        let rows = rows.expect("read events");
+        db.close().await.ok();
+        rows.iter()
+            .map(|r| (r.try_get("", "event_type").expect("type"), r.try_get("", "object_id").expect("object")))
+            .collect()
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(dir) = &self.sqlite_dir {

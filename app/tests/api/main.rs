@@ -38,6 +38,7 @@ mod devices;
 mod docs;
 mod durability;
 mod edge;
+mod events;
 mod helpers;
 mod idempotency;
 mod lifecycle;

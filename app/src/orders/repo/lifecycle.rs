@@ -15,10 +15,16 @@ use uuid::Uuid;
 
 use crate::db::scope::TenantScope;
 use crate::error::Error;
+use crate::events::{self, NewEvent};
 use crate::orders::entity::{order, order_event, spend};
-use crate::orders::model::{EventDetails, OrderEvent, OrderStatus};
+use crate::orders::model::{EventDetails, OrderEvent, OrderStatus, OrderView, OrderViewExt as _};
+use replenish_api::EventType;
 
-/// Appends an entry to an order's timeline (inside the change's transaction).
+/// Appends an entry to an order's timeline and writes the matching event
+/// (`order.created`, `order.submitted`, `order.confirmed`, `order.failed`,
+/// `order.cancelled`, else `order.status_changed`), its snapshot the order as
+/// it stands after the change: inside the change's transaction, after the
+/// change's own statements.
 pub async fn record_event(
     db: &impl ConnectionTrait,
     tenant: &TenantScope,
@@ -38,7 +44,27 @@ pub async fn record_event(
     }
     .insert(db)
     .await?;
+    let order = tenant
+        .find::<order::Entity>()
+        .filter(order::Column::Id.eq(order_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("order {order_id} vanished inside its own change")))?;
+    let event = NewEvent::of(event_type_of(status), order.id, order.test, &OrderView::from_model(&order)?)?;
+    events::record(db, tenant, event, at).await?;
     Ok(())
+}
+
+/// The event type of an order's move to `status`.
+fn event_type_of(status: OrderStatus) -> EventType {
+    match status {
+        OrderStatus::Pending => EventType::OrderCreated,
+        OrderStatus::Submitted => EventType::OrderSubmitted,
+        OrderStatus::Confirmed => EventType::OrderConfirmed,
+        OrderStatus::Failed => EventType::OrderFailed,
+        OrderStatus::Cancelled => EventType::OrderCancelled,
+        OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::Refunded => EventType::OrderStatusChanged,
+    }
 }
 
 /// The order's timeline, oldest first.

@@ -7,6 +7,7 @@ pub mod placing;
 pub mod totals;
 
 use chrono::{DateTime, Utc};
+use replenish_api::EventType;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, Set, UpdateMany};
 use uuid::Uuid;
@@ -16,8 +17,10 @@ use crate::db::scope::TenantScope;
 use crate::db::{WriteTxn, is_transient};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
+use crate::events;
 use crate::intents::decision::DecisionRequest;
 use crate::intents::entity::intent;
+use crate::intents::repo::intent_event;
 use crate::orders::entity::{budget_zone, order, spend};
 use crate::orders::model::{Actor, EventDetails, IntentStatus, OrderStatus};
 use crate::stores;
@@ -91,7 +94,9 @@ async fn try_decide(
     let status = IntentStatus::parse(&intent.status)?;
     match status {
         IntentStatus::Pending if intent.expires_at <= now => {
-            set_intent_status(&txn, tenant, intent.id, IntentStatus::Pending, IntentStatus::Expired, now).await?;
+            if set_intent_status(&txn, tenant, intent.id, IntentStatus::Pending, IntentStatus::Expired, now).await? {
+                intent_moved(&txn, tenant, &intent, IntentStatus::Expired, None, d.test, now).await?;
+            }
             txn.commit().await?;
             Err(Error::Gone(format!("intent {} expired at {}", intent.id, intent.expires_at)))
         }
@@ -116,7 +121,7 @@ async fn try_decide(
             }
         }
         IntentStatus::Pending if !request.accepted => {
-            if !record_decision(&txn, tenant, &intent, IntentStatus::Rejected, request, now).await? {
+            if !record_decision(&txn, tenant, &intent, IntentStatus::Rejected, request, d.test, now).await? {
                 return Ok(None);
             }
             txn.commit().await?;
@@ -165,7 +170,7 @@ async fn accept(
             intent.owner
         )));
     }
-    if !record_decision(txn, tenant, intent, IntentStatus::Accepted, request, now).await? {
+    if !record_decision(txn, tenant, intent, IntentStatus::Accepted, request, d.test, now).await? {
         return Ok(None);
     }
     let held = terms.submit_delay > chrono::Duration::zero();
@@ -237,13 +242,15 @@ async fn budget_zone(
     Ok(zone.parse().unwrap_or(chrono_tz::UTC))
 }
 
-/// Moves a PENDING intent to `to` with the decision; false when someone else decided first.
+/// Moves a PENDING intent to `to` with the decision, and writes its event;
+/// false when someone else decided first.
 async fn record_decision(
     db: &impl ConnectionTrait,
     tenant: &TenantScope,
     intent: &intent::Model,
     to: IntentStatus,
     request: &DecisionRequest,
+    test: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
     let decision = tenant
@@ -251,7 +258,41 @@ async fn record_decision(
         .col_expr(intent::Column::DecidedAt, Expr::value(now))
         .col_expr(intent::Column::Accepted, Expr::value(request.accepted))
         .col_expr(intent::Column::Channel, Expr::value(request.channel.as_str()));
-    move_intent(db, decision, intent.id, (IntentStatus::Pending, to), now).await
+    let moved = move_intent(db, decision, intent.id, (IntentStatus::Pending, to), now).await?;
+    if moved {
+        intent_moved(db, tenant, intent, to, Some(request), test, now).await?;
+    }
+    Ok(moved)
+}
+
+/// Writes the event of `intent`'s move to `to` (with `decision`, when the
+/// wearer decided), its snapshot the intent as it now stands. Moves that
+/// merchants follow through order events (ORDERED, CONFIRMED, FAILED) write none.
+async fn intent_moved(
+    db: &impl ConnectionTrait,
+    tenant: &TenantScope,
+    intent: &intent::Model,
+    to: IntentStatus,
+    decision: Option<&DecisionRequest>,
+    test: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let event_type = match to {
+        IntentStatus::Expired => EventType::IntentExpired,
+        IntentStatus::Rejected => EventType::IntentRejected,
+        IntentStatus::Accepted => EventType::IntentAccepted,
+        _ => return Ok(()),
+    };
+    let mut after = intent.clone();
+    after.status = to.as_str().to_owned();
+    after.updated_at = now;
+    if let Some(decision) = decision {
+        after.decided_at = Some(now);
+        after.accepted = Some(decision.accepted);
+        after.channel = Some(decision.channel.as_str().to_owned());
+    }
+    events::record(db, tenant, intent_event(event_type, &after, test, now)?, now).await?;
+    Ok(())
 }
 
 pub(crate) async fn set_intent_status(
