@@ -179,6 +179,13 @@ async fn openapi_documents_every_route(backend: Backend) {
         ("post", "/api/v1/assistant"),
         ("post", "/api/v1/detections/frame"),
         ("post", "/api/v1/speech"),
+        ("get", "/api/v1/events"),
+        ("get", "/api/v1/events/{event}"),
+        ("get", "/api/v1/webhook-endpoints"),
+        ("put", "/api/v1/webhook-endpoints/{endpoint}"),
+        ("get", "/api/v1/webhook-endpoints/{endpoint}"),
+        ("delete", "/api/v1/webhook-endpoints/{endpoint}"),
+        ("post", "/api/v1/webhook-endpoints/{endpoint}/roll-secret"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))
