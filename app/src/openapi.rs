@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::Value;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::ArrayItems;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
@@ -72,6 +74,41 @@ fn operations(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &m
         .into_iter()
         .flatten()
     })
+}
+
+/// Merchant and admin POSTs honour an `Idempotency-Key` header (see
+/// `crate::idempotency`); the middleware is not an extractor, so no handler
+/// declares it: the document adds it to every POST a merchant or the admin
+/// may make (after [`CallerDefaults`] has set each operation's security).
+struct IdempotencyKeys;
+
+impl Modify for IdempotencyKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let Some(post) = item.post.as_mut() else { continue };
+            let schemes = post.security.iter().flatten().filter_map(|s| serde_json::to_value(s).ok());
+            let keyed =
+                schemes.into_iter().any(|s| s.get("tenant_api_key").is_some() || s.get("admin_token").is_some());
+            if keyed {
+                post.parameters.get_or_insert_with(Vec::new).push(idempotency_key_parameter());
+            }
+        }
+    }
+}
+
+fn idempotency_key_parameter() -> Parameter {
+    let schema = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255)).build();
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes a retried POST safe: a repeat with the same key and body replays the first response; \
+             the same key with another body is a 422 (`idempotency-key-reused`); kept for \
+             REPLENISH_IDEMPOTENCY_KEY_TTL_SECS (24 h). Printable ASCII, 1-255 characters.",
+        ))
+        .schema(Some(schema))
+        .build()
 }
 
 /// A listing's page is generic (`Page<T>`), so no one example fits it on the
@@ -176,7 +213,7 @@ fn add_caller_defaults(operation: &mut Operation) {
         assistant::routes::post_speech,
     ),
     components(schemas(crate::problem::Problem, crate::error::FieldError)),
-    modifiers(&BearerSchemes, &CallerDefaults, &ListExamples),
+    modifiers(&BearerSchemes, &CallerDefaults, &IdempotencyKeys, &ListExamples),
     tags(
         (name = "admin", description = "Platform operations (admin token)"),
         (name = "merchant", description = "A tenant's stores, catalog and fleet (tenant API key)"),

@@ -130,4 +130,29 @@ async fn docs_page_is_served_with_its_own_assets(backend: Backend) {
     assert!(init.text().await.expect("js").contains("/openapi.json"));
 }
 
-on_both_backends!(every_body_in_the_document_has_a_fitting_example, docs_page_is_served_with_its_own_assets);
+/// Merchant and admin POSTs document the `Idempotency-Key` header the
+/// middleware honours; device POSTs (idempotent by their event ids) do not.
+async fn idempotency_keys_are_documented_where_they_work(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = app.client.get(format!("{}/openapi.json", app.address)).send().await.expect("sent");
+    let doc: Value = doc.json().await.expect("JSON");
+    let has_key = |path: &str| {
+        doc["paths"][path]["post"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+    };
+    for keyed in ["/api/v1/devices", "/api/v1/orders/{order}/status", "/admin/v1/tenants/{tenant}/api-keys"] {
+        assert!(has_key(keyed), "{keyed} should document Idempotency-Key");
+    }
+    for unkeyed in ["/api/v1/detections", "/api/v1/decisions"] {
+        assert!(!has_key(unkeyed), "{unkeyed} is a device's route");
+    }
+}
+
+on_both_backends!(
+    every_body_in_the_document_has_a_fitting_example,
+    docs_page_is_served_with_its_own_assets,
+    idempotency_keys_are_documented_where_they_work,
+);
