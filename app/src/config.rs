@@ -134,6 +134,9 @@ pub struct Settings {
     /// How long events are kept before they are pruned, days
     /// (`REPLENISH_EVENT_RETENTION_DAYS`, at least 30 by default).
     pub event_retention_days: u64,
+    /// Delivery of events to merchants' webhook endpoints.
+    #[serde(flatten)]
+    pub webhooks: WebhookSettings,
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
@@ -176,6 +179,40 @@ impl Default for MerchantCallSettings {
             commerce_breaker_open_secs: 30,
             commerce_retry_base_ms: 1_000,
             commerce_retry_max_secs: 300,
+        }
+    }
+}
+
+/// How the webhook dispatcher delivers events (see `crate::webhooks::dispatcher`).
+/// Flattened into [`Settings`]: each field is one `REPLENISH_*` variable.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WebhookSettings {
+    /// Deadline of one delivery attempt, ms (`REPLENISH_WEBHOOK_TIMEOUT_MS`).
+    pub webhook_timeout_ms: u64,
+    /// First retry delay of a failed delivery, ms; it doubles per attempt,
+    /// with jitter (`REPLENISH_WEBHOOK_RETRY_BASE_MS`).
+    pub webhook_retry_base_ms: u64,
+    /// Longest retry delay, s (`REPLENISH_WEBHOOK_RETRY_MAX_SECS`).
+    pub webhook_retry_max_secs: u64,
+    /// How long after its first attempt a delivery is retried before the
+    /// endpoint is disabled, s (`REPLENISH_WEBHOOK_RETRY_HORIZON_SECS`).
+    pub webhook_retry_horizon_secs: u64,
+    /// Deliveries in flight at once per replica (`REPLENISH_WEBHOOK_CONCURRENCY`).
+    pub webhook_concurrency: usize,
+    /// How often the dispatcher looks for new events and due deliveries, ms
+    /// (`REPLENISH_WEBHOOK_POLL_INTERVAL_MS`).
+    pub webhook_poll_interval_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            webhook_timeout_ms: 10_000,
+            webhook_retry_base_ms: 5_000,
+            webhook_retry_max_secs: 3_600,
+            webhook_retry_horizon_secs: 3 * 24 * 3_600,
+            webhook_concurrency: 16,
+            webhook_poll_interval_ms: 250,
         }
     }
 }
@@ -276,6 +313,7 @@ impl Default for Settings {
             merchant_calls: MerchantCallSettings::default(),
             idempotency_key_ttl_secs: 24 * 60 * 60,
             event_retention_days: 30,
+            webhooks: WebhookSettings::default(),
             assistant: AssistantSettings::default(),
         }
     }

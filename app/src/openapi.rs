@@ -207,6 +207,8 @@ fn add_caller_defaults(operation: &mut Operation) {
         webhooks::routes::delete_endpoint,
         webhooks::routes::list_endpoints,
         webhooks::routes::roll_secret,
+        webhooks::deliveries_routes::list_deliveries,
+        webhooks::deliveries_routes::redeliver,
         reports::routes::get_summary,
         assistant::routes::post_assistant,
         assistant::routes::post_frame,

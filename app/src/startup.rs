@@ -41,6 +41,7 @@ use crate::state::{AppState, Audience};
 use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
+use crate::webhooks::dispatcher::{DispatchSettings, Dispatcher};
 use crate::{
     assistant, auth, catalog, detections, devices, events, health, intents, limits, openapi, orders, platform, reports,
     request_id, stores, telemetry, tenants, webhooks,
@@ -207,6 +208,10 @@ fn wire(
     let devices = Arc::new(loop_services(settings, &db, &tenants, metrics, &tasks, &clock, only));
     let commerce_timeout = Duration::from_millis(settings.commerce_timeout_ms.max(1));
     let merchant_urls = UrlPolicy { allow_private: settings.merchant_calls.commerce_allow_private_urls };
+    // Events reach merchants' webhook endpoints from a background task on every replica.
+    let dispatch = DispatchSettings::from(&settings.webhooks);
+    let only = audience.dedicated_tenant().cloned();
+    Arc::new(Dispatcher::new(db.clone(), clock.clone(), metrics.clone(), dispatch, merchant_urls, only)).spawn(&tasks);
     let remote = Remote::new(merchant_urls, clock.clone());
     let orders = Arc::new(OrderLifecycle::new(db.clone(), remote, commerce_timeout, clock.clone()));
     let changes = Arc::new(Invalidator::new(vec![credentials.clone(), tenants.clone(), devices.clone()]));
@@ -287,6 +292,7 @@ fn public_server(
                     .configure(orders::routes::configure)
                     .configure(events::routes::configure)
                     .configure(webhooks::routes::configure)
+                    .configure(webhooks::deliveries_routes::configure)
                     .configure(|cfg| reports::routes::configure(cfg, report_timeout))
                     .configure(|cfg| assistant::routes::configure(cfg, image_limit))
                     .default_service(web::to(route_not_found)),

@@ -157,6 +157,11 @@ struct AssistantCallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     commit: &'static str,
@@ -195,6 +200,10 @@ pub struct Metrics {
     merchant_calls: Family<OutcomeLabels, Counter>,
     merchant_breaker_changes: Family<StatusLabels, Counter>,
     merchant_breakers_open: Gauge,
+    events: Family<TypeLabels, Counter>,
+    webhook_deliveries: Family<OutcomeLabels, Counter>,
+    webhook_delivery_lag: Histogram,
+    webhook_endpoints_disabled: Counter,
 }
 
 /// Registers `metric` under `name` and hands it back: the registry keeps one
@@ -278,6 +287,29 @@ impl Default for Metrics {
             "Stores whose circuit breaker is open or half-open on this replica",
             Gauge::default(),
         );
+        let events = registered(r, "events", "Events committed, by type (counted at fan-out)", Family::default());
+        let webhook_deliveries: Family<OutcomeLabels, Counter> = registered(
+            r,
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome (succeeded, failed, abandoned)",
+            Family::default(),
+        );
+        for outcome in ["succeeded", "failed", "abandoned"] {
+            webhook_deliveries.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc_by(0);
+        }
+        let webhook_delivery_lag = registered(
+            r,
+            "webhook_delivery_lag_seconds",
+            "Time from an event's creation to its successful delivery to one endpoint",
+            // 10 ms … ~11 h: a retried delivery can take hours.
+            Histogram::new(exponential_buckets(0.01, 3.0, 16)),
+        );
+        let webhook_endpoints_disabled = registered(
+            r,
+            "webhook_endpoints_disabled",
+            "Webhook endpoints the service disabled after failing past the retry horizon",
+            Counter::default(),
+        );
         Self {
             registry,
             requests,
@@ -298,6 +330,10 @@ impl Default for Metrics {
             merchant_calls,
             merchant_breaker_changes,
             merchant_breakers_open,
+            events,
+            webhook_deliveries,
+            webhook_delivery_lag,
+            webhook_endpoints_disabled,
         }
     }
 }
@@ -361,6 +397,27 @@ impl Metrics {
         }
         let state = if change == "reopened" { "open" } else { change };
         self.merchant_breaker_changes.get_or_create(&StatusLabels { status: state.to_owned() }).inc();
+    }
+
+    /// Counts an event of `event_type` (when the dispatcher fans it out, so only committed ones).
+    pub fn event(&self, event_type: &str) {
+        self.events.get_or_create(&TypeLabels { r#type: event_type.to_owned() }).inc();
+    }
+
+    /// Counts `count` webhook delivery attempts (or abandonments) by `outcome`.
+    pub fn webhook_deliveries(&self, outcome: &str, count: u64) {
+        self.webhook_deliveries.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc_by(count);
+    }
+
+    /// Records a successful delivery `seconds` after its event was created.
+    pub fn webhook_delivered(&self, seconds: f64) {
+        self.webhook_deliveries("succeeded", 1);
+        self.webhook_delivery_lag.observe(seconds.max(0.0));
+    }
+
+    /// Counts an endpoint disabled by the service.
+    pub fn webhook_endpoint_disabled(&self) {
+        self.webhook_endpoints_disabled.inc();
     }
 
     /// Counts a request refused by the `scope` limit.

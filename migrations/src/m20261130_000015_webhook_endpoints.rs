@@ -54,6 +54,7 @@ enum WebhookDeliveries {
     AttemptedAt,
     NextAttemptAt,
     ClaimedUntil,
+    FirstAttemptAt,
     CreatedAt,
 }
 
@@ -108,6 +109,8 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(WebhookDeliveries::NextAttemptAt))
                     // A dispatcher's lease on the delivery while it makes an attempt.
                     .col(timestamp_with_time_zone_null(WebhookDeliveries::ClaimedUntil))
+                    // The first attempt's time: the retry horizon counts from it.
+                    .col(timestamp_with_time_zone_null(WebhookDeliveries::FirstAttemptAt))
                     .col(timestamp_with_time_zone(WebhookDeliveries::CreatedAt))
                     .foreign_key(
                         ForeignKey::create()
@@ -149,12 +152,21 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // The dispatcher's queue: unfinished deliveries only, by endpoint and object in event order.
+        // The dispatcher's queue: unfinished deliveries only, by endpoint and object in event order
+        // (the head-of-queue test). Endpoint ids are per tenant, so the tenant leads.
         manager
             .get_connection()
             .execute_unprepared(
                 "CREATE INDEX idx_webhook_deliveries_open ON webhook_deliveries \
-                 (endpoint_id, object_key, event_seq) WHERE outcome IN ('pending', 'failed')",
+                 (tenant_id, endpoint_id, object_key, event_seq) WHERE outcome IN ('pending', 'failed')",
+            )
+            .await?;
+        // The dispatcher's claim: unfinished deliveries by when they are due.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX idx_webhook_deliveries_due ON webhook_deliveries \
+                 (next_attempt_at) WHERE outcome IN ('pending', 'failed')",
             )
             .await?;
         Ok(())

@@ -84,6 +84,8 @@ pub mod delivery {
         pub next_attempt_at: Option<DateTimeUtc>,
         /// A dispatcher's lease while it makes an attempt.
         pub claimed_until: Option<DateTimeUtc>,
+        /// When the first attempt was made: the retry horizon counts from it.
+        pub first_attempt_at: Option<DateTimeUtc>,
         /// Creation time.
         pub created_at: DateTimeUtc,
     }

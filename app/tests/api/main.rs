@@ -52,6 +52,8 @@ mod replicas;
 mod restart;
 mod tenants;
 mod unknown_outcomes;
+mod webhook_delivery;
+mod webhook_delivery_support;
 mod webhook_merchant;
 mod webhook_resilience;
 mod webhooks;
