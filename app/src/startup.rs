@@ -19,6 +19,7 @@ use crate::auth::credentials::CredentialCache;
 use crate::changes::Invalidator;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::dashboard::session::DashboardConfig;
 use crate::db::scope::TenantScope;
 use crate::detections::actor::DeviceDeps;
 use crate::detections::fleet::DeviceFleet;
@@ -42,7 +43,7 @@ use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 use crate::{
-    assistant, auth, catalog, detections, devices, health, intents, limits, openapi, orders, platform, reports,
+    assistant, auth, catalog, dashboard, detections, devices, health, intents, limits, openapi, orders, platform, reports,
     request_id, stores, telemetry, tenants,
 };
 
@@ -245,6 +246,11 @@ fn public_server(
     let batch_limit = settings.batch_body_limit_bytes;
     let image_limit = settings.assistant.assistant_body_limit_bytes;
     let report_timeout = Duration::from_millis(settings.report_timeout_ms);
+    let dashboard = DashboardConfig {
+        session_ttl: Duration::from_secs(settings.dashboard_session_secs.max(60)),
+        secure_cookies: settings.dashboard_cookies_secure(),
+        report_timeout,
+    };
     let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
     let admin = state.audience.dedicated_tenant().is_none();
     let key_policy = KeyPolicy {
@@ -271,6 +277,7 @@ fn public_server(
             .wrap(from_fn(request_id::assign))
             .configure(operations_routes)
             .configure(|cfg| admin_routes(cfg, admin))
+            .configure(|cfg| dashboard::routes::configure(cfg, dashboard))
             .service(
                 web::scope("/api/v1")
                     // Innermost: it needs the caller, and a throttled request never touches a key.

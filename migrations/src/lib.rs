@@ -13,6 +13,7 @@ mod m20261130_000010_order_claims_budget_zone;
 mod m20261130_000011_webhook_provider;
 mod m20261130_000012_order_lifecycle;
 mod m20261130_000013_idempotency_keys;
+mod m20261130_000016_dashboard_sessions;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_webhook_provider::Migration),
             Box::new(m20261130_000013_idempotency_keys::Migration),
             Box::new(m20261130_000012_order_lifecycle::Migration),
+            Box::new(m20261130_000016_dashboard_sessions::Migration),
         ]
     }
 }
