@@ -43,8 +43,8 @@ use crate::tasks::TaskScope;
 use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 use crate::{
-    assistant, auth, catalog, dashboard, detections, devices, health, intents, limits, openapi, orders, platform, reports,
-    request_id, stores, telemetry, tenants,
+    assistant, auth, catalog, dashboard, detections, devices, health, intents, limits, openapi, orders, platform,
+    reports, request_id, stores, telemetry, tenants,
 };
 
 /// Why the application could not start.

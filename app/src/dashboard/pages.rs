@@ -10,8 +10,7 @@ use maud::Markup;
 use serde::Deserialize;
 
 use crate::dashboard::error::DashError;
-use crate::dashboard::routes::CsrfForm;
-use crate::dashboard::session::{DashboardConfig, Session};
+use crate::dashboard::session::{CsrfForm, DashboardConfig, Session};
 use crate::dashboard::views::{self, Chrome, Section};
 use crate::error::Error;
 use crate::history::HistoryQuery;
@@ -184,8 +183,7 @@ async fn intents(
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, DashError> {
     let history = params.query().validate(crate::intents::listing::is_intent_status)?;
-    let page =
-        crate::intents::listing::intents(&state.db, &session.tenant, None, &history, state.clock.now()).await?;
+    let page = crate::intents::listing::intents(&state.db, &session.tenant, None, &history, state.clock.now()).await?;
     let filter = views::orders::HistoryFilter { status: params.status(), device: params.device() };
     let next = params.next("/dashboard/intents", page.next_cursor);
     Ok(render(&session, Section::Intents, "Intents", views::orders::intents(&filter, &page.items, next)))

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::auth::hash_token;
 use crate::dashboard::error::DashError;
 use crate::dashboard::pages;
-use crate::dashboard::session::{self, DashboardConfig, KeyRefusal, Session};
+use crate::dashboard::session::{self, CsrfForm, DashboardConfig, KeyRefusal, Session};
 use crate::dashboard::views::{self, sign_in::Notice};
 use crate::http::resource;
 use crate::state::AppState;
@@ -22,15 +22,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: DashboardConfig) {
         web::scope("/dashboard")
             .app_data(web::Data::new(config))
             // Forms and queries that do not parse are a page, not problem+json.
-            .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|err, _| {
-                DashError::BadRequest(format!("The form could not be read: {err}")).into()
-            }))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|err, _| DashError::BadRequest(format!("The form could not be read: {err}")).into()),
+            )
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
                 DashError::BadRequest(format!("The address has a query this page does not understand: {err}")).into()
             }))
-            .app_data(web::PathConfig::default().error_handler(|_, _| {
-                DashError::Domain(crate::error::Error::NotFound("page")).into()
-            }))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|_, _| DashError::Domain(crate::error::Error::NotFound("page")).into()),
+            )
             .service(resource("/sign-in", [(Method::GET, web::to(sign_in_form)), (Method::POST, web::to(sign_in))]))
             .service(resource("/sign-out", [(Method::POST, web::to(sign_out))]))
             .service(resource("/assets/dashboard.css", [(Method::GET, web::to(css))]))
@@ -130,13 +133,6 @@ async fn sign_in(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::SET_COOKIE, session::session_cookie(&config, &token)))
         .finish())
-}
-
-/// A form that carries only its CSRF token.
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    /// The session's synchronizer token.
-    pub csrf: Option<String>,
 }
 
 /// `POST /dashboard/sign-out`: ends the session and clears the cookie.

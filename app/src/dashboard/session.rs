@@ -19,6 +19,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use rand::distr::{Alphanumeric, SampleString};
+use serde::Deserialize;
 
 use crate::auth::{TokenKind, hash_token, hashes_match};
 use crate::dashboard::error::DashError;
@@ -137,6 +138,13 @@ pub async fn open(
     Ok(token)
 }
 
+/// A form that carries only its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The session's synchronizer token.
+    pub csrf: Option<String>,
+}
+
 /// A signed-in browser: the extractor every page behind sign-in takes.
 /// Without a valid session it is [`DashError::SignIn`] (a redirect to the form).
 #[derive(Debug, Clone)]
@@ -166,9 +174,7 @@ impl Session {
             .await?
             .ok_or(DashError::SignIn { ended: true })?;
         match tenant_of_key(&state, &row.credential_hash).await? {
-            Ok(tenant) if tenant.as_str() == row.tenant_id => {
-                Ok(Self { tenant, csrf: row.csrf_token, token_hash })
-            }
+            Ok(tenant) if tenant.as_str() == row.tenant_id => Ok(Self { tenant, csrf: row.csrf_token, token_hash }),
             _ => {
                 // The key was revoked or rotated, or the tenant deactivated: the session is over.
                 repo::delete(&state.db, AcrossTenants, &token_hash).await?;

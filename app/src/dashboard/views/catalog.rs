@@ -10,7 +10,7 @@ pub fn body(products: &[ProductView], next: Option<String>) -> Markup {
         @if products.is_empty() {
             p { "No products yet. Add them with " code { "PUT /api/v1/products/{id}" } "." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Scrollable table" {
                 table #products {
                     caption { "Products and their variants" }
                     thead {

@@ -24,8 +24,7 @@ pub fn funnel(id: &str, title: &str, stages: &[(&str, u64)]) -> Markup {
     let max = stages.iter().map(|(_, n)| *n).max().unwrap_or(0);
     let span = WIDTH - LABEL_WIDTH - 70;
     let height = (BAR_HEIGHT + GAP) * stages.len() as u32 + GAP;
-    let described =
-        stages.iter().map(|(label, n)| format!("{label}: {n}")).collect::<Vec<_>>().join(", ");
+    let described = stages.iter().map(|(label, n)| format!("{label}: {n}")).collect::<Vec<_>>().join(", ");
     let title_id = format!("{id}-title");
     let desc_id = format!("{id}-desc");
     html! {

@@ -71,7 +71,7 @@ pub fn body(
         @if devices.is_empty() {
             p { "No devices match." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Scrollable table" {
                 table #devices {
                     caption { "Devices" }
                     thead {

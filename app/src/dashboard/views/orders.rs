@@ -45,7 +45,7 @@ pub fn list(filter: &HistoryFilter<'_>, orders: &[OrderView], next: Option<Strin
         @if orders.is_empty() {
             p { "No orders match." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Scrollable table" {
                 table #orders {
                     caption { "Orders, newest first" }
                     thead {
@@ -150,7 +150,7 @@ pub fn intents(filter: &HistoryFilter<'_>, intents: &[IntentView], next: Option<
         @if intents.is_empty() {
             p { "No intents match." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Scrollable table" {
                 table #intents {
                     caption { "Intents (prompts and what the wearer decided), newest first" }
                     thead {

@@ -6,8 +6,12 @@ use maud::{Markup, html};
 use crate::reports::model::Summary;
 
 /// The periods the overview offers: (value, label, hours).
-pub const PERIODS: [(&str, &str, i64); 4] =
-    [("24h", "Last 24 hours", 24), ("7d", "Last 7 days", 24 * 7), ("30d", "Last 30 days", 24 * 30), ("90d", "Last 90 days", 24 * 90)];
+pub const PERIODS: [(&str, &str, i64); 4] = [
+    ("24h", "Last 24 hours", 24),
+    ("7d", "Last 7 days", 24 * 7),
+    ("30d", "Last 30 days", 24 * 30),
+    ("90d", "Last 90 days", 24 * 90),
+];
 
 /// What the overview shows.
 pub struct Overview<'a> {
@@ -87,7 +91,7 @@ fn days(s: &Summary) -> Markup {
             @if s.store_days.is_empty() {
                 p { "No confirmed orders in this period." }
             } @else {
-                div.scroll {
+                div.scroll tabindex="0" role="region" aria-label="Scrollable table" {
                     table {
                         caption { "Confirmed orders per store and store-local day" }
                         thead { tr { th scope="col" { "Day" } th scope="col" { "Store" } th scope="col" { "Orders" } th scope="col" { "Revenue" } } }

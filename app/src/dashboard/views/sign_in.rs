@@ -26,9 +26,7 @@ fn notice(notice: Notice) -> Markup {
             "error",
             "That API key was not accepted: it is mistyped, revoked or expired, or its tenant is deactivated.",
         ),
-        Notice::RotatedKey => {
-            ("error", "That API key has been rotated. Sign in with the tenant's new key.")
-        }
+        Notice::RotatedKey => ("error", "That API key has been rotated. Sign in with the tenant's new key."),
     };
     let role = if class == "error" { "alert" } else { "status" };
     html! { p class=(format!("notice notice-{class}")) role=(role) { (text) } }
