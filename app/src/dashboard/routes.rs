@@ -2,6 +2,7 @@
 //! the static assets (served from the binary; no CDN, no files to deploy).
 
 use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
@@ -20,6 +21,8 @@ const JS: &str = include_str!("assets/dashboard.js");
 pub fn configure(cfg: &mut web::ServiceConfig, config: DashboardConfig) {
     cfg.service(
         web::scope("/dashboard")
+            // The same per-IP limit as the API: sign-in attempts and page loads count.
+            .wrap(from_fn(crate::limits::middleware::ip_limit))
             .app_data(web::Data::new(config))
             // Forms and queries that do not parse are a page, not problem+json.
             .app_data(

@@ -212,7 +212,7 @@ async fn a_merchant_works_through_the_dashboard(backend: Backend) {
     browser.visit("/dashboard/intents").await;
     assert_eq!(browser.text(By::Css("#intents tbody tr td .badge")).await, "CONFIRMED");
     browser.visit("/dashboard/orders").await;
-    browser.click(By::Css(&format!("tr[data-order='{order}'] a"))).await;
+    browser.click(By::Css(format!("tr[data-order='{order}'] a"))).await;
     browser.shows(By::Id("timeline"), "CONFIRMED").await;
     assert_eq!(browser.path().await, format!("/dashboard/orders/{order}"));
     browser.accessible().await;

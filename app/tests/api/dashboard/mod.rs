@@ -193,9 +193,17 @@ async fn rotating_the_key_or_deactivating_the_tenant_ends_sessions(backend: Back
 
     dash.sign_in(&new_key).await;
     dash.get("/dashboard").await.assert_html(200);
-    app.admin(Method::DELETE, "/admin/v1/tenants/acme", None).await.assert_status(204);
+    // A rotation without grace revokes the key at once: the same.
+    let rotated = app.admin(Method::POST, "/admin/v1/tenants/acme/api-keys", None).await;
+    let newest_key = rotated.assert_status(201)["api_key"].as_str().expect("newest key").to_owned();
     assert_eq!(dash.get("/dashboard").await.location(), "/dashboard/sign-in?ended=1");
     assert!(Dash::new(&app).try_sign_in(&new_key).await.assert_html(401).contains("was not accepted"));
+
+    dash.sign_in(&newest_key).await;
+    dash.get("/dashboard").await.assert_html(200);
+    app.admin(Method::DELETE, "/admin/v1/tenants/acme", None).await.assert_status(204);
+    assert_eq!(dash.get("/dashboard").await.location(), "/dashboard/sign-in?ended=1");
+    assert!(Dash::new(&app).try_sign_in(&newest_key).await.assert_html(401).contains("was not accepted"));
 }
 
 async fn forms_without_the_session_csrf_token_are_refused(backend: Backend) {
@@ -253,7 +261,26 @@ async fn another_tenants_ids_are_not_found(backend: Backend) {
     assert_ne!(acme_order.assert_status(200)["status"], "CANCELLED");
 }
 
+async fn the_overview_counts_the_tenants_rate_limited_requests(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_tenant("acme").await;
+    app.set_limits("acme", json!({"tenant_per_second": 1})).await;
+    let mut refused = 0;
+    for _ in 0..10 {
+        if app.call(Method::GET, "/api/v1/devices", Some(&key), None).await.status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "a limit of 1/s refuses some of 10 quick requests");
+    let mut dash = Dash::new(&app);
+    dash.sign_in(&key).await;
+    let page = dash.get("/dashboard").await;
+    let expected = format!("Rate-limited requests (this server, since it started)</dt><dd>{refused}</dd>");
+    assert!(page.assert_html(200).contains(&expected), "{expected} in {}", page.body);
+}
+
 on_both_backends!(
+    the_overview_counts_the_tenants_rate_limited_requests,
     signs_in_with_the_api_key_into_a_strict_cookie,
     cookies_are_secure_outside_local_development,
     sessions_expire,
