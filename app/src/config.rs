@@ -140,6 +140,14 @@ pub struct Settings {
     /// The vision assistant's model provider and guard rails.
     #[serde(flatten)]
     pub assistant: AssistantSettings,
+    /// How long a merchant dashboard session lasts from sign-in, s
+    /// (`REPLENISH_DASHBOARD_SESSION_SECS`); revoking or rotating the key or
+    /// deactivating the tenant ends it sooner.
+    pub dashboard_session_secs: u64,
+    /// Whether the dashboard's cookies carry `Secure` (`REPLENISH_DASHBOARD_SECURE_COOKIES`).
+    /// Unset: everywhere except `REPLENISH_ENVIRONMENT=development`, the default for a
+    /// laptop's plain-http `cargo run`.
+    pub dashboard_secure_cookies: Option<bool>,
 }
 
 /// How the store actors call merchants' endpoints (webhook provider).
@@ -315,6 +323,8 @@ impl Default for Settings {
             event_retention_days: 30,
             webhooks: WebhookSettings::default(),
             assistant: AssistantSettings::default(),
+            dashboard_session_secs: 8 * 60 * 60,
+            dashboard_secure_cookies: None,
         }
     }
 }
@@ -331,6 +341,12 @@ impl Settings {
             .merge(Env::raw().only(&["database_url", "redis_url", "sentry_dsn", "openai_base_url", "openai_api_key"]))
             .extract()
             .map_err(Box::new)
+    }
+
+    /// Whether the dashboard's cookies are `Secure`: as set, else everywhere
+    /// but local development (plain http on a laptop).
+    pub fn dashboard_cookies_secure(&self) -> bool {
+        self.dashboard_secure_cookies.unwrap_or(self.environment != "development")
     }
 
     /// True when the database is the embedded SQLite default (or any SQLite file).

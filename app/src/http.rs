@@ -167,11 +167,11 @@ pub async fn route_not_found() -> Result<HttpResponse, EdgeError> {
 /// 404/405/413 and the like) into one, keeping `Allow`, `Retry-After` and the
 /// `RateLimit` fields.
 pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+    // The dashboard's error pages are HTML on purpose: a person reads them.
+    let is_rendered = res.headers().get(header::CONTENT_TYPE).is_some_and(|value| {
+        value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()) || value.as_bytes().starts_with(b"text/html")
+    });
+    if is_rendered {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

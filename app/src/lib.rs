@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod changes;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod detections;

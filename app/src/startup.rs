@@ -19,6 +19,7 @@ use crate::auth::credentials::CredentialCache;
 use crate::changes::Invalidator;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::dashboard::session::DashboardConfig;
 use crate::db::scope::TenantScope;
 use crate::detections::actor::DeviceDeps;
 use crate::detections::fleet::DeviceFleet;
@@ -43,8 +44,8 @@ use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 use crate::webhooks::dispatcher::{DispatchSettings, Dispatcher};
 use crate::{
-    assistant, auth, catalog, detections, devices, events, health, intents, limits, openapi, orders, platform, reports,
-    request_id, stores, telemetry, tenants, webhooks,
+    assistant, auth, catalog, dashboard, detections, devices, events, health, intents, limits, openapi, orders,
+    platform, reports, request_id, stores, telemetry, tenants, webhooks,
 };
 
 /// Why the application could not start.
@@ -250,6 +251,11 @@ fn public_server(
     let batch_limit = settings.batch_body_limit_bytes;
     let image_limit = settings.assistant.assistant_body_limit_bytes;
     let report_timeout = Duration::from_millis(settings.report_timeout_ms);
+    let dashboard = DashboardConfig {
+        session_ttl: Duration::from_secs(settings.dashboard_session_secs.max(60)),
+        secure_cookies: settings.dashboard_cookies_secure(),
+        report_timeout,
+    };
     let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
     let admin = state.audience.dedicated_tenant().is_none();
     let key_policy = KeyPolicy {
@@ -276,6 +282,7 @@ fn public_server(
             .wrap(from_fn(request_id::assign))
             .configure(operations_routes)
             .configure(|cfg| admin_routes(cfg, admin))
+            .configure(|cfg| dashboard::routes::configure(cfg, dashboard))
             .service(
                 web::scope("/api/v1")
                     // Innermost: it needs the caller, and a throttled request never touches a key.

@@ -140,6 +140,12 @@ struct ScopeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantScopeLabels {
+    tenant: String,
+    scope: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: String,
 }
@@ -189,6 +195,7 @@ pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     orders: Family<StatusLabels, Counter>,
     rate_limited: Family<ScopeLabels, Counter>,
+    tenant_rate_limited: Family<TenantScopeLabels, Counter>,
     active_actors: Family<KindLabels, Gauge>,
     mailbox_full: Family<KindLabels, Counter>,
     shared_limits_degraded: Gauge,
@@ -234,6 +241,13 @@ impl Default for Metrics {
         let orders = registered(r, "orders", "Orders by final status", Family::default());
         let rate_limited =
             registered(r, "rate_limited", "Requests refused by a rate limit, by scope", Family::default());
+        // Per tenant for the merchant dashboard (tenant and device limits only: an IP is no tenant's).
+        let tenant_rate_limited = registered(
+            r,
+            "tenant_rate_limited",
+            "Requests refused by a tenant's or its devices' rate limit, by tenant and scope",
+            Family::default(),
+        );
         let active_actors = registered(r, "active_actors", "Live actors by kind", Family::default());
         let mailbox_full: Family<KindLabels, Counter> =
             registered(r, "mailbox_full", "Requests refused because an actor's mailbox was full", Family::default());
@@ -319,6 +333,7 @@ impl Default for Metrics {
             decisions,
             orders,
             rate_limited,
+            tenant_rate_limited,
             active_actors,
             mailbox_full,
             shared_limits_degraded,
@@ -423,6 +438,25 @@ impl Metrics {
     /// Counts a request refused by the `scope` limit.
     pub fn rate_limited(&self, scope: &str) {
         self.rate_limited.get_or_create(&ScopeLabels { scope: scope.to_owned() }).inc();
+    }
+
+    /// Counts a request of `tenant` refused by its `scope` (`tenant` or `device`) limit.
+    pub fn tenant_rate_limited_by(&self, tenant: &str, scope: &str) {
+        self.tenant_rate_limited
+            .get_or_create(&TenantScopeLabels { tenant: tenant.to_owned(), scope: scope.to_owned() })
+            .inc();
+    }
+
+    /// Requests of `tenant` refused by its tenant or device limits on this
+    /// replica since it started (for the dashboard).
+    pub fn tenant_rate_limited(&self, tenant: &str) -> u64 {
+        ["tenant", "device"]
+            .iter()
+            .filter_map(|scope| {
+                let labels = TenantScopeLabels { tenant: tenant.to_owned(), scope: (*scope).to_owned() };
+                self.tenant_rate_limited.get(&labels).map(|counter| counter.get())
+            })
+            .sum()
     }
 
     /// An actor of `kind` started.

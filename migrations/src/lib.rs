@@ -15,6 +15,7 @@ mod m20261130_000012_order_lifecycle;
 mod m20261130_000013_idempotency_keys;
 mod m20261130_000014_events;
 mod m20261130_000015_webhook_endpoints;
+mod m20261130_000016_dashboard_sessions;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_order_lifecycle::Migration),
             Box::new(m20261130_000014_events::Migration),
             Box::new(m20261130_000015_webhook_endpoints::Migration),
+            Box::new(m20261130_000016_dashboard_sessions::Migration),
         ]
     }
 }

@@ -136,7 +136,10 @@ impl DeviceActor {
 
     fn admit(&mut self, report: &LimitReport) -> Result<(), Error> {
         self.last_active = self.deps.clock.instant();
-        let standing = self.limiter.check().inspect_err(|_| self.deps.metrics.rate_limited("device"))?;
+        let standing = self.limiter.check().inspect_err(|_| {
+            self.deps.metrics.rate_limited("device");
+            self.deps.metrics.tenant_rate_limited_by(&self.device.tenant_id, "device");
+        })?;
         report.record(standing);
         Ok(())
     }

@@ -15,7 +15,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::retry::{CONTENDED_ATTEMPTS, failed_transiently, retry};
-use crate::db::scope::DeviceScope;
+use crate::db::scope::{DeviceScope, TenantScope};
 use crate::detections::writer::{DetectionWriter, Written};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
@@ -274,4 +274,27 @@ pub async fn load_memory(
         }
     }
     Ok(memory)
+}
+
+/// When each of `devices` (of `tenant`) last reported a detection, for the
+/// dashboard's fleet page; devices that never did are absent.
+pub async fn last_seen(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    devices: &[String],
+) -> Result<HashMap<String, DateTime<Utc>>, Error> {
+    if devices.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Option<DateTime<Utc>>)> = tenant
+        .find::<detection::Entity>()
+        .select_only()
+        .column(detection::Column::DeviceId)
+        .column_as(detection::Column::CreatedAt.max(), "last_seen")
+        .filter(detection::Column::DeviceId.is_in(devices.iter().map(String::as_str)))
+        .group_by(detection::Column::DeviceId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(device, at)| Some((device, at?))).collect())
 }

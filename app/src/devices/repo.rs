@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use replenish_api::EventType;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use secrecy::ExposeSecret;
 
@@ -251,6 +251,43 @@ pub async fn get(db: &DatabaseConnection, tenant: &TenantScope, id: &ResourceId)
 /// A page of the tenant's devices, ordered by id.
 pub async fn list(db: &DatabaseConnection, tenant: &TenantScope, page: &PageRequest) -> Result<Vec<DeviceView>, Error> {
     let mut query = tenant.find::<entity::Entity>().order_by_asc(entity::Column::Id);
+    if let Some(after) = &page.after {
+        query = query.filter(entity::Column::Id.gt(after.as_str()));
+    }
+    Ok(query.limit(page.limit + 1).all(db).await?.iter().map(DeviceView::from_model).collect())
+}
+
+/// What the dashboard's device search asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceSearch<'a> {
+    /// Text found in the id, owner, store or model (empty: any).
+    pub text: &'a str,
+    /// Only active (`Some(true)`) or revoked (`Some(false)`) devices.
+    pub active: Option<bool>,
+}
+
+/// A page of the tenant's devices matching `search`, ordered by id (one more than
+/// the page's limit when there are more).
+pub async fn search(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    search: &DeviceSearch<'_>,
+    page: &PageRequest,
+) -> Result<Vec<DeviceView>, Error> {
+    let mut query = tenant.find::<entity::Entity>().order_by_asc(entity::Column::Id);
+    if !search.text.is_empty() {
+        let text = search.text;
+        query = query.filter(
+            Condition::any()
+                .add(entity::Column::Id.contains(text))
+                .add(entity::Column::Owner.contains(text))
+                .add(entity::Column::StoreId.contains(text))
+                .add(entity::Column::Model.contains(text)),
+        );
+    }
+    if let Some(active) = search.active {
+        query = query.filter(entity::Column::Active.eq(active));
+    }
     if let Some(after) = &page.after {
         query = query.filter(entity::Column::Id.gt(after.as_str()));
     }

@@ -87,6 +87,10 @@ impl Limiter {
     /// Checks the tenant's per-second limit, saying how it stands after this request.
     pub async fn check_tenant(&self, tenant: &str, per_second: u32) -> Result<Standing, Error> {
         let limit = Limit { scope: "tenant", quota: per_second, window: Duration::from_secs(1) };
-        self.check(format!("tenant:{tenant}"), limit).await
+        let outcome = self.check(format!("tenant:{tenant}"), limit).await;
+        if outcome.is_err() {
+            self.metrics.tenant_rate_limited_by(tenant, "tenant");
+        }
+        outcome
     }
 }

@@ -32,6 +32,7 @@ mod assistant;
 mod bad_input;
 mod budget_day;
 mod cross_tenant;
+mod dashboard;
 mod dashboards;
 mod dedicated;
 mod devices;

@@ -1,0 +1,258 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`)
+//! driven over WebDriver (`chromedriver`, one per test on a port of its own,
+//! killed when the test ends), on a phone-sized window. Every page visited is
+//! checked with axe-core (`REPLENISH_AXE_JS`, fetched by `scripts/test`): no
+//! serious or critical violation.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use thirtyfour::prelude::*;
+
+use super::tenant_with_order;
+use crate::helpers::{Backend, TestApp, spawn_app};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process, killed on drop (also when the test panics).
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        for tool in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                std::path::Path::new(tool).exists(),
+                "{tool} is missing: install Debian's chromium and chromium-driver (scripts/test does, as root)"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return driver;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chromedriver did not listen on port {port} within 10 s");
+    }
+
+    async fn browser(&self) -> WebDriver {
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(CHROMIUM).expect("binary");
+        caps.set_headless().expect("headless");
+        // Root in a container: Chromium's sandbox cannot start there.
+        caps.set_no_sandbox().expect("no sandbox");
+        caps.set_disable_dev_shm_usage().expect("no /dev/shm");
+        caps.set_disable_gpu().expect("no gpu");
+        // A phone-sized window: the pages must be usable there.
+        caps.add_arg("--window-size=390,844").expect("window size");
+        WebDriver::new(self.url.clone(), caps).await.expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The axe-core script named by `REPLENISH_AXE_JS`.
+fn axe_source() -> String {
+    let path = std::env::var("REPLENISH_AXE_JS").unwrap_or_default();
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core not found at REPLENISH_AXE_JS={path:?} ({e}): run the tests through scripts/test, \
+             which fetches it from npm into ~/.cache/replenish-tools, or point REPLENISH_AXE_JS at axe.min.js"
+        )
+    })
+}
+
+/// A browser on one app, checking each page it lands on.
+struct Session {
+    driver: WebDriver,
+    base: String,
+    axe: String,
+    chromedriver: Driver,
+}
+
+impl Drop for Session {
+    /// Stops chromedriver before the `WebDriver` field drops: a session not quit
+    /// (a failed assertion) then fails its blocking teardown at once instead of
+    /// waiting out a request timeout on the test's single-threaded runtime.
+    fn drop(&mut self) {
+        let _ = self.chromedriver.child.kill();
+        let _ = self.chromedriver.child.wait();
+    }
+}
+
+impl Session {
+    async fn open(chromedriver: Driver, app: &TestApp) -> Self {
+        let axe = axe_source();
+        let driver = chromedriver.browser().await;
+        driver.set_script_timeout(Duration::from_secs(30)).await.expect("script timeout");
+        Self { driver, base: app.address.clone(), axe, chromedriver }
+    }
+
+    /// Ends the browser session properly.
+    async fn quit(&self) {
+        self.driver.clone().quit().await.expect("browser quits");
+    }
+
+    /// Asserts that axe finds no serious or critical violation on the current page.
+    async fn accessible(&self) {
+        self.driver.execute(self.axe.as_str(), Vec::new()).await.expect("axe loads");
+        let found = self
+            .driver
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                axe.run(document, { resultTypes: ["violations"] }).then(
+                  (r) => done(r.violations
+                    .filter((v) => v.impact === "serious" || v.impact === "critical")
+                    .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)),
+                  (e) => done([`axe failed: ${e}`]));"#,
+                Vec::new(),
+            )
+            .await
+            .expect("axe runs");
+        let violations: Vec<String> = found.convert().expect("a list of violations");
+        let url = self.driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        assert!(violations.is_empty(), "accessibility violations on {url}:\n{}", violations.join("\n"));
+    }
+
+    /// Goes to `path` and checks the page.
+    async fn visit(&self, path: &str) -> String {
+        self.driver.goto(format!("{}{path}", self.base)).await.expect("page loads");
+        self.accessible().await;
+        self.driver.source().await.expect("page source")
+    }
+
+    async fn click(&self, by: By) {
+        self.driver.find(by).await.expect("element to click").click().await.expect("click");
+    }
+
+    async fn text(&self, by: By) -> String {
+        self.driver.find(by).await.expect("element").text().await.expect("text")
+    }
+
+    /// Waits (at most 10 s) until the element `by` shows `expected`: after a
+    /// click that navigates, the old page may still be there for a moment.
+    async fn shows(&self, by: By, expected: &str) {
+        let mut seen = String::new();
+        for _ in 0..200 {
+            if let Ok(element) = self.driver.find(by.clone()).await
+                && let Ok(text) = element.text().await
+            {
+                if text.contains(expected) {
+                    return;
+                }
+                seen = text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{by:?} never showed {expected:?} (last: {seen:?})");
+    }
+
+    async fn path(&self) -> String {
+        let url = self.driver.current_url().await.expect("url");
+        format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default())
+    }
+
+    async fn sign_in(&self, key: &str) {
+        self.visit("/dashboard/sign-in").await;
+        self.driver.find(By::Id("api_key")).await.expect("key field").send_keys(key).await.expect("typed");
+        self.click(By::Css("form.card button[type=submit]")).await;
+        self.shows(By::Id("funnel-heading"), "Funnel").await;
+        assert_eq!(self.path().await, "/dashboard", "signed in, on the overview");
+        assert!(!self.driver.current_url().await.expect("url").as_str().contains(key), "the key is never in a URL");
+    }
+
+    async fn sign_out(&self) {
+        self.click(By::Css("form.sign-out button")).await;
+        self.shows(By::Css("p[role=status]"), "You have signed out").await;
+        assert_eq!(self.path().await, "/dashboard/sign-in?signed_out=1");
+    }
+}
+
+/// Everything a merchant does, in the browser: sign in, see the fleet and an
+/// order placed through the API with its timeline, cancel it, revoke the
+/// device, sign out; then another tenant sees none of it, and a forged form is refused.
+async fn a_merchant_works_through_the_dashboard(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (key, _device, order) = tenant_with_order(&app, "acme").await;
+    let other_key = app.create_tenant("globex").await;
+    let browser = Session::open(Driver::start().await, &app).await;
+
+    let page = browser.visit("/dashboard").await;
+    assert!(page.contains("Tenant API key"), "no session: the sign-in form");
+    // A wrong key stays on the form, with the reason.
+    browser.driver.find(By::Id("api_key")).await.expect("key field").send_keys("rpl_t_wrong").await.expect("typed");
+    browser.click(By::Css("form.card button[type=submit]")).await;
+    browser.shows(By::Css("p[role=alert]"), "was not accepted").await;
+    browser.accessible().await;
+    browser.sign_in(&key).await;
+    let overview = browser.visit("/dashboard?period=7d").await;
+    assert!(overview.contains("funnel-chart") && overview.contains("Detections: 1, Prompts: 1"), "{overview}");
+
+    let devices = browser.visit("/dashboard/devices").await;
+    assert!(devices.contains("data-device=\"glasses\""), "the device registered through the API is listed");
+    assert_eq!(browser.text(By::Css("tr[data-device=glasses] td .badge")).await, "active");
+
+    browser.visit("/dashboard/intents").await;
+    assert_eq!(browser.text(By::Css("#intents tbody tr td .badge")).await, "CONFIRMED");
+    browser.visit("/dashboard/orders").await;
+    browser.click(By::Css(format!("tr[data-order='{order}'] a"))).await;
+    browser.shows(By::Id("timeline"), "CONFIRMED").await;
+    assert_eq!(browser.path().await, format!("/dashboard/orders/{order}"));
+    browser.accessible().await;
+    assert!(browser.text(By::Id("timeline")).await.contains("PENDING"));
+
+    browser.click(By::Css("#main form button.danger")).await;
+    browser.shows(By::Id("order-status"), "CANCELLED").await;
+    assert_eq!(browser.path().await, format!("/dashboard/orders/{order}"));
+    assert!(browser.text(By::Id("timeline")).await.contains("by merchant"));
+
+    browser.visit("/dashboard/devices").await;
+    browser.click(By::Css("tr[data-device=glasses] button.danger")).await;
+    browser.shows(By::Css("tr[data-device=glasses] td .badge"), "revoked").await;
+    browser.visit("/dashboard/catalog").await;
+    browser.sign_out().await;
+    browser.accessible().await;
+    assert!(browser.visit("/dashboard/devices").await.contains("Tenant API key"), "signed out: back to the form");
+
+    // Another tenant's session sees none of it, and acme's ids are not found.
+    browser.sign_in(&other_key).await;
+    assert!(browser.visit("/dashboard/devices").await.contains("No devices match."));
+    assert!(browser.visit("/dashboard/orders").await.contains("No orders match."));
+    let missing = browser.visit(&format!("/dashboard/orders/{order}")).await;
+    assert!(missing.contains("There is no such order"), "{missing}");
+    browser.visit("/dashboard/no-such-page").await;
+
+    // A form posted from elsewhere, without the session's token, is refused.
+    browser
+        .driver
+        .execute(
+            r#"const f = document.createElement("form");
+            f.method = "post"; f.action = "/dashboard/devices/glasses/revoke";
+            document.body.appendChild(f); f.submit();"#,
+            Vec::new(),
+        )
+        .await
+        .expect("forged form sent");
+    browser.shows(By::Css("h1"), "Form refused").await;
+    browser.accessible().await;
+    browser.quit().await;
+}
+
+on_both_backends!(a_merchant_works_through_the_dashboard);
