@@ -191,3 +191,21 @@ pub async fn collect(handles: Vec<JoinHandle<FaultRecord>>) -> Vec<FaultRecord> 
     out.sort_by_key(|r| r.fault.at_ms);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_schedule_and_every_kind_comes_first() {
+        let (duration, interval) = (Duration::from_secs(40), Duration::from_secs(4));
+        let a = schedule(7, duration, interval, 2);
+        assert_eq!(a, schedule(7, duration, interval, 2));
+        assert_ne!(a, schedule(8, duration, interval, 2));
+        let mut first: Vec<FaultKind> = a.iter().take(ALL.len()).map(|f| f.kind).collect();
+        first.sort();
+        assert_eq!(first, ALL.to_vec());
+        // None starts in the last interval, and each heals before the load ends.
+        assert!(a.iter().all(|f| f.at_ms + f.hold_ms < duration.as_millis() as u64), "{a:?}");
+    }
+}

@@ -207,3 +207,37 @@ pub async fn drive(plan: LoadPlan, urls: Vec<String>, devices: Vec<Device>, star
     history.ops.sort_by_key(|op| (op.n, op.at_ms));
     history
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(seed: u64) -> LoadPlan {
+        LoadPlan {
+            seed,
+            duration: Duration::from_secs(1),
+            clients: 1,
+            think_ms: (0, 1000),
+            accept_rate: 0.5,
+            ignore_rate: 0.1,
+            repeat_rate: 0.5,
+            timeout: Duration::from_secs(1),
+            tamper: None,
+        }
+    }
+
+    fn draws(seed: u64) -> Vec<(usize, [usize; 2], &'static str, &'static str, bool, bool, Duration)> {
+        (0..200)
+            .map(|n| {
+                let a = arrival(&plan(seed), n, 60, 2);
+                (a.device, a.apps, a.fill, a.class, a.repeat_detection, a.accept, a.think)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_requests() {
+        assert_eq!(draws(3), draws(3));
+        assert_ne!(draws(3), draws(4));
+    }
+}
