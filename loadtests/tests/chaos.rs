@@ -62,7 +62,10 @@ fn a_short_chaos_run_with_every_kind_of_fault_finds_no_violation() {
     let described = format!("{:?}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
     assert_eq!(output.status.code(), Some(0), "{described}");
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let page = std::fs::read_to_string(&html).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(page.contains("Replenish chaos report") && page.contains("budget_spend_matches_orders"), "{page}");
+    assert!(page.contains("<svg"), "the requests-per-second chart");
     // Every kind of fault was injected, and carried out.
     let kinds = report["faults_by_kind"].as_object().unwrap();
     assert_eq!(kinds.len(), 9, "{described}");

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::history::{History, OpKind, Outcome};
+pub use super::readback::{DetectionRow, IntentRow, MerchantLedger, OrderRow, ReadBack, SpendRow};
 
 /// How many example violations each check keeps.
 const EXAMPLES: usize = 5;
@@ -19,82 +20,6 @@ const EXAMPLES: usize = 5;
 const ACCEPTED_STATES: [&str; 4] = ["ACCEPTED", "ORDERED", "CONFIRMED", "FAILED"];
 /// Order statuses that gave the order's amount back to the owner's budget.
 const REFUNDING: [&str; 3] = ["FAILED", "CANCELLED", "REFUNDED"];
-
-/// A stored detection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DetectionRow {
-    /// Device id.
-    pub device_id: String,
-    /// Event id.
-    pub event_id: String,
-}
-
-/// A stored intent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IntentRow {
-    /// Intent id.
-    pub id: Uuid,
-    /// Device id.
-    pub device_id: String,
-    /// Status.
-    pub status: String,
-    /// The decision, once made.
-    pub accepted: Option<bool>,
-}
-
-/// A stored order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OrderRow {
-    /// Order id.
-    pub id: Uuid,
-    /// Its intent.
-    pub intent_id: Uuid,
-    /// The owner whose budget it draws on.
-    pub owner: String,
-    /// The owner's budget day.
-    pub budget_day: String,
-    /// Amount.
-    pub total_cents: i64,
-    /// Status.
-    pub status: String,
-    /// A test device's order reserves no budget.
-    pub test: bool,
-}
-
-/// An owner's reserved spend on one budget day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpendRow {
-    /// Owner.
-    pub owner: String,
-    /// Budget day.
-    pub day: String,
-    /// Reserved cents.
-    pub cents: i64,
-}
-
-/// What the merchant's webhook receiver did with each order id it was sent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MerchantLedger {
-    /// Orders it placed, with how many times it was asked for each.
-    pub placed: BTreeMap<Uuid, u64>,
-    /// Orders it refused definitely (a 4xx that is not 408/409/429).
-    pub refused: BTreeSet<Uuid>,
-}
-
-/// Everything read back after the run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ReadBack {
-    /// The tenant's detections.
-    pub detections: Vec<DetectionRow>,
-    /// The tenant's intents.
-    pub intents: Vec<IntentRow>,
-    /// The tenant's orders.
-    pub orders: Vec<OrderRow>,
-    /// The tenant's owners' spend.
-    pub spend: Vec<SpendRow>,
-    /// The merchant's own record.
-    pub merchant: MerchantLedger,
-}
 
 /// One check's counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,51 +131,90 @@ fn facts(history: &History) -> Facts {
     f
 }
 
+/// The read-back state, indexed for the checks.
+struct Index<'a> {
+    detections: HashMap<(&'a str, &'a str), u64>,
+    intents: HashMap<Uuid, Vec<&'a IntentRow>>,
+    orders_by_id: HashMap<Uuid, Vec<&'a OrderRow>>,
+    orders_by_intent: HashMap<Uuid, Vec<&'a OrderRow>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(state: &'a ReadBack) -> Self {
+        let mut index = Self {
+            detections: HashMap::new(),
+            intents: HashMap::new(),
+            orders_by_id: HashMap::new(),
+            orders_by_intent: HashMap::new(),
+        };
+        for d in &state.detections {
+            *index.detections.entry((d.device_id.as_str(), d.event_id.as_str())).or_default() += 1;
+        }
+        for i in &state.intents {
+            index.intents.entry(i.id).or_default().push(i);
+        }
+        for o in &state.orders {
+            index.orders_by_id.entry(o.id).or_default().push(o);
+            index.orders_by_intent.entry(o.intent_id).or_default().push(o);
+        }
+        index
+    }
+
+    fn detections(&self, (device, event): &(String, String)) -> u64 {
+        self.detections.get(&(device.as_str(), event.as_str())).copied().unwrap_or(0)
+    }
+
+    fn orders_of(&self, intent: &Uuid) -> usize {
+        self.orders_by_intent.get(intent).map_or(0, Vec::len)
+    }
+
+    fn intent(&self, id: &Uuid) -> Option<&'a IntentRow> {
+        self.intents.get(id).and_then(|rows| rows.first().copied())
+    }
+}
+
 /// Runs every check of the history against what was read back.
 pub fn check(history: &History, state: &ReadBack) -> Vec<CheckResult> {
     let f = facts(history);
-    let mut detections: HashMap<(&str, &str), u64> = HashMap::new();
-    for d in &state.detections {
-        *detections.entry((d.device_id.as_str(), d.event_id.as_str())).or_default() += 1;
-    }
-    let mut intents: HashMap<Uuid, Vec<&IntentRow>> = HashMap::new();
-    for i in &state.intents {
-        intents.entry(i.id).or_default().push(i);
-    }
-    let mut orders_by_id: HashMap<Uuid, Vec<&OrderRow>> = HashMap::new();
-    let mut orders_by_intent: HashMap<Uuid, Vec<&OrderRow>> = HashMap::new();
-    for o in &state.orders {
-        orders_by_id.entry(o.id).or_default().push(o);
-        orders_by_intent.entry(o.intent_id).or_default().push(o);
-    }
-    let detection_count = |(device, event): &(String, String)| detections.get(&(device, event)).copied().unwrap_or(0);
-    let order_count = |intent: &Uuid| orders_by_intent.get(intent).map_or(0, Vec::len);
-
-    let mut out = Vec::new();
-    let mut c =
-        CheckResult::new("acknowledged_detections_exist_once", "every detection answered 2xx is stored exactly once");
-    for key in &f.acked_detections {
-        let n = detection_count(key);
-        c.look(n == 1, || format!("{} {}: stored {n} times", key.0, key.1));
+    let index = Index::new(state);
+    let mut out = acknowledged_checks(&f, &index);
+    out.extend(order_checks(&f, &index, state));
+    out.push(budget_check(state));
+    out.push(refund_check(state));
+    out.push(unknown_check(&f, &index));
+    let mut c = CheckResult::new(
+        "merchant_orders_known",
+        "every order the merchant placed is a stored order (nothing placed that Replenish does not know of)",
+    );
+    for id in state.merchant.placed.keys() {
+        c.look(index.orders_by_id.contains_key(id), || format!("merchant placed {id}, which is not stored"));
     }
     out.push(c);
+    out
+}
 
-    let mut c = CheckResult::new(
+/// Every acknowledged detection, intent and decision exists exactly once.
+fn acknowledged_checks(f: &Facts, index: &Index<'_>) -> Vec<CheckResult> {
+    let mut detections =
+        CheckResult::new("acknowledged_detections_exist_once", "every detection answered 2xx is stored exactly once");
+    for key in &f.acked_detections {
+        let n = index.detections(key);
+        detections.look(n == 1, || format!("{} {}: stored {n} times", key.0, key.1));
+    }
+    let mut intents = CheckResult::new(
         "acknowledged_intents_exist_once",
         "every prompt's intent is stored exactly once, for its device",
     );
     for (id, device) in &f.acked_intents {
-        let rows = intents.get(id).map_or(&[][..], Vec::as_slice);
-        c.look(rows.len() == 1 && rows[0].device_id == *device, || format!("intent {id}: {} rows", rows.len()));
+        let rows = index.intents.get(id).map_or(&[][..], Vec::as_slice);
+        intents.look(rows.len() == 1 && rows[0].device_id == *device, || format!("intent {id}: {} rows", rows.len()));
     }
-    out.push(c);
-
-    let mut c = CheckResult::new(
+    let mut decisions = CheckResult::new(
         "acknowledged_decisions_recorded",
         "every decision answered 2xx left its intent accepted (or declined) as decided",
     );
     for (id, accept) in &f.acked_decisions {
-        let row = intents.get(id).and_then(|rows| rows.first());
+        let row = index.intent(id);
         let ok = row.is_some_and(|r| {
             if *accept {
                 r.accepted == Some(true) && ACCEPTED_STATES.contains(&r.status.as_str())
@@ -258,79 +222,64 @@ pub fn check(history: &History, state: &ReadBack) -> Vec<CheckResult> {
                 r.accepted == Some(false) && r.status == "REJECTED"
             }
         });
-        c.look(ok, || format!("intent {id} ({}): stored as {:?}", if *accept { "accepted" } else { "declined" }, row));
+        let decided = if *accept { "accepted" } else { "declined" };
+        decisions.look(ok, || format!("intent {id} ({decided}): stored as {row:?}"));
     }
-    out.push(c);
+    vec![detections, intents, decisions]
+}
 
-    let mut c = CheckResult::new(
+/// Every acknowledged order exists once; no order without an accepted intent; none on an expired one.
+fn order_checks(f: &Facts, index: &Index<'_>, state: &ReadBack) -> Vec<CheckResult> {
+    let mut acked = CheckResult::new(
         "acknowledged_orders_exist_once",
         "every order named in a 2xx acceptance is stored once, for its intent, and is that intent's only order",
     );
     for (order, intent) in &f.acked_orders {
-        let rows = orders_by_id.get(order).map_or(0, Vec::len);
-        let same = orders_by_id.get(order).is_some_and(|r| r.iter().all(|o| o.intent_id == *intent));
-        let per_intent = order_count(intent);
-        c.look(rows == 1 && same && per_intent == 1, || {
+        let rows = index.orders_by_id.get(order).map_or(0, Vec::len);
+        let same = index.orders_by_id.get(order).is_some_and(|r| r.iter().all(|o| o.intent_id == *intent));
+        let per_intent = index.orders_of(intent);
+        acked.look(rows == 1 && same && per_intent == 1, || {
             format!("order {order} of intent {intent}: {rows} rows, the intent has {per_intent} orders")
         });
     }
-    out.push(c);
-
-    let mut c = CheckResult::new(
+    let mut accepted = CheckResult::new(
         "no_order_without_accepted_intent",
         "every stored order belongs to an intent stored as accepted, whose acceptance was sent",
     );
     for o in &state.orders {
-        let intent = intents.get(&o.intent_id).and_then(|rows| rows.first());
+        let intent = index.intent(&o.intent_id);
         let ok = intent.is_some_and(|i| i.accepted == Some(true) && ACCEPTED_STATES.contains(&i.status.as_str()))
             && f.acceptance_sent.contains(&o.intent_id);
-        c.look(ok, || format!("order {} of intent {}: intent {:?}", o.id, o.intent_id, intent));
+        accepted.look(ok, || format!("order {} of intent {}: intent {:?}", o.id, o.intent_id, intent));
     }
-    out.push(c);
-
-    let mut c = CheckResult::new(
+    let mut expired = CheckResult::new(
         "no_intent_expired_and_ordered",
         "no intent stored as EXPIRED, or answered 410 to a decision, has an order",
     );
-    let expired: BTreeSet<Uuid> = state
-        .intents
-        .iter()
-        .filter(|i| i.status == "EXPIRED")
-        .map(|i| i.id)
-        .chain(f.expired_answers.iter().copied())
-        .collect();
-    for id in &expired {
-        let n = order_count(id);
-        c.look(n == 0, || format!("intent {id} expired yet has {n} orders"));
+    let lapsed = state.intents.iter().filter(|i| i.status == "EXPIRED").map(|i| i.id);
+    let lapsed: BTreeSet<Uuid> = lapsed.chain(f.expired_answers.iter().copied()).collect();
+    for id in &lapsed {
+        let n = index.orders_of(id);
+        expired.look(n == 0, || format!("intent {id} expired yet has {n} orders"));
     }
-    out.push(c);
+    vec![acked, accepted, expired]
+}
 
-    out.push(budget_check(state));
-    out.push(refund_check(state));
-
+/// A request with an unknown outcome had its effect at most once.
+fn unknown_check(f: &Facts, index: &Index<'_>) -> CheckResult {
     let mut c = CheckResult::new(
         "unknown_outcomes_at_most_once",
         "a detection or acceptance that timed out (or got a 5xx) had its effect at most once",
     );
     for key in &f.unknown_detections {
-        let n = detection_count(key);
+        let n = index.detections(key);
         c.look(n <= 1, || format!("{} {}: stored {n} times", key.0, key.1));
     }
     for intent in &f.unknown_acceptances {
-        let n = order_count(intent);
+        let n = index.orders_of(intent);
         c.look(n <= 1, || format!("intent {intent}: {n} orders"));
     }
-    out.push(c);
-
-    let mut c = CheckResult::new(
-        "merchant_orders_known",
-        "every order the merchant placed is a stored order (nothing placed that Replenish does not know of)",
-    );
-    for id in state.merchant.placed.keys() {
-        c.look(orders_by_id.contains_key(id), || format!("merchant placed {id}, which is not stored"));
-    }
-    out.push(c);
-    out
+    c
 }
 
 /// Each owner's spend per budget day equals the sum of their live (not refunded, not test) orders.

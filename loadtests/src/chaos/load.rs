@@ -62,6 +62,7 @@ pub struct LoadPlan {
 
 /// Everything arrival `n` will do, drawn up front so that the outcome of one
 /// request never shifts what the next draws.
+#[derive(Debug, PartialEq)]
 struct Arrival {
     device: usize,
     apps: [usize; 2],
@@ -226,13 +227,8 @@ mod tests {
         }
     }
 
-    fn draws(seed: u64) -> Vec<(usize, [usize; 2], &'static str, &'static str, bool, bool, Duration)> {
-        (0..200)
-            .map(|n| {
-                let a = arrival(&plan(seed), n, 60, 2);
-                (a.device, a.apps, a.fill, a.class, a.repeat_detection, a.accept, a.think)
-            })
-            .collect()
+    fn draws(seed: u64) -> Vec<Arrival> {
+        (0..200).map(|n| arrival(&plan(seed), n, 60, 2)).collect()
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod history;
 pub mod load;
 pub mod merchant;
 pub mod proxy;
+pub mod readback;
 pub mod report;
 pub mod rig;
 

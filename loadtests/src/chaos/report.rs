@@ -217,7 +217,30 @@ impl ChaosReport {
                 escape(why)
             );
         }
-        page.push_str("</table>\n<h2>Faults by kind</h2><table><tr><th>kind</th><th>injected</th></tr>\n");
+        page.push_str("</table>\n");
+        self.fault_and_request_tables(&mut page);
+        let t = &self.timeline;
+        let series = |label, colour, f: fn(&Second) -> u64| Series {
+            label,
+            colour,
+            values: t.iter().map(|s| f(s) as f64).collect(),
+        };
+        page.push_str(&chart(
+            "Requests per second by outcome",
+            "requests per second",
+            &[
+                series("2xx", "#1a7f37", |s| s.ok),
+                series("4xx", "#d29922", |s| s.refused),
+                series("unknown", "#cf222e", |s| s.unknown),
+                series("not sent", "#6e7781", |s| s.not_sent),
+            ],
+        ));
+        page.push_str("</body></html>\n");
+        page
+    }
+
+    fn fault_and_request_tables(&self, page: &mut String) {
+        page.push_str("<h2>Faults by kind</h2><table><tr><th>kind</th><th>injected</th></tr>\n");
         for (kind, n) in &self.faults_by_kind {
             let _ = writeln!(page, "<tr><td>{}</td><td>{n}</td></tr>", escape(kind));
         }
@@ -241,23 +264,5 @@ impl ChaosReport {
             let _ = writeln!(page, "<tr><td>{}</td><td>{}</td></tr>", escape(kind), escape(&list.join(", ")));
         }
         page.push_str("</table>\n");
-        let t = &self.timeline;
-        let series = |label, colour, f: fn(&Second) -> u64| Series {
-            label,
-            colour,
-            values: t.iter().map(|s| f(s) as f64).collect(),
-        };
-        page.push_str(&chart(
-            "Requests per second by outcome",
-            "requests per second",
-            &[
-                series("2xx", "#1a7f37", |s| s.ok),
-                series("4xx", "#d29922", |s| s.refused),
-                series("unknown", "#cf222e", |s| s.unknown),
-                series("not sent", "#6e7781", |s| s.not_sent),
-            ],
-        ));
-        page.push_str("</body></html>\n");
-        page
     }
 }
