@@ -24,6 +24,9 @@ pub enum Outcome {
     ServerError {
         /// The status.
         status: u16,
+        /// The last segment of the problem document's `type` (`unavailable`, `internal`, ...), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        problem: Option<String>,
     },
     /// No answer in time, or the connection broke after the request went out: unknown.
     Timeout,
@@ -50,7 +53,8 @@ impl Outcome {
         match self {
             Outcome::Ok { .. } => "2xx".to_owned(),
             Outcome::Refused { status } => status.to_string(),
-            Outcome::ServerError { status } => status.to_string(),
+            Outcome::ServerError { status, problem: Some(problem) } => format!("{status} {problem}"),
+            Outcome::ServerError { status, problem: None } => status.to_string(),
             Outcome::Timeout => "timeout".to_owned(),
             Outcome::NotSent => "not_sent".to_owned(),
         }

@@ -124,7 +124,12 @@ impl Driver {
                     Ok(bytes) if (200..300).contains(&status) => {
                         Outcome::Ok { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
                     }
-                    Ok(_) if status >= 500 => Outcome::ServerError { status },
+                    Ok(bytes) if status >= 500 => {
+                        let problem = serde_json::from_slice::<Value>(&bytes)
+                            .ok()
+                            .and_then(|v| v["type"].as_str().and_then(|t| t.rsplit('/').next()).map(str::to_owned));
+                        Outcome::ServerError { status, problem }
+                    }
                     Ok(_) => Outcome::Refused { status },
                     Err(_) => Outcome::Timeout,
                 }
