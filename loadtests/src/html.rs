@@ -8,19 +8,19 @@ const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 260.0;
 const PAD: f64 = 48.0;
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// One line of a chart: a label, a colour and one value per second.
-struct Series<'a> {
-    label: &'a str,
-    colour: &'a str,
-    values: Vec<f64>,
+pub(crate) struct Series<'a> {
+    pub(crate) label: &'a str,
+    pub(crate) colour: &'a str,
+    pub(crate) values: Vec<f64>,
 }
 
 /// A line chart of `series` over the run's seconds, with a y axis in `unit`.
-fn chart(title: &str, unit: &str, series: &[Series<'_>]) -> String {
+pub(crate) fn chart(title: &str, unit: &str, series: &[Series<'_>]) -> String {
     let points = series.iter().map(|s| s.values.len()).max().unwrap_or(0).max(2);
     let top = series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0_f64, f64::max).max(1e-9) * 1.1;
     let x = |i: usize| PAD + (WIDTH - 2.0 * PAD) * i as f64 / (points - 1) as f64;

@@ -12,6 +12,7 @@
 
 pub mod baseline;
 pub mod bench;
+pub mod chaos;
 pub mod checks;
 pub mod client;
 pub mod config;

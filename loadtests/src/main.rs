@@ -1,4 +1,4 @@
-//! `replenish-load`: the Replenish fleet simulator (`run`) and benchmark suite (`bench`).
+//! `replenish-load`: the Replenish fleet simulator (`run`), benchmark suite (`bench`) and fault injection (`chaos`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use replenish_loadtests::bench::{self, BenchConfig};
+use replenish_loadtests::chaos::{self, ChaosConfig};
 use replenish_loadtests::threshold::Threshold;
 use replenish_loadtests::{LoadModel, Mix, RunConfig, Stop, Target, html};
 
@@ -24,6 +25,9 @@ enum Command {
     Run(Box<RunArgs>),
     /// Start the app on SQLite and on Postgres+Redis and a bare actix-web baseline; compare them.
     Bench(BenchArgs),
+    /// Two app processes on a private Postgres and Redis, the fleet mix, faults on a seeded schedule;
+    /// then every request's outcome checked against what was stored.
+    Chaos(Box<ChaosArgs>),
     /// Serve the bare actix-web baseline endpoint (used by `bench`).
     #[command(hide = true)]
     Baseline {
@@ -150,6 +154,66 @@ struct BenchArgs {
     backends: Vec<String>,
 }
 
+#[derive(Args)]
+struct ChaosArgs {
+    /// The app binary (default: target/release/replenish next to this binary, then target/release).
+    #[arg(long)]
+    app_bin: Option<PathBuf>,
+    /// Seed of the fault schedule and the traffic: the same seed replays both.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seconds of load (faults start and heal within it).
+    #[arg(long, default_value_t = 40.0)]
+    duration: f64,
+    /// About one fault every this many seconds.
+    #[arg(long, default_value_t = 4.0)]
+    fault_interval: f64,
+    /// No faults: the same traffic on a quiet rig.
+    #[arg(long)]
+    no_faults: bool,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 6)]
+    clients: usize,
+    /// Devices.
+    #[arg(long, default_value_t = 60)]
+    devices: usize,
+    /// Device owners (devices share them).
+    #[arg(long, default_value_t = 30)]
+    owners: usize,
+    /// Each owner's daily budget, USD (small, so that some acceptances are over budget).
+    #[arg(long, default_value_t = 40.0)]
+    budget_usd: f64,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    timeout: f64,
+    /// Most seconds given to orders with unknown outcomes to settle after the load.
+    #[arg(long, default_value_t = 30.0)]
+    settle: f64,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+}
+
+fn chaos_config(a: &ChaosArgs) -> ChaosConfig {
+    ChaosConfig {
+        app_bin: a.app_bin.clone(),
+        seed: a.seed,
+        duration: Duration::from_secs_f64(a.duration),
+        fault_interval: Duration::from_secs_f64(a.fault_interval),
+        faults: !a.no_faults,
+        clients: a.clients,
+        devices: a.devices,
+        owners: a.owners,
+        budget_usd: a.budget_usd,
+        timeout: Duration::from_secs_f64(a.timeout),
+        settle: Duration::from_secs_f64(a.settle),
+        ..ChaosConfig::default()
+    }
+}
+
 fn pair<T: std::str::FromStr>(text: &str, sep: char) -> anyhow::Result<(T, T)> {
     let (a, b) = text.split_once(sep).context("expected two values")?;
     let parse = |s: &str| s.trim().parse::<T>().map_err(|_| anyhow::anyhow!("not a number: {s}"));
@@ -255,6 +319,20 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
             };
             runtime.block_on(bench::run(config))?;
             Ok(true)
+        }
+        Command::Chaos(a) => {
+            let report = runtime.block_on(chaos::run(&chaos_config(&a)))?;
+            print!("{}", report.human());
+            if let Some(path) = &a.json {
+                std::fs::write(path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("{path:?}"))?;
+            }
+            if let Some(path) = &a.html {
+                std::fs::write(path, report.html()).with_context(|| format!("{path:?}"))?;
+            }
+            if !report.passed() {
+                eprintln!("chaos checks found violations");
+            }
+            Ok(report.passed())
         }
         Command::Baseline { listen, workers } => {
             let listener = std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;

@@ -1,0 +1,208 @@
+//! `replenish-load chaos` end to end: a short run with every kind of fault
+//! must find no violation, and a run whose history or database was tampered
+//! with must fail exactly the checks that cover what was broken.
+
+// A test fails by panicking; `expect` says where and why.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use replenish_loadtests::chaos::history::{OpKind, Outcome};
+use replenish_loadtests::chaos::load::Tamper;
+use replenish_loadtests::chaos::{self, ChaosConfig, Exercised};
+use serde_json::Value;
+
+/// Variables cargo sets for a test process that build scripts track (ring's
+/// tracks `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`): passed on to the nested
+/// cargo they would make it rebuild what the outer one built.
+fn set_by_cargo_for_tests(key: &str) -> bool {
+    key.starts_with("CARGO_PKG_")
+        || key.starts_with("CARGO_BIN_EXE_")
+        || [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_MANIFEST_LINKS",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ]
+        .contains(&key)
+}
+
+/// The app binary: `REPLENISH_APP_BIN`, else `replenish` beside this package's
+/// own binary, brought up to date by cargo first. The build asks for what
+/// `cargo test --workspace` builds, so under the test command it is a no-op.
+fn app_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("REPLENISH_APP_BIN") {
+        return PathBuf::from(bin);
+    }
+    let load = PathBuf::from(env!("CARGO_BIN_EXE_replenish-load"));
+    let profile = load.parent().expect("profile directory");
+    let target = profile.parent().expect("target directory");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--workspace", "--tests", "--locked", "--quiet"])
+        .env("CARGO_TARGET_DIR", target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, _) in std::env::vars() {
+        if set_by_cargo_for_tests(&key) {
+            cargo.env_remove(key);
+        }
+    }
+    if profile.ends_with("release") {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().expect("cargo runs");
+    assert!(status.success(), "building the app failed");
+    profile.join("replenish")
+}
+
+fn violations(checks: &[chaos::checker::CheckResult]) -> BTreeMap<String, u64> {
+    checks.iter().map(|c| (c.name.clone(), c.violated)).collect()
+}
+
+#[test]
+fn a_short_chaos_run_with_every_kind_of_fault_finds_no_violation() {
+    let dir = std::env::temp_dir().join(format!("replenish-chaos-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, html) = (dir.join("chaos.json"), dir.join("chaos.html"));
+    let app = app_bin();
+    let output = Command::new(env!("CARGO_BIN_EXE_replenish-load"))
+        .args(["chaos", "--seed", "11", "--duration", "40", "--fault-interval", "4"])
+        .arg("--app-bin")
+        .arg(&app)
+        .arg("--json")
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .expect("replenish-load runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let described = format!("{:?}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{described}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let page = std::fs::read_to_string(&html).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(page.contains("Replenish chaos report") && page.contains("budget_spend_matches_orders"), "{page}");
+    assert!(page.contains("<svg"), "the requests-per-second chart");
+    // Every kind of fault was injected, and carried out.
+    let kinds = report["faults_by_kind"].as_object().unwrap();
+    assert_eq!(kinds.len(), 9, "{described}");
+    assert!(report["faults"].as_array().unwrap().iter().all(|f| f["result"] == "ok"), "{described}");
+    // Traffic flowed through it, orders included, and every check looked at something.
+    let detections_ok = report["requests"]["detection"]["2xx"].as_u64().unwrap_or(0);
+    assert!(detections_ok > 100, "{described}");
+    assert!(report["orders"].as_u64().unwrap() > 5, "{described}");
+    for check in report["checks"].as_array().unwrap() {
+        assert_eq!(check["violated"], 0, "{described}");
+    }
+    assert!(stdout.contains("seed 11") && stdout.contains("replay: replenish-load chaos --seed 11"), "{stdout}");
+}
+
+/// A quiet run (no faults) whose generator swallows every 10th detection.
+async fn tampered_run() -> Exercised {
+    let config = ChaosConfig {
+        app_bin: Some(app_bin()),
+        seed: 5,
+        duration: Duration::from_secs(15),
+        faults: false,
+        tamper: Some(Tamper::AckWithoutForwarding(10)),
+        ..ChaosConfig::default()
+    };
+    chaos::exercise(&config).await.expect("the run completes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checks_catch_a_lost_write_a_doubled_order_a_wrong_refund_and_an_order_on_an_expired_intent() {
+    let run = tampered_run().await;
+    let swallowed = run
+        .history
+        .ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Detection { repeat: false, .. }) && op.n % 10 == 9)
+        .count() as u64;
+    assert!(swallowed > 0);
+    let mut expected: BTreeMap<String, u64> =
+        violations(&run.check().unwrap()).keys().map(|k| (k.clone(), 0)).collect();
+    expected.insert("acknowledged_detections_exist_once".into(), swallowed);
+    assert_eq!(violations(&run.check().unwrap()), expected, "the swallowed detections, and nothing else");
+
+    // Orders the apps acknowledged, CONFIRMED by the merchant.
+    let acked: Vec<String> = run
+        .history
+        .ops
+        .iter()
+        .filter_map(|op| match (&op.kind, &op.outcome) {
+            (OpKind::Decision { accept: true, repeat: false, .. }, Outcome::Ok { body, .. }) => {
+                body["order"]["order_id"].as_str().map(str::to_owned)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(acked.len() >= 3, "{acked:?}");
+
+    // An acknowledged order deleted: lost.
+    run.rig
+        .execute(&format!(
+            "DELETE FROM order_events WHERE order_id = '{0}'; DELETE FROM orders WHERE id = '{0}'",
+            acked[0]
+        ))
+        .unwrap();
+    let found = violations(&run.check().unwrap());
+    assert_eq!(found["acknowledged_orders_exist_once"], 1);
+    let budget_before = found["budget_spend_matches_orders"];
+    assert_eq!(budget_before, 1, "the lost order's spend is still reserved");
+
+    // An acknowledged order written twice, past the unique index (a path that bypasses idempotency).
+    run.rig
+        .execute(&format!(
+            "ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_intent_id_key; \
+             CREATE TEMP TABLE copy AS SELECT * FROM orders WHERE id = '{0}'; \
+             UPDATE copy SET id = gen_random_uuid(); INSERT INTO orders SELECT * FROM copy",
+            acked[1]
+        ))
+        .unwrap();
+    let found = violations(&run.check().unwrap());
+    assert_eq!(found["acknowledged_orders_exist_once"], 2);
+
+    // An order the merchant placed, marked FAILED and its money given back.
+    run.rig
+        .execute(&format!(
+            "UPDATE owner_daily_spend s SET cents = s.cents - o.total_cents FROM orders o \
+             WHERE o.id = '{0}' AND s.tenant_id = o.tenant_id AND s.owner = o.owner AND s.day = o.budget_day; \
+             UPDATE orders SET status = 'FAILED' WHERE id = '{0}'",
+            acked[2]
+        ))
+        .unwrap();
+    let found = violations(&run.check().unwrap());
+    assert_eq!(found["no_refund_of_unknown_outcome"], 1);
+    assert_eq!(found["acknowledged_orders_exist_once"], 2);
+
+    // An order on an intent that expired.
+    let expired: Vec<Value> = run
+        .rig
+        .rows(&format!(
+            "SELECT id FROM intents WHERE tenant_id = '{}' AND status = 'EXPIRED' LIMIT 1",
+            run.fleet.tenant
+        ))
+        .unwrap();
+    let expired = expired[0]["id"].as_str().expect("an expired intent (think times pass the TTL)").to_owned();
+    run.rig
+        .execute(&format!(
+            "CREATE TEMP TABLE stray AS SELECT * FROM orders WHERE id = '{}'; \
+             UPDATE stray SET id = gen_random_uuid(), intent_id = '{expired}', test = true; \
+             INSERT INTO orders SELECT * FROM stray",
+            acked[3.min(acked.len() - 1)]
+        ))
+        .unwrap();
+    let found = violations(&run.check().unwrap());
+    assert_eq!(found["no_intent_expired_and_ordered"], 1);
+    assert_eq!(found["no_order_without_accepted_intent"], 1);
+    run.rig.merchant.stop().await;
+}
