@@ -222,3 +222,36 @@ async fn an_app_that_refuses_local_urls_gets_a_clear_error() {
         webhooks::start(&api, &key, &webhooks::WebhookConfig::default(), "refused").await.err().expect("refused");
     assert!(error.to_string().contains("REPLENISH_COMMERCE_ALLOW_PRIVATE_URLS=true"), "{error}");
 }
+
+/// `run` with webhooks wired through: a load that writes no event (every container full) has
+/// nothing to wait for, passes the check with 0 events, and shows the section in every report;
+/// the run's endpoint is gone afterwards. (Deliveries themselves are `webhooks_e2e.rs`'s part.)
+#[tokio::test]
+async fn a_run_with_webhooks_registers_checks_reports_and_unregisters() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.merchant_calls.commerce_allow_private_urls = true).await;
+    let key = app.create_tenant("hooks-run").await;
+    let mut config = replenish_loadtests::RunConfig::new(&app.url, &app.admin_token);
+    config.target.api_key = Some(key.clone());
+    config.devices = 5;
+    config.stop = replenish_loadtests::Stop::Count(40);
+    config.mix.fill_weights = [1, 0, 0, 0, 0];
+    config.mix.duplicate_rate = 0.0;
+    config.webhooks = Some(webhooks::WebhookConfig::default());
+    let report = replenish_loadtests::run(config).await.expect("run completes");
+
+    let check = report.check("webhooks_delivered").expect("the webhook check ran");
+    assert!(check.passed, "{}", report.human());
+    let section = report.webhooks.as_ref().expect("webhook report");
+    // (Deliveries are not asserted: a dispatcher may still deliver the fleet's registrations,
+    // written before the endpoint and outside the window.)
+    assert_eq!((section.events_listed, section.missing), (0, 0), "{section:?}");
+    assert!(section.endpoint.starts_with("load-") && section.url.contains("/hooks/load-"), "{section:?}");
+    assert!(section.since.is_some() && section.until >= section.since, "{section:?}");
+    assert!(report.human().contains(&format!("webhooks: endpoint {}", section.endpoint)));
+    let html = replenish_loadtests::html::render(&report);
+    assert!(html.contains("<h2>Webhooks</h2>") && html.contains("events listed for the run"), "{html}");
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["webhooks"]["events_listed"], 0);
+    let endpoints = app.get(&key, "/api/v1/webhook-endpoints").await;
+    assert_eq!(endpoints["items"], json!([]), "the run's endpoint was deleted");
+}
