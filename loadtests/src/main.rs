@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use replenish_loadtests::bench::{self, BenchConfig};
 use replenish_loadtests::threshold::Threshold;
 use replenish_loadtests::webhook_bench::{self, WebhookBenchConfig};
-use replenish_loadtests::webhooks::WebhookConfig;
+use replenish_loadtests::webhooks::{Outage, WebhookConfig};
 use replenish_loadtests::{LoadModel, Mix, RunConfig, Stop, Target, html};
 
 /// Load tests for Replenish: simulate a Spectacles fleet, check every order, measure the service.
@@ -139,6 +139,11 @@ struct RunArgs {
     /// Longest wait after the load for the last deliveries, seconds.
     #[arg(long, default_value_t = 60.0, requires = "webhooks")]
     webhook_drain_timeout: f64,
+    /// Take the receiver down for a while: `START:SECONDS` after the load starts it answers every
+    /// delivery 503 (e.g. `5:30`); everything must still arrive, as retries. Raise
+    /// --webhook-drain-timeout to cover the dispatcher's backoff.
+    #[arg(long, value_name = "START:SECONDS", requires = "webhooks")]
+    webhook_outage: Option<String>,
 }
 
 #[derive(Args)]
@@ -250,10 +255,12 @@ fn run_config(a: RunArgs) -> anyhow::Result<(RunConfig, Option<PathBuf>, Option<
     config.progress = !a.quiet;
     config.seed = a.seed;
     config.keep = a.keep;
+    let outage = a.webhook_outage.as_deref().map(Outage::parse).transpose()?;
     config.webhooks = a.webhooks.then(|| WebhookConfig {
         listen: a.webhook_listen,
         public_url: a.webhook_public_url,
         drain_timeout: Duration::from_secs_f64(a.webhook_drain_timeout),
+        outage,
     });
     config.thresholds = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<_, _>>()?;
     Ok((config, a.json, a.html))

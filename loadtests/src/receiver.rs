@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -108,6 +109,8 @@ pub struct Tally {
     pub malformed: u64,
     /// Requests to a path no endpoint of the run uses.
     pub unknown_endpoint: u64,
+    /// Deliveries answered 503 while the receiver played "down" ([`Receiver::set_down`]).
+    pub refused_while_down: u64,
     /// When the first and the latest delivery were accepted.
     pub first_at: Option<Instant>,
     /// See `first_at`.
@@ -142,6 +145,7 @@ impl Tally {
 struct State {
     secrets: Mutex<HashMap<String, Vec<String>>>,
     tally: Mutex<Tally>,
+    down: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,6 +163,11 @@ async fn deliver(
     body: web::Bytes,
     state: web::Data<State>,
 ) -> HttpResponse {
+    if state.down.load(Ordering::SeqCst) {
+        // An outage as a merchant's receiver has them: the dispatcher must retry later.
+        lock(&state.tally).refused_while_down += 1;
+        return HttpResponse::ServiceUnavailable().body("down");
+    }
     let endpoint = endpoint.into_inner();
     let secrets = lock(&state.secrets).get(&endpoint).cloned();
     let Some(secrets) = secrets else {
@@ -214,7 +223,11 @@ impl Receiver {
         let listener =
             TcpListener::bind(listen).map_err(Error::io(format!("binding the webhook receiver to {listen}")))?;
         let address = listener.local_addr().map_err(Error::io("reading the receiver's address"))?;
-        let state = web::Data::new(State { secrets: Mutex::new(HashMap::new()), tally: Mutex::new(Tally::default()) });
+        let state = web::Data::new(State {
+            secrets: Mutex::new(HashMap::new()),
+            tally: Mutex::new(Tally::default()),
+            down: AtomicBool::new(false),
+        });
         let data = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -247,6 +260,11 @@ impl Receiver {
     /// as during a roll).
     pub fn expect(&self, endpoint: &str, secret: &str) {
         lock(&self.state.secrets).entry(endpoint.to_owned()).or_default().push(secret.to_owned());
+    }
+
+    /// While `down`, every delivery is answered 503 and not counted as received (an outage).
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
     }
 
     /// A copy of the counts so far.

@@ -441,15 +441,23 @@ async fn measure(
         http,
     });
     let ticker = shared.config.progress.then(|| tokio::spawn(progress(shared.clone())));
-    match shared.config.model {
-        LoadModel::Open { rate, .. } => drive_open(&shared, rate).await,
-        LoadModel::Closed { concurrency } => drive_closed(&shared, concurrency).await,
-    }
-    while shared.in_flight.load(Ordering::SeqCst) > 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = shared.recorder.start().elapsed();
-    let until = chrono::Utc::now();
+    let load = async {
+        match shared.config.model {
+            LoadModel::Open { rate, .. } => drive_open(&shared, rate).await,
+            LoadModel::Closed { concurrency } => drive_closed(&shared, concurrency).await,
+        }
+        while shared.in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (shared.recorder.start().elapsed(), chrono::Utc::now())
+    };
+    // A receiver outage plays beside the load; the wait for deliveries starts once both are over.
+    let outage = async {
+        if let (Some(session), Some(outage)) = (session, shared.config.webhooks.as_ref().and_then(|w| w.outage)) {
+            webhooks::play_outage(session, outage).await;
+        }
+    };
+    let ((elapsed, until), ()) = tokio::join!(load, outage);
     if let Some(ticker) = ticker {
         ticker.abort();
         eprintln!();

@@ -29,6 +29,31 @@ pub struct WebhookConfig {
     /// Longest wait after the load for the last deliveries (`--webhook-drain-timeout`).
     #[serde(serialize_with = "secs")]
     pub drain_timeout: Duration,
+    /// An outage of the receiver (`--webhook-outage START:SECONDS`): from `start` after the
+    /// load begins it answers every delivery 503 for `length`, then takes them again; the
+    /// check then shows that everything arrived anyway, retries counted apart.
+    pub outage: Option<Outage>,
+}
+
+/// When the receiver plays "down" during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Outage {
+    /// Delay after the start of the load.
+    #[serde(serialize_with = "secs")]
+    pub start: Duration,
+    /// How long it lasts.
+    #[serde(serialize_with = "secs")]
+    pub length: Duration,
+}
+
+impl Outage {
+    /// Parses `START:SECONDS`, e.g. `5:30`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || Error::Config(format!("--webhook-outage {text:?}: expected START:SECONDS, e.g. 5:30"));
+        let (start, length) = text.split_once(':').ok_or_else(bad)?;
+        let seconds = |v: &str| v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(bad);
+        Ok(Self { start: Duration::from_secs_f64(seconds(start)?), length: Duration::from_secs_f64(seconds(length)?) })
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -37,7 +62,7 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, 
 
 impl Default for WebhookConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:0".into(), public_url: None, drain_timeout: Duration::from_secs(60) }
+        Self { listen: "127.0.0.1:0".into(), public_url: None, drain_timeout: Duration::from_secs(60), outage: None }
     }
 }
 
@@ -68,6 +93,9 @@ pub struct WebhookReport {
     pub bad_signatures: u64,
     /// Signed deliveries that were not an event, or whose `Replenish-Event-Id` differed.
     pub malformed: u64,
+    /// Deliveries answered 503 during the outage (`--webhook-outage`), to be retried.
+    #[serde(default)]
+    pub refused_while_down: u64,
     /// Highest `Replenish-Delivery-Attempt` seen.
     pub max_attempt: u32,
     /// Seconds from the end of the load until everything had arrived (or the wait gave up).
@@ -85,7 +113,7 @@ impl WebhookReport {
             passed,
             detail: format!(
                 "{} of {} events listed for the run reached the receiver ({} missing after {:.1} s); {} deliveries, \
-                 {} retries of the same event id, {} bad signatures, {} malformed",
+                 {} retries of the same event id, {} bad signatures, {} malformed, {} refused while down",
                 self.delivered,
                 self.events_listed,
                 self.missing,
@@ -93,7 +121,8 @@ impl WebhookReport {
                 self.deliveries,
                 self.retries,
                 self.bad_signatures,
-                self.malformed
+                self.malformed,
+                self.refused_while_down
             ),
         }
     }
@@ -116,6 +145,7 @@ pub fn compare(listed: &[Uuid], tally: &Tally, endpoint: &str) -> WebhookReport 
         outside_window: received.iter().filter(|id| !listed_set.contains(id)).count() as u64,
         bad_signatures: tally.bad_signatures,
         malformed: tally.malformed,
+        refused_while_down: tally.refused_while_down,
         max_attempt: tally.max_attempt,
         examples,
         ..WebhookReport::default()
@@ -159,6 +189,14 @@ pub async fn register(
         ))),
         _ => Err(Error::Status { call: format!("PUT {path}"), status, body: answer.to_string() }),
     }
+}
+
+/// Plays the configured outage on the session's receiver (run as a task beside the load).
+pub async fn play_outage(session: &Session, outage: Outage) {
+    tokio::time::sleep(outage.start).await;
+    session.receiver.set_down(true);
+    tokio::time::sleep(outage.length).await;
+    session.receiver.set_down(false);
 }
 
 /// Deletes `endpoint` (best effort: a missing one is fine).

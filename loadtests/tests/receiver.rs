@@ -255,3 +255,35 @@ async fn a_run_with_webhooks_registers_checks_reports_and_unregisters() {
     let endpoints = app.get(&key, "/api/v1/webhook-endpoints").await;
     assert_eq!(endpoints["items"], json!([]), "the run's endpoint was deleted");
 }
+
+#[tokio::test]
+async fn a_receiver_playing_down_answers_503_and_counts_nothing_received() {
+    let receiver = Receiver::start("127.0.0.1:0", 1).unwrap();
+    receiver.expect("ep", SECRET);
+    let url = Receiver::url_for(receiver.base(), "ep");
+    let id = Uuid::new_v4();
+    let body = serde_json::to_vec(&event(id)).unwrap();
+    let signed = sign(&[SECRET], Utc::now().timestamp(), &body);
+    receiver.set_down(true);
+    assert_eq!(post(&url, &body, &signed, &id.to_string(), "1").await, 503);
+    assert_eq!(post(&url, &body, &signed, &id.to_string(), "2").await, 503);
+    receiver.set_down(false);
+    assert_eq!(post(&url, &body, &signed, &id.to_string(), "3").await, 200);
+    let tally = receiver.tally();
+    assert_eq!((tally.refused_while_down, tally.accepted, tally.retries(), tally.max_attempt), (2, 1, 0, 3));
+    let report = compare(&[id], &tally, "ep");
+    assert!(report.check().passed, "an outage the dispatcher retried through passes: {report:?}");
+    assert_eq!(report.refused_while_down, 2);
+}
+
+#[test]
+fn an_outage_is_start_and_length_in_seconds() {
+    use replenish_loadtests::webhooks::Outage;
+    use std::time::Duration;
+    let outage = Outage::parse("5:30").unwrap();
+    assert_eq!((outage.start, outage.length), (Duration::from_secs(5), Duration::from_secs(30)));
+    assert_eq!(Outage::parse("0.5:2.5").unwrap().length, Duration::from_millis(2500));
+    for bad in ["30", "a:b", "-1:3", "5:", ""] {
+        assert!(Outage::parse(bad).is_err(), "{bad:?}");
+    }
+}

@@ -13,7 +13,7 @@ mod support;
 
 use std::time::Duration;
 
-use replenish_loadtests::webhooks::WebhookConfig;
+use replenish_loadtests::webhooks::{Outage, WebhookConfig};
 use replenish_loadtests::{LoadModel, RunConfig, Stop};
 use serde_json::Value;
 use support::{Backend, TestApp};
@@ -51,6 +51,27 @@ async fn every_event_of_the_run_reaches_the_receiver_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_of_the_run_reaches_the_receiver_postgres() {
     every_event_of_the_run_reaches_the_receiver(Backend::Postgres).await;
+}
+
+/// The receiver down for 3 s early in the load (503 to every delivery), then back: every
+/// event still arrives, the extra attempts show as retries or refusals, never as a loss.
+/// The wait covers the dispatcher's backoff (several minutes at most).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_outage_loses_nothing() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.merchant_calls.commerce_allow_private_urls = true).await;
+    let mut config = run_with_webhooks(&app);
+    config.stop = Stop::Duration(Duration::from_secs(6));
+    let outage = Outage { start: Duration::from_millis(500), length: Duration::from_secs(3) };
+    config.webhooks = Some(WebhookConfig {
+        drain_timeout: Duration::from_secs(600),
+        outage: Some(outage),
+        ..WebhookConfig::default()
+    });
+    let report = replenish_loadtests::run(config).await.expect("run completes");
+    let webhooks = report.webhooks.as_ref().expect("webhook report");
+    assert!(report.check("webhooks_delivered").unwrap().passed, "{}", report.human());
+    assert!(webhooks.refused_while_down > 0, "the outage met deliveries: {webhooks:?}");
+    assert!(webhooks.max_attempt >= 2, "refused deliveries were attempted again: {webhooks:?}");
 }
 
 /// The CLI's options, as testers use them: the JSON report carries the check and the numbers.
