@@ -88,7 +88,7 @@ fn webhooks(w: &crate::webhooks::WebhookReport) -> String {
         escape(&w.endpoint),
         escape(&w.url)
     );
-    let rows: [(&str, String); 10] = [
+    let rows: [(&str, String); 11] = [
         ("events listed for the run", w.events_listed.to_string()),
         ("reached the receiver", w.delivered.to_string()),
         ("missing", w.missing.to_string()),
@@ -97,6 +97,7 @@ fn webhooks(w: &crate::webhooks::WebhookReport) -> String {
         ("bad signatures", w.bad_signatures.to_string()),
         ("malformed", w.malformed.to_string()),
         ("refused while down (503)", w.refused_while_down.to_string()),
+        ("objects delivered out of order", w.out_of_order.to_string()),
         ("highest attempt", w.max_attempt.to_string()),
         ("seconds waited after the load", format!("{:.1}", w.drain_seconds)),
     ];

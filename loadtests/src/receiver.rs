@@ -101,6 +101,9 @@ pub struct Tally {
     pub accepted: u64,
     /// Accepted deliveries per (endpoint, event id): more than one is a retry of that event.
     pub per_event: HashMap<(String, Uuid), u32>,
+    /// Per (endpoint, event id), the position of its first accepted delivery among all first
+    /// deliveries: the order events reached the receiver, for the per-object order check.
+    pub arrival: HashMap<(String, Uuid), u64>,
     /// Highest `Replenish-Delivery-Attempt` seen.
     pub max_attempt: u32,
     /// Deliveries refused for their signature (missing, malformed, stale or wrong).
@@ -189,6 +192,8 @@ async fn deliver(
     match event {
         Ok(event) if id_header == Some(event.id) && attempt.is_some() => {
             tally.accepted += 1;
+            let next = tally.arrival.len() as u64;
+            tally.arrival.entry((endpoint.clone(), event.id)).or_insert(next);
             *tally.per_event.entry((endpoint, event.id)).or_insert(0) += 1;
             tally.max_attempt = tally.max_attempt.max(attempt.unwrap_or(0));
             let now = Instant::now();

@@ -474,6 +474,7 @@ async fn measure(
     };
     if let Some(delivered) = &delivered {
         checks.push(delivered.check());
+        checks.push(delivered.order_check());
     }
     let mut report = Report::build(&shared.config, &shared.fleet, started_at, elapsed, &snapshot, &ledger, checks);
     report.webhooks = delivered;

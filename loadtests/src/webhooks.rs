@@ -93,6 +93,10 @@ pub struct WebhookReport {
     pub bad_signatures: u64,
     /// Signed deliveries that were not an event, or whose `Replenish-Event-Id` differed.
     pub malformed: u64,
+    /// Objects (an order, a device…) some of whose events reached the receiver in another
+    /// order than they were written.
+    #[serde(default)]
+    pub out_of_order: u64,
     /// Deliveries answered 503 during the outage (`--webhook-outage`), to be retried.
     #[serde(default)]
     pub refused_while_down: u64,
@@ -126,6 +130,44 @@ impl WebhookReport {
             ),
         }
     }
+}
+
+impl WebhookReport {
+    /// The `webhooks_in_order` check: for every object, its events' first deliveries came in
+    /// the order the events were written (an order's `shipped` never before its `confirmed`).
+    pub fn order_check(&self) -> Check {
+        Check {
+            name: "webhooks_in_order".into(),
+            passed: self.out_of_order == 0,
+            detail: format!(
+                "{} objects had events delivered out of the order they were written (first deliveries compared)",
+                self.out_of_order
+            ),
+        }
+    }
+}
+
+/// Objects whose events (`listed` in write order) first reached `endpoint` in another order,
+/// with an example each. Events that never arrived are left out (the delivery check counts them).
+pub fn out_of_order(listed: &[Event], tally: &Tally, endpoint: &str) -> Vec<String> {
+    let mut last: std::collections::HashMap<(&str, &str), (u64, Uuid)> = std::collections::HashMap::new();
+    let mut objects = Vec::new();
+    let mut reported = HashSet::new();
+    for event in listed {
+        let Some(arrived) = tally.arrival.get(&(endpoint.to_owned(), event.id)) else { continue };
+        let key = (event.object.as_str(), event.object_id.as_str());
+        if let Some((previous, earlier)) = last.get(&key)
+            && arrived < previous
+            && reported.insert(key)
+        {
+            objects.push(format!(
+                "{} {}: event {} ({}) arrived before {earlier}, written earlier",
+                event.object, event.object_id, event.id, event.event_type
+            ));
+        }
+        last.insert(key, (*arrived, event.id));
+    }
+    objects
 }
 
 /// Compares the events listed for the window with what `endpoint` received.
@@ -245,8 +287,13 @@ pub async fn drain(
     while started.elapsed() < timeout && compare(&listed, &session.receiver.tally(), &session.endpoint).missing > 0 {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let listed: Vec<Uuid> = events_between(api, key, since, until).await?.iter().map(|e| e.id).collect();
-    let mut report = compare(&listed, &session.receiver.tally(), &session.endpoint);
+    let events = events_between(api, key, since, until).await?;
+    let listed: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let tally = session.receiver.tally();
+    let mut report = compare(&listed, &tally, &session.endpoint);
+    let disordered = out_of_order(&events, &tally, &session.endpoint);
+    report.out_of_order = disordered.len() as u64;
+    report.examples.extend(disordered.into_iter().take(5));
     report.url = session.url.clone();
     report.since = Some(since);
     report.until = Some(until);

@@ -287,3 +287,27 @@ fn an_outage_is_start_and_length_in_seconds() {
         assert!(Outage::parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn events_of_one_object_must_arrive_in_the_order_they_were_written() {
+    use replenish_loadtests::receiver::Tally;
+    use replenish_loadtests::webhooks::out_of_order;
+    let of =
+        |object_id: &str, n: u128| Event { id: Uuid::from_u128(n), object_id: object_id.into(), ..event(Uuid::nil()) };
+    // Written: order A's 1 then 2, order B's 3, then A's 4 (never delivered).
+    let listed = [of("a", 1), of("a", 2), of("b", 3), of("a", 4)];
+    let arrived = |order: &[u128]| {
+        let mut tally = Tally::default();
+        for (i, n) in order.iter().enumerate() {
+            tally.arrival.insert(("ep".into(), Uuid::from_u128(*n)), i as u64);
+        }
+        tally
+    };
+    // Interleaving objects is fine; within A, 1 before 2.
+    assert!(out_of_order(&listed, &arrived(&[3, 1, 2]), "ep").is_empty());
+    let swapped = out_of_order(&listed, &arrived(&[2, 3, 1]), "ep");
+    assert_eq!(swapped.len(), 1, "{swapped:?}");
+    assert!(swapped[0].starts_with("device a:"), "{swapped:?}");
+    // Another endpoint's arrivals say nothing about this one.
+    assert!(out_of_order(&listed, &arrived(&[2, 1]), "other").is_empty());
+}

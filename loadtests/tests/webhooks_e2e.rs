@@ -35,6 +35,7 @@ async fn every_event_of_the_run_reaches_the_receiver(backend: Backend) {
     let report = replenish_loadtests::run(run_with_webhooks(&app)).await.expect("run completes");
     let delivered = report.check("webhooks_delivered").expect("the webhook check ran");
     assert!(delivered.passed, "{}", report.human());
+    assert!(report.check("webhooks_in_order").expect("the order check ran").passed, "{}", report.human());
     assert!(report.passed(), "{}", report.human());
     let webhooks = report.webhooks.as_ref().expect("webhook report");
     assert!(webhooks.events_listed > 0, "the run wrote events: {webhooks:?}");
