@@ -33,7 +33,8 @@ pub struct BenchConfig {
     pub backends: Vec<String>,
 }
 
-const ADMIN: &str = "bench-admin-token-0123456789abcdef";
+/// The admin token the bench starts the app with.
+pub(crate) const ADMIN: &str = "bench-admin-token-0123456789abcdef";
 const FILLS: [FillLevel; 10] = {
     use FillLevel::{Full, Half, Low};
     [Full, Half, Full, Half, Full, Half, Full, Half, Full, Low]
@@ -266,7 +267,8 @@ async fn memory(bin: &std::path::Path, config: &BenchConfig) -> Result<()> {
     Ok(())
 }
 
-fn sqlite_env(dir: &std::path::Path, extra: &[(&str, String)]) -> Vec<(String, String)> {
+/// The app's environment for a SQLite database in `dir`, plus `extra`.
+pub(crate) fn sqlite_env(dir: &std::path::Path, extra: &[(&str, String)]) -> Vec<(String, String)> {
     // A missing directory shows up when the app starts (it cannot open the file).
     let _ = std::fs::create_dir_all(dir);
     let mut env =

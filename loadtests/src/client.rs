@@ -226,12 +226,13 @@ impl Api {
         })
     }
 
-    /// Every item of a paginated merchant listing (`/api/v1/orders`, `/api/v1/intents`).
+    /// Every item of a paginated merchant listing (`/api/v1/orders`, `/api/v1/intents`, `/api/v1/events?…`).
     pub async fn list_all<T: DeserializeOwned>(&self, path: &str, key: &str) -> Result<Vec<T>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut url = format!("{path}?limit=500");
+            let joiner = if path.contains('?') { '&' } else { '?' };
+            let mut url = format!("{path}{joiner}limit=500");
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={c}"));
             }

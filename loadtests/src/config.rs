@@ -122,6 +122,9 @@ pub struct RunConfig {
     pub thresholds: Vec<crate::threshold::Threshold>,
     /// Leave the tenant this run created active (`--keep`); by default it is deactivated at the end.
     pub keep: bool,
+    /// Start a local webhook receiver, register it for every event type and check that
+    /// every event of the run reached it (`--webhooks`).
+    pub webhooks: Option<crate::webhooks::WebhookConfig>,
 }
 
 impl RunConfig {
@@ -146,6 +149,7 @@ impl RunConfig {
             seed: 1,
             thresholds: Vec::new(),
             keep: false,
+            webhooks: None,
         }
     }
 

@@ -81,6 +81,36 @@ pub(crate) fn chart(title: &str, unit: &str, series: &[Series<'_>]) -> String {
     svg
 }
 
+/// The webhook receiver's numbers (`run --webhooks`).
+fn webhooks(w: &crate::webhooks::WebhookReport) -> String {
+    let mut table = format!(
+        "<h2>Webhooks</h2><p>endpoint {} at {}</p><table><tr><th>measure</th><th>value</th></tr>\n",
+        escape(&w.endpoint),
+        escape(&w.url)
+    );
+    let rows: [(&str, String); 11] = [
+        ("events listed for the run", w.events_listed.to_string()),
+        ("reached the receiver", w.delivered.to_string()),
+        ("missing", w.missing.to_string()),
+        ("deliveries (retries included)", w.deliveries.to_string()),
+        ("retries of the same event id", w.retries.to_string()),
+        ("bad signatures", w.bad_signatures.to_string()),
+        ("malformed", w.malformed.to_string()),
+        ("refused while down (503)", w.refused_while_down.to_string()),
+        ("objects delivered out of order", w.out_of_order.to_string()),
+        ("highest attempt", w.max_attempt.to_string()),
+        ("seconds waited after the load", format!("{:.1}", w.drain_seconds)),
+    ];
+    for (name, value) in rows {
+        let _ = writeln!(table, "<tr><td>{}</td><td>{}</td></tr>", escape(name), escape(&value));
+    }
+    table.push_str("</table>\n");
+    for example in &w.examples {
+        let _ = writeln!(table, "<p>{}</p>", escape(example));
+    }
+    table
+}
+
 /// Renders `report` as one HTML page.
 pub fn render(report: &Report) -> String {
     let mut page = String::from(
@@ -132,6 +162,9 @@ pub fn render(report: &Report) -> String {
         );
     }
     page.push_str("</table>\n");
+    if let Some(w) = &report.webhooks {
+        page.push_str(&webhooks(w));
+    }
     if !report.thresholds.is_empty() {
         page.push_str("<h2>Thresholds</h2><table><tr><th>threshold</th><th>result</th><th>observed</th></tr>\n");
         for t in &report.thresholds {

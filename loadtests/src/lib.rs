@@ -9,6 +9,9 @@
 //! the API; [`threshold`] judges them against k6-style criteria; [`report`]
 //! and [`html`] present them. [`bench`] runs the whole
 //! suite against freshly started app processes and a bare actix-web baseline.
+//! [`receiver`] is a local webhook receiver that verifies signatures and counts deliveries;
+//! [`webhooks`] registers it for a run and checks every event arrived; [`webhook_bench`]
+//! measures delivery.
 
 pub mod baseline;
 pub mod bench;
@@ -19,11 +22,14 @@ pub mod config;
 pub mod error;
 pub mod html;
 pub mod process;
+pub mod receiver;
 pub mod report;
 pub mod schedule;
 pub mod sim;
 pub mod stats;
 pub mod threshold;
+pub mod webhook_bench;
+pub mod webhooks;
 
 pub use config::{LoadModel, Mix, RunConfig, Stop, Target};
 pub use error::{Error, Result};

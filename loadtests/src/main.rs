@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use replenish_loadtests::bench::{self, BenchConfig};
 use replenish_loadtests::chaos::{self, ChaosConfig};
 use replenish_loadtests::threshold::Threshold;
+use replenish_loadtests::webhook_bench::{self, WebhookBenchConfig};
+use replenish_loadtests::webhooks::{Outage, WebhookConfig};
 use replenish_loadtests::{LoadModel, Mix, RunConfig, Stop, Target, html};
 
 /// Load tests for Replenish: simulate a Spectacles fleet, check every order, measure the service.
@@ -28,6 +30,9 @@ enum Command {
     /// Two app processes on a private Postgres and Redis, the fleet mix, faults on a seeded schedule;
     /// then every request's outcome checked against what was stored.
     Chaos(Box<ChaosArgs>),
+    /// Webhook delivery on SQLite and on Postgres+Redis: events/s delivered to a local receiver with
+    /// 1 and 8 endpoints, and detections/s with webhooks off and on.
+    BenchWebhooks(BenchWebhooksArgs),
     /// Serve the bare actix-web baseline endpoint (used by `bench`).
     #[command(hide = true)]
     Baseline {
@@ -124,6 +129,25 @@ struct RunArgs {
     /// Leave the tenant this run created active (by default it is deactivated at the end).
     #[arg(long)]
     keep: bool,
+    /// Start a local webhook receiver, register it for every event type, verify every signature
+    /// and check that each event of the run reached it. The app must allow private URLs
+    /// (REPLENISH_COMMERCE_ALLOW_PRIVATE_URLS=true).
+    #[arg(long)]
+    webhooks: bool,
+    /// Address the webhook receiver binds (a free port by default).
+    #[arg(long, default_value = "127.0.0.1:0", requires = "webhooks")]
+    webhook_listen: String,
+    /// Base URL the app reaches the receiver at, when not the bound address (e.g. the app in a container).
+    #[arg(long, requires = "webhooks")]
+    webhook_public_url: Option<String>,
+    /// Longest wait after the load for the last deliveries, seconds.
+    #[arg(long, default_value_t = 60.0, requires = "webhooks")]
+    webhook_drain_timeout: f64,
+    /// Take the receiver down for a while: `START:SECONDS` after the load starts it answers every
+    /// delivery 503 (e.g. `5:30`); everything must still arrive, as retries. Raise
+    /// --webhook-drain-timeout to cover the dispatcher's backoff.
+    #[arg(long, value_name = "START:SECONDS", requires = "webhooks")]
+    webhook_outage: Option<String>,
 }
 
 #[derive(Args)]
@@ -212,6 +236,43 @@ fn chaos_config(a: &ChaosArgs) -> ChaosConfig {
         settle: Duration::from_secs_f64(a.settle),
         ..ChaosConfig::default()
     }
+struct BenchWebhooksArgs {
+    /// The app binary (default: target/release/replenish next to this binary, then target/release).
+    #[arg(long)]
+    app_bin: Option<PathBuf>,
+    /// Postgres server to create a fresh database on.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+    /// Redis for the Postgres run.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Which backends: sqlite, postgres.
+    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Events written per delivery phase (device registrations).
+    #[arg(long, default_value_t = 5000)]
+    events: usize,
+    /// Endpoint counts of the delivery phases.
+    #[arg(long, default_value = "1,8", value_delimiter = ',')]
+    endpoints: Vec<usize>,
+    /// Seconds per detections phase (webhooks off, then on).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Closed-model clients of the detections phases.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Devices of the detections phases.
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Endpoints taking every event during the "webhooks on" detections phase.
+    #[arg(long, default_value_t = 8)]
+    on_endpoints: usize,
+    /// Longest wait for a delivery phase's events, seconds.
+    #[arg(long, default_value_t = 120.0)]
+    drain_timeout: f64,
+    /// Worker threads of the receiver.
+    #[arg(long, default_value_t = 2)]
+    receiver_workers: usize,
 }
 
 fn pair<T: std::str::FromStr>(text: &str, sep: char) -> anyhow::Result<(T, T)> {
@@ -255,6 +316,13 @@ fn run_config(a: RunArgs) -> anyhow::Result<(RunConfig, Option<PathBuf>, Option<
     config.progress = !a.quiet;
     config.seed = a.seed;
     config.keep = a.keep;
+    let outage = a.webhook_outage.as_deref().map(Outage::parse).transpose()?;
+    config.webhooks = a.webhooks.then(|| WebhookConfig {
+        listen: a.webhook_listen,
+        public_url: a.webhook_public_url,
+        drain_timeout: Duration::from_secs_f64(a.webhook_drain_timeout),
+        outage,
+    });
     config.thresholds = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<_, _>>()?;
     Ok((config, a.json, a.html))
 }
@@ -333,6 +401,23 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
                 eprintln!("chaos checks found violations");
             }
             Ok(report.passed())
+        Command::BenchWebhooks(a) => {
+            let config = WebhookBenchConfig {
+                app_bin: a.app_bin,
+                database_url: a.database_url,
+                redis_url: a.redis_url,
+                backends: a.backends,
+                events: a.events,
+                endpoints: a.endpoints,
+                phase: Duration::from_secs_f64(a.seconds),
+                concurrency: a.concurrency,
+                devices: a.devices,
+                on_endpoints: a.on_endpoints,
+                drain_timeout: Duration::from_secs_f64(a.drain_timeout),
+                receiver_workers: a.receiver_workers,
+            };
+            runtime.block_on(webhook_bench::run(config))?;
+            Ok(true)
         }
         Command::Baseline { listen, workers } => {
             let listener = std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;

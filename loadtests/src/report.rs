@@ -128,6 +128,9 @@ pub struct Report {
     /// What became of the tenant the run created: `deactivated`, `kept`, or why deactivating failed.
     #[serde(default)]
     pub cleanup: Option<String>,
+    /// With `--webhooks`: what the local receiver got, against the events listed for the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<crate::webhooks::WebhookReport>,
 }
 
 fn ms(micros: u64) -> f64 {
@@ -233,6 +236,7 @@ impl Report {
             timeline,
             thresholds: config.thresholds.iter().map(|t| t.evaluate(&endpoints_for_thresholds)).collect(),
             cleanup: None,
+            webhooks: None,
         }
     }
 
@@ -300,6 +304,16 @@ impl Report {
         for check in &self.checks {
             let mark = if check.passed { "PASS" } else { "FAIL" };
             let _ = writeln!(out, "  {mark} {:<30} {}", check.name, check.detail);
+        }
+        if let Some(w) = &self.webhooks {
+            let _ = writeln!(
+                out,
+                "  webhooks: endpoint {} at {}: {} deliveries ({} retries), highest attempt {}, {} events outside the window",
+                w.endpoint, w.url, w.deliveries, w.retries, w.max_attempt, w.outside_window
+            );
+            for example in &w.examples {
+                let _ = writeln!(out, "  webhooks: {example}");
+            }
         }
         for example in &c.examples {
             let _ = writeln!(out, "  mismatch: {example}");

@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::report::Report;
 use crate::schedule::arrival_offset;
 use crate::stats::{Endpoint, Recorder};
+use crate::webhooks;
 
 const FILL_LEVELS: [FillLevel; 5] =
     [FillLevel::Full, FillLevel::Half, FillLevel::Low, FillLevel::NearlyEmpty, FillLevel::Empty];
@@ -393,7 +394,22 @@ pub async fn run(config: RunConfig) -> Result<Report> {
     let fleet = api.provision(&config).await?;
     let created = fleet.tenant.clone().zip(config.target.admin_token.clone());
     let keep = config.keep;
-    let result = measure(&api, config, fleet, http, max_in_flight).await;
+    let key = fleet.api_key.clone();
+    let session = match &config.webhooks {
+        Some(webhooks) => webhooks::start(&api, &key, webhooks, &fleet.device_prefix).await.map(Some),
+        None => Ok(None),
+    };
+    let result = match session {
+        Ok(session) => {
+            let result = measure(&api, config, fleet, http, max_in_flight, session.as_ref()).await;
+            // The endpoint points at a receiver about to stop: it must not be retried for days.
+            if let Some(session) = &session {
+                webhooks::unregister(&api, &key, &session.endpoint).await;
+            }
+            result
+        }
+        Err(error) => Err(error),
+    };
     let cleanup = api.clean_up(created, keep).await;
     let mut report = result?;
     report.cleanup = cleanup;
@@ -407,6 +423,7 @@ async fn measure(
     fleet: Fleet,
     http: reqwest::Client,
     max_in_flight: usize,
+    session: Option<&webhooks::Session>,
 ) -> Result<Report> {
     let before = api.summary(&fleet.api_key).await?;
     let started_at = chrono::Utc::now();
@@ -424,20 +441,42 @@ async fn measure(
         http,
     });
     let ticker = shared.config.progress.then(|| tokio::spawn(progress(shared.clone())));
-    match shared.config.model {
-        LoadModel::Open { rate, .. } => drive_open(&shared, rate).await,
-        LoadModel::Closed { concurrency } => drive_closed(&shared, concurrency).await,
-    }
-    while shared.in_flight.load(Ordering::SeqCst) > 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = shared.recorder.start().elapsed();
+    let load = async {
+        match shared.config.model {
+            LoadModel::Open { rate, .. } => drive_open(&shared, rate).await,
+            LoadModel::Closed { concurrency } => drive_closed(&shared, concurrency).await,
+        }
+        while shared.in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (shared.recorder.start().elapsed(), chrono::Utc::now())
+    };
+    // A receiver outage plays beside the load; the wait for deliveries starts once both are over.
+    let outage = async {
+        if let (Some(session), Some(outage)) = (session, shared.config.webhooks.as_ref().and_then(|w| w.outage)) {
+            webhooks::play_outage(session, outage).await;
+        }
+    };
+    let ((elapsed, until), ()) = tokio::join!(load, outage);
     if let Some(ticker) = ticker {
         ticker.abort();
         eprintln!();
     }
     let snapshot = shared.recorder.snapshot();
     let ledger = std::mem::take(&mut *lock(&shared.ledger));
-    let checks = checks::verify(api, &shared.fleet, &ledger, &snapshot, &before).await?;
-    Ok(Report::build(&shared.config, &shared.fleet, started_at, elapsed, &snapshot, &ledger, checks))
+    let mut checks = checks::verify(api, &shared.fleet, &ledger, &snapshot, &before).await?;
+    let delivered = match (session, &shared.config.webhooks) {
+        (Some(session), Some(options)) => {
+            let key = &shared.fleet.api_key;
+            Some(webhooks::drain(api, key, session, started_at, until, options.drain_timeout).await?)
+        }
+        _ => None,
+    };
+    if let Some(delivered) = &delivered {
+        checks.push(delivered.check());
+        checks.push(delivered.order_check());
+    }
+    let mut report = Report::build(&shared.config, &shared.fleet, started_at, elapsed, &snapshot, &ledger, checks);
+    report.webhooks = delivered;
+    Ok(report)
 }

@@ -12,6 +12,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 pub use crate::desired::stores::StoreBody;
+pub use crate::desired::webhooks::WebhookBody;
+pub use replenish_api::webhooks::WebhookEndpointView;
 pub use replenish_api::{
     DeviceSpec, DeviceStatus, DeviceView, Plan, Problem, RotatedKey, StoreView, TenantLimits, TenantSpec, TenantStatus,
     TenantView,
@@ -98,6 +100,28 @@ impl AppClient {
         let path = format!("/api/v1/stores/{store}");
         let response = self.send_as("put store", api_key, Method::PUT, &path, Some(body)).await?;
         parse("put store", response).await
+    }
+
+    /// Creates or updates a webhook endpoint through the merchant API, as the tenant. The
+    /// app treats the secret it already has as no change and a different one as a roll.
+    pub async fn put_webhook_endpoint(
+        &self,
+        api_key: &str,
+        endpoint: &str,
+        body: &WebhookBody,
+    ) -> Result<WebhookEndpointView> {
+        let path = format!("/api/v1/webhook-endpoints/{endpoint}");
+        let response = self.send_as("put webhook endpoint", api_key, Method::PUT, &path, Some(body)).await?;
+        parse("put webhook endpoint", response).await
+    }
+
+    /// Deletes a webhook endpoint (idempotent); one the app does not know counts as done.
+    pub async fn delete_webhook_endpoint(&self, api_key: &str, endpoint: &str) -> Result<()> {
+        let path = format!("/api/v1/webhook-endpoints/{endpoint}");
+        match self.send_as::<()>("delete webhook endpoint", api_key, Method::DELETE, &path, None).await {
+            Ok(_) | Err(Error::AppRejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn send<B: Serialize>(

@@ -240,10 +240,23 @@ async fn streams_the_reply_as_server_sent_events() {
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/event-stream"));
     let text = response.text().await.expect("body");
-    let expected = "event: delta\ndata: {\"text\":\"Two \"}\n\n\
-                    event: delta\ndata: {\"text\":\"bottles.\"}\n\n\
-                    event: done\ndata: {\"usage\":{\"completion_tokens\":5,\"prompt_tokens\":90,\"total_tokens\":95}}\n\n";
-    assert_eq!(text, expected);
+    // (event, data as JSON): the JSON is compared as values, since its key
+    // order is serde_json's business (a test-only dependency turns on `preserve_order`).
+    let frames: Vec<(&str, Value)> = text
+        .split_terminator("\n\n")
+        .map(|frame| {
+            let (event, data) = frame.split_once('\n').expect("event and data lines");
+            let data = data.strip_prefix("data: ").expect("a data line");
+            (event.strip_prefix("event: ").expect("an event line"), serde_json::from_str(data).expect("JSON data"))
+        })
+        .collect();
+    let expected = vec![
+        ("delta", json!({"text": "Two "})),
+        ("delta", json!({"text": "bottles."})),
+        ("done", json!({"usage": {"prompt_tokens": 90, "completion_tokens": 5, "total_tokens": 95}})),
+    ];
+    assert_eq!(frames, expected, "{text}");
+    assert!(text.ends_with("\n\n"), "every frame ends with a blank line");
     assert_eq!(chat_requests(&server).await[0]["stream"], true);
     assert_eq!(app.summary(&key).await["assistant"]["total_tokens"], 95);
 }

@@ -186,6 +186,8 @@ async fn openapi_documents_every_route(backend: Backend) {
         ("get", "/api/v1/webhook-endpoints/{endpoint}"),
         ("delete", "/api/v1/webhook-endpoints/{endpoint}"),
         ("post", "/api/v1/webhook-endpoints/{endpoint}/roll-secret"),
+        ("get", "/api/v1/webhook-endpoints/{endpoint}/deliveries"),
+        ("post", "/api/v1/events/{event}/redeliver"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))

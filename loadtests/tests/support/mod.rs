@@ -10,25 +10,46 @@ use replenish_app::{Application, Settings};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-/// The app on a random port with a SQLite database in a temp dir.
+/// The app on a random port with a SQLite database in a temp dir (or a fresh Postgres database).
 pub struct TestApp {
     pub url: String,
     pub admin_token: String,
     dir: std::path::PathBuf,
+    /// (server URL, database name) of a Postgres database to drop.
+    database: Option<(String, String)>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((server, name)) = &self.database {
+            replenish_loadtests::process::drop_database(server, name);
+        }
     }
+}
+
+/// Where a test app keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // Not every test binary uses both.
+pub enum Backend {
+    /// A SQLite file in a temp dir.
+    Sqlite,
+    /// A fresh database on `DATABASE_URL` (dropped at the end), with Redis on `REDIS_URL`.
+    Postgres,
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(Backend::Sqlite, |_| {}).await
+    }
+
+    /// The app on `backend`, with `adjust` applied to its settings.
+    #[allow(dead_code)] // Not every test binary adjusts settings.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = std::env::temp_dir().join(format!("replenish-load-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let admin_token = format!("load-test-admin-{}", uuid::Uuid::new_v4().simple());
-        let settings = Settings {
+        let mut settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             // Tests run side by side: each app its own metrics port.
             metrics_listen: "127.0.0.1:0".parse().unwrap(),
@@ -39,10 +60,22 @@ impl TestApp {
             shutdown_timeout_secs: 1,
             ..Settings::default()
         };
+        let mut database = None;
+        if backend == Backend::Postgres {
+            let server =
+                std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let (url, name) = replenish_loadtests::process::create_database(&server).expect("a fresh database");
+            settings.database_url = SecretString::from(url);
+            let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            settings.redis_url = Some(SecretString::from(redis));
+            settings.redis_prefix = format!("replenish-load-test-{}:", uuid::Uuid::new_v4().simple());
+            database = Some((server, name));
+        }
+        adjust(&mut settings);
         let app = Application::build(settings).await.expect("app builds");
         let url = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Self { url, admin_token, dir }
+        Self { url, admin_token, dir, database }
     }
 
     /// Creates a tenant with load-friendly limits and returns its API key.

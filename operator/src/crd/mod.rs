@@ -6,6 +6,7 @@ mod condition;
 mod device;
 mod store;
 mod tenant;
+mod webhook;
 
 use kube::CustomResourceExt;
 
@@ -13,6 +14,7 @@ pub use condition::{Condition, ConditionStatus, now as condition_now, set_condit
 pub use device::{Device, DeviceSpec, DeviceStatus};
 pub use store::{SecretKeyRef, StoreCommerce, StoreProvider, TenantStore};
 pub use tenant::{Isolation, Plan, Scaling, Tenant, TenantLimits, TenantSpec, TenantStatus};
+pub use webhook::TenantWebhook;
 
 /// API group of both resources.
 pub const GROUP: &str = "replenish.dev";

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::{Condition, conditions_schema};
 use super::store::TenantStore;
+use super::webhook::TenantWebhook;
 
 /// A merchant on Replenish. The operator provisions it in the app and gives it the
 /// namespace `tenant-<name>` holding its API key (and, when dedicated, its own app).
@@ -24,6 +25,7 @@ use super::store::TenantStore;
     printcolumn(name = "Isolation", type_ = "string", json_path = ".spec.isolation"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Devices", type_ = "integer", json_path = ".status.devices"),
+    printcolumn(name = "Webhooks", type_ = "integer", json_path = ".status.webhooks"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -51,6 +53,13 @@ pub struct TenantSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub stores: Vec<TenantStore>,
+    /// Webhook endpoints the operator creates, updates and deletes in the app (by name), each
+    /// signed with the secret from a Secret in the tenant's namespace. An endpoint removed from
+    /// the list is deleted from the app; endpoints made through the merchant API and never
+    /// listed here are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub webhooks: Vec<TenantWebhook>,
 }
 
 /// A tenant's commercial plan.
@@ -184,4 +193,12 @@ pub struct TenantStatus {
     /// is not sent again.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub applied_stores: std::collections::BTreeMap<String, String>,
+    /// For each webhook endpoint the operator put in the app, a fingerprint of what was sent
+    /// (the declaration and the version of its secret's Secret, never the secret). An
+    /// unchanged endpoint is not sent again; one listed here but no longer declared is deleted.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub applied_webhooks: std::collections::BTreeMap<String, String>,
+    /// Number of declared webhook endpoints in place in the app.
+    #[serde(default)]
+    pub webhooks: i32,
 }

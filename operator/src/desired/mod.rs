@@ -4,6 +4,7 @@
 pub mod device;
 pub mod stores;
 pub mod tenant;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 

@@ -23,6 +23,7 @@ fn tenant(isolation: Isolation) -> Tenant {
             scaling: None,
             paused: false,
             stores: Vec::new(),
+            webhooks: Vec::new(),
         },
     );
     t.metadata.uid = Some("uid-acme".into());

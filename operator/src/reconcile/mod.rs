@@ -6,6 +6,7 @@ mod namespace;
 mod status;
 mod stores;
 mod tenant;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

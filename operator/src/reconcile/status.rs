@@ -42,13 +42,17 @@ pub(super) fn unpaused(conditions: &mut Vec<Condition>) {
     conditions.retain(|c| c.type_ != RECONCILIATION_PAUSED);
 }
 
+/// App calls about objects a Tenant declares (stores, webhook endpoints), not the tenant itself.
+const DECLARED_OBJECT_CALLS: [&str; 3] = ["put store", "put webhook endpoint", "delete webhook endpoint"];
+
 /// Marks conditions after a failure: `Ready=False` with the error's reason; `Provisioned=False`
 /// too when the app itself failed or refused.
 pub(super) fn failed(conditions: &mut Vec<Condition>, generation: i64, error: &Error) {
     let message = error.to_string();
-    // A declared store the app refuses says nothing about the tenant itself being provisioned.
+    // A declared store or webhook endpoint the app refuses says nothing about the tenant
+    // itself being provisioned.
     let app_side = match error.root() {
-        Error::AppRejected { operation, .. } => *operation != "put store",
+        Error::AppRejected { operation, .. } => !DECLARED_OBJECT_CALLS.contains(operation),
         Error::AppUnavailable(_) | Error::AppProtocol(_) => true,
         _ => false,
     };

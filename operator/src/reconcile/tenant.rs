@@ -12,7 +12,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 
-use super::{Context, RESYNC, TENANT_FINALIZER, apply, delete_if_exists, namespace, status, stores};
+use super::{Context, RESYNC, TENANT_FINALIZER, apply, delete_if_exists, namespace, status, stores, webhooks};
 use crate::crd::{Device, Tenant, TenantStatus};
 use crate::desired::tenant::{self as desired, API_KEY_FIELD, API_KEY_SECRET, DedicatedInputs, LEGACY_DEDICATED_APP};
 use crate::error::{Error, Result};
@@ -83,12 +83,19 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
 
     let provisioned = format!("tenant is {} in the app on plan {}", view.status, view.plan);
     status::provisioned(&mut new.conditions, generation, &provisioned);
+    let mut applied_webhooks = old.applied_webhooks.clone();
     let served = match serve(tenant, ctx, &namespace, view.api_key).await {
-        Ok((endpoint, devices, key)) => {
-            stores::sync(tenant, ctx, &namespace, &key, &old.applied_stores).await.map(|s| (endpoint, devices, s))
-        }
+        Ok((endpoint, devices, key)) => match stores::sync(tenant, ctx, &namespace, &key, &old.applied_stores).await {
+            Ok(stores) => webhooks::sync(tenant, ctx, &namespace, &key, &mut applied_webhooks)
+                .await
+                .map(|()| (endpoint, devices, stores)),
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
+    // Endpoints created or deleted before a failure are recorded, so none is forgotten.
+    new.webhooks = webhooks::in_place(tenant, &applied_webhooks);
+    new.applied_webhooks = applied_webhooks;
     let (endpoint, devices, applied_stores) = match served {
         Ok(served) => served,
         Err(error) => {
@@ -114,7 +121,7 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action> {
         &mut new.conditions,
         generation,
         &provisioned,
-        "namespace, API key, serving objects and declared stores are in place",
+        "namespace, API key, serving objects, declared stores and webhook endpoints are in place",
     );
     status::write(&api, tenant, Some(&old), &new).await?;
     Ok(Action::requeue(RESYNC))

@@ -9,6 +9,7 @@ mod binary;
 mod controller_device;
 mod controller_stores;
 mod controller_tenant;
+mod controller_webhooks;
 mod dashboards;
 mod fake_api_behaviour;
 mod leader;

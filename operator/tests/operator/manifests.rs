@@ -130,7 +130,7 @@ fn crds_have_the_names_columns_and_scopes_the_issue_asks_for() {
             serde_json::json!(["True", "False", "Unknown"])
         );
     }
-    assert_eq!(columns(&tenant), ["Plan", "Isolation", "Ready", "Devices", "Age"]);
+    assert_eq!(columns(&tenant), ["Plan", "Isolation", "Ready", "Devices", "Webhooks", "Age"]);
     assert_eq!(columns(&device), ["Store", "Model", "Ready", "Age"]);
     let scaling = &schema_of(&tenant)["properties"]["spec"]["properties"]["scaling"];
     assert_eq!(scaling["x-kubernetes-validations"][0]["rule"], "self.maxReplicas >= self.minReplicas");
@@ -168,6 +168,11 @@ fn schema_violations(value: &Value, schema: &Value, at: &str, out: &mut Vec<Stri
     {
         out.push(format!("{at}: above {max}"));
     }
+    if let (Some(items), Some(item_schema)) = (value.as_array(), schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            schema_violations(item, item_schema, &format!("{at}[{i}]"), out);
+        }
+    }
     if let Some(object) = value.as_object() {
         let properties = schema["properties"].as_object();
         for required in schema["required"].as_array().into_iter().flatten() {
@@ -194,6 +199,7 @@ fn examples_are_valid_against_the_crds() {
     for (example, crd) in [
         ("examples/tenant.yaml", "crds/tenants.replenish.dev.yaml"),
         ("examples/device.yaml", "crds/devices.replenish.dev.yaml"),
+        ("examples/tenant-webhooks.yaml", "crds/tenants.replenish.dev.yaml"),
     ] {
         let mut violations = Vec::new();
         schema_violations(&read_yaml(example), schema_of(&read_yaml(crd)), "", &mut violations);
@@ -207,6 +213,12 @@ fn examples_are_valid_against_the_crds() {
     let mut violations = Vec::new();
     schema_violations(&bad, schema_of(&read_yaml("crds/tenants.replenish.dev.yaml")), "", &mut violations);
     assert_eq!(violations.len(), 3, "{violations:#?}");
+    // A webhook's event types are the app's names, nothing else.
+    let mut typo = read_yaml("examples/tenant-webhooks.yaml");
+    typo["spec"]["webhooks"][0]["eventTypes"][0] = "order.confirm".into();
+    let mut violations = Vec::new();
+    schema_violations(&typo, schema_of(&read_yaml("crds/tenants.replenish.dev.yaml")), "", &mut violations);
+    assert_eq!(violations.len(), 1, "{violations:#?}");
 }
 
 /// The CRDs' CEL rules (`x-kubernetes-validations`), evaluated client-side as the API server would.
