@@ -236,6 +236,9 @@ fn chaos_config(a: &ChaosArgs) -> ChaosConfig {
         settle: Duration::from_secs_f64(a.settle),
         ..ChaosConfig::default()
     }
+}
+
+#[derive(Args)]
 struct BenchWebhooksArgs {
     /// The app binary (default: target/release/replenish next to this binary, then target/release).
     #[arg(long)]
@@ -401,6 +404,7 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
                 eprintln!("chaos checks found violations");
             }
             Ok(report.passed())
+        }
         Command::BenchWebhooks(a) => {
             let config = WebhookBenchConfig {
                 app_bin: a.app_bin,

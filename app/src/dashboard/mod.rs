@@ -26,3 +26,4 @@ pub mod repo;
 pub mod routes;
 pub mod session;
 pub mod views;
+pub mod webhook_pages;

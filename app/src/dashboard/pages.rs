@@ -30,16 +30,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/orders", [(Method::GET, web::to(orders))]))
         .service(resource("/orders/{order}", [(Method::GET, web::to(order))]))
         .service(resource("/orders/{order}/cancel", [(Method::POST, web::to(cancel_order))]))
-        .service(resource("/catalog", [(Method::GET, web::to(catalog))]));
+        .service(resource("/catalog", [(Method::GET, web::to(catalog))]))
+        .configure(crate::dashboard::webhook_pages::configure);
 }
 
-fn render(session: &Session, section: Section, title: &str, body: Markup) -> HttpResponse {
+pub(crate) fn render(session: &Session, section: Section, title: &str, body: Markup) -> HttpResponse {
     let chrome = Chrome { tenant: session.tenant.as_str(), csrf: &session.csrf, section };
     views::html_response(StatusCode::OK, views::page(title, &chrome, body))
 }
 
 /// After a POST: back to a page with GET (post/redirect/get).
-fn see_other(to: String) -> HttpResponse {
+pub(crate) fn see_other(to: String) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
 
@@ -55,7 +56,7 @@ fn encode(value: &str) -> String {
 }
 
 /// `path?k=v&…` of the non-empty pairs.
-fn link(path: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn link(path: &str, pairs: &[(&str, &str)]) -> String {
     let query: Vec<String> =
         pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect();
     if query.is_empty() { path.to_owned() } else { format!("{path}?{}", query.join("&")) }

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod orders;
 pub mod overview;
 pub mod sign_in;
+pub mod webhooks;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -28,14 +29,17 @@ pub enum Section {
     Orders,
     /// Products and variants.
     Catalog,
+    /// Webhook endpoints and their deliveries.
+    Webhooks,
 }
 
-const SECTIONS: [(Section, &str, &str); 5] = [
+const SECTIONS: [(Section, &str, &str); 6] = [
     (Section::Overview, "/dashboard", "Overview"),
     (Section::Devices, "/dashboard/devices", "Devices"),
     (Section::Intents, "/dashboard/intents", "Intents"),
     (Section::Orders, "/dashboard/orders", "Orders"),
     (Section::Catalog, "/dashboard/catalog", "Catalog"),
+    (Section::Webhooks, "/dashboard/webhooks", "Webhooks"),
 ];
 
 /// What the layout needs of a signed-in session.

@@ -3,6 +3,7 @@
 //! refusals and tenant isolation. `browser` drives it in headless Chromium.
 
 mod browser;
+mod webhooks;
 
 use std::time::Duration;
 
