@@ -111,3 +111,42 @@ impl Merchant {
         self.handle.stop(false).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    async fn post(merchant: &Merchant, key: Uuid) -> u16 {
+        let response = reqwest::Client::new()
+            .post(merchant.url())
+            .header("Idempotency-Key", key.to_string())
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn it_places_once_per_key_and_fails_or_stalls_on_command() {
+        let merchant = Merchant::start(Duration::from_millis(300)).unwrap();
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(post(&merchant, a).await, 200);
+        assert_eq!(post(&merchant, a).await, 200);
+        merchant.set_mode(Mode::Failing);
+        assert_eq!(post(&merchant, b).await, 503);
+        merchant.set_mode(Mode::Slow);
+        let started = std::time::Instant::now();
+        assert_eq!(post(&merchant, c).await, 200);
+        assert!(started.elapsed() >= Duration::from_millis(300), "a slow answer comes after the delay");
+        let ledger = merchant.ledger();
+        // Asked twice, placed once (the count is of requests); the failing call placed nothing.
+        assert_eq!(ledger.placed.get(&a), Some(&2));
+        assert!(!ledger.placed.contains_key(&b));
+        assert_eq!(ledger.placed.get(&c), Some(&1), "slow: placed, then answered late");
+        assert_eq!(merchant.calls(), 4);
+        merchant.stop().await;
+    }
+}

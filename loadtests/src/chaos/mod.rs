@@ -104,13 +104,15 @@ impl ChaosConfig {
     /// The command line that replays this run.
     pub fn replay(&self) -> String {
         format!(
-            "replenish-load chaos --seed {} --duration {} --fault-interval {} --clients {} --devices {} --owners {}{}",
+            "replenish-load chaos --seed {} --duration {} --fault-interval {} --clients {} --devices {} --owners {} \
+             --budget-usd {}{}",
             self.seed,
             self.duration.as_secs_f64(),
             self.fault_interval.as_secs_f64(),
             self.clients,
             self.devices,
             self.owners,
+            self.budget_usd,
             if self.faults { "" } else { " --no-faults" }
         )
     }

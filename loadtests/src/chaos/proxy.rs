@@ -102,10 +102,12 @@ async fn relay(client: TcpStream, upstream: u16, state: Arc<State>) {
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
+    // The cut first: once it is signalled nothing more is relayed, not even what is already readable.
     tokio::select! {
+        biased;
+        _ = cut.changed() => {}
         _ = pump(client_read, server_write, &state) => {}
         _ = pump(server_read, client_write, &state) => {}
-        _ = cut.changed() => {}
     }
 }
 
@@ -125,5 +127,63 @@ async fn pump(
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
         to.write_all(&buffer[..n]).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// An echo server on a free port.
+    async fn echo() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = socket.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        port
+    }
+
+    /// Sends `text` and reads the echo; None when the connection is closed or broken.
+    async fn round_trip(stream: &mut TcpStream, text: &[u8]) -> Option<Vec<u8>> {
+        stream.write_all(text).await.ok()?;
+        let mut buffer = vec![0; text.len()];
+        stream.read_exact(&mut buffer).await.ok()?;
+        Some(buffer)
+    }
+
+    #[tokio::test]
+    async fn it_relays_adds_latency_cuts_connections_and_partitions() {
+        let proxy = FaultProxy::start(echo().await).await.unwrap();
+        let mut a = TcpStream::connect(("127.0.0.1", proxy.port())).await.unwrap();
+        assert_eq!(round_trip(&mut a, b"hello").await.as_deref(), Some(&b"hello"[..]));
+
+        proxy.set_latency(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        assert!(round_trip(&mut a, b"slow").await.is_some());
+        // Once each way: a lower bound, which a busy machine cannot break.
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        proxy.set_latency(Duration::ZERO);
+
+        proxy.drop_connections();
+        assert_eq!(round_trip(&mut a, b"cut").await, None, "an open connection is cut");
+        let mut b = TcpStream::connect(("127.0.0.1", proxy.port())).await.unwrap();
+        assert!(round_trip(&mut b, b"new").await.is_some(), "new ones are accepted after a drop");
+
+        proxy.set_partitioned(true);
+        assert_eq!(round_trip(&mut b, b"cut").await, None, "a partition cuts open connections");
+        let mut c = TcpStream::connect(("127.0.0.1", proxy.port())).await.unwrap();
+        assert_eq!(round_trip(&mut c, b"refused").await, None, "and closes new ones");
+
+        proxy.heal();
+        let mut d = TcpStream::connect(("127.0.0.1", proxy.port())).await.unwrap();
+        assert_eq!(round_trip(&mut d, b"healed").await.as_deref(), Some(&b"healed"[..]));
     }
 }
