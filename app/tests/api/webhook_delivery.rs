@@ -21,6 +21,7 @@ on_both_backends!(
     a_receiver_down_for_a_while_gets_everything_once_back,
     readme_snippet_verifies_and_a_rolled_secret_signs_twice_during_grace,
     an_endpoint_failing_past_the_horizon_is_disabled_and_redelivery_works,
+    a_url_that_now_resolves_privately_is_not_called_and_disabling_abandons,
 );
 
 /// Fast retries, so a test's failures are retried in milliseconds.
@@ -284,4 +285,41 @@ async fn an_endpoint_failing_past_the_horizon_is_disabled_and_redelivery_works(b
         let reply = app.call(Method::GET, &format!("{log_path}?{query}"), Some(&key), None).await;
         assert_eq!(reply.status, 400, "{query}: {reply:?}");
     }
+}
+
+async fn a_url_that_now_resolves_privately_is_not_called_and_disabling_abandons(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        fast(s);
+        s.merchant_calls.commerce_allow_private_urls = false;
+    })
+    .await;
+    let (key, _) = app.seeded_tenant("acme").await;
+    let spec = json!({"url": "https://hooks.example.com/replenish", "event_types": ["device.registered"]});
+    let path = "/api/v1/webhook-endpoints/guarded";
+    app.call(Method::PUT, path, Some(&key), Some(spec.clone())).await.assert_status(201);
+    // The name starts resolving to a loopback address after it was checked (as DNS rebinding would).
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    let rebind = "UPDATE webhook_endpoints SET url = 'https://localhost:9/hook' WHERE id = 'guarded'";
+    sea_orm::ConnectionTrait::execute_unprepared(&db, rebind).await.expect("rebind");
+    let body = json!({"device_id": "lens", "store": "main", "owner": "h", "model": "spectacles-5"});
+    app.call(Method::POST, "/api/v1/devices", Some(&key), Some(body)).await.assert_status(201);
+    let log_path = format!("{path}/deliveries?outcome=failed");
+    wait_for("a failed attempt", Duration::from_secs(20), || async {
+        let log = app.call(Method::GET, &log_path, Some(&key), None).await;
+        log.body["items"].as_array().is_some_and(|items| !items.is_empty())
+    })
+    .await;
+    let log = app.call(Method::GET, &log_path, Some(&key), None).await.assert_status(200).clone();
+    let why = log["items"][0]["response_body"].as_str().expect("a reason").to_owned();
+    assert!(why.contains("resolves to no address"), "the guard refused the connection: {why}");
+    assert!(log["items"][0].get("status_code").is_none());
+    // Disabled by the merchant: its open deliveries are abandoned, not attempted.
+    let mut off = spec;
+    off["enabled"] = json!(false);
+    app.call(Method::PUT, path, Some(&key), Some(off)).await.assert_status(200);
+    wait_for("the delivery abandoned", Duration::from_secs(20), || async {
+        let log = app.call(Method::GET, &format!("{path}/deliveries"), Some(&key), None).await;
+        log.body["items"].as_array().is_some_and(|items| items.iter().all(|d| d["outcome"] == "abandoned"))
+    })
+    .await;
 }
