@@ -22,6 +22,7 @@ on_both_backends!(
     readme_snippet_verifies_and_a_rolled_secret_signs_twice_during_grace,
     an_endpoint_failing_past_the_horizon_is_disabled_and_redelivery_works,
     a_url_that_now_resolves_privately_is_not_called_and_disabling_abandons,
+    a_dedicated_app_delivers_its_tenants_events_alone,
 );
 
 /// Fast retries, so a test's failures are retried in milliseconds.
@@ -322,4 +323,42 @@ async fn a_url_that_now_resolves_privately_is_not_called_and_disabling_abandons(
         log.body["items"].as_array().is_some_and(|items| items.iter().all(|d| d["outcome"] == "abandoned"))
     })
     .await;
+}
+
+async fn a_dedicated_app_delivers_its_tenants_events_alone(backend: Backend) {
+    // The platform's app polls once at start and then not for an hour: its events wait.
+    let shared = spawn_app_with(backend, |s| {
+        fast(s);
+        s.webhooks.webhook_poll_interval_ms = 3_600_000;
+    })
+    .await;
+    let receiver = Receiver::default();
+    let server = receiver.start().await;
+    let mut keys = Vec::new();
+    for tenant in ["acme", "globex"] {
+        let (key, _) = shared.seeded_tenant(tenant).await;
+        put_endpoint(&shared, &key, "hook", &server.uri(), &["device.registered"]).await;
+        let body = json!({"device_id": "lens", "store": "main", "owner": "h", "model": "spectacles-5"});
+        shared.call(Method::POST, "/api/v1/devices", Some(&key), Some(body)).await.assert_status(201);
+        keys.push(key);
+    }
+    // The same database, served as acme's dedicated app, polling fast.
+    let app = shared
+        .restart_with(|s| {
+            s.dedicated_tenant = Some("acme".into());
+            s.webhooks.webhook_poll_interval_ms = 50;
+        })
+        .await;
+    let registered = all_events(&app, &keys[0]).await.into_iter().filter(|e| e["type"] == "device.registered");
+    let acme = ids(&registered.collect::<Vec<_>>());
+    assert_eq!(acme.len(), 2, "glasses and lens");
+    all_arrive(&receiver, "hook", &acme, Duration::from_secs(20)).await;
+    let tenants: std::collections::HashSet<String> =
+        receiver.received().iter().map(|r| r.event()["tenant_id"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(tenants, ["acme".to_owned()].into(), "only acme's events went out");
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    let waiting = "SELECT COUNT(*) AS n FROM events WHERE tenant_id = 'globex' AND fanned_out = false";
+    let statement = sea_orm::Statement::from_string(db.get_database_backend(), waiting);
+    let row = sea_orm::ConnectionTrait::query_one_raw(&db, statement).await.expect("count").expect("a row");
+    assert!(row.try_get::<i64>("", "n").expect("n") > 0, "globex's events wait for the platform's dispatcher");
 }
