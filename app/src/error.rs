@@ -119,9 +119,26 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Unavailable(_) => true,
-            Error::Database(err) => matches!(err, sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)),
+            Error::Database(err) => database_unreachable(err),
             _ => false,
         }
+    }
+}
+
+/// Whether a database error means the database could not be reached, rather
+/// than that the statement was wrong: no connection to be had, or a
+/// connection that broke (reset, closed) while a statement was on it — which
+/// `replenish-load chaos` showed arrives as a query or exec error. Clients
+/// and load balancers retry a 503; a 500 says the service is broken.
+fn database_unreachable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
     }
 }
 

@@ -117,7 +117,7 @@ pub async fn find(db: &impl ConnectionTrait, tenant: &TenantScope, id: Uuid) -> 
 /// in short transactions rather than one long one.
 const PRUNE_BATCH: u64 = 5_000;
 
-/// Deletes up to one batch of events created before `before`, of every
+/// Deletes up to one batch of fanned-out events created before `before`, of every
 /// tenant (`tenant: None`, the platform's app) or of one (a dedicated
 /// tenant's app). How many were deleted.
 pub async fn prune(
@@ -127,7 +127,13 @@ pub async fn prune(
     before: DateTime<Utc>,
 ) -> Result<u64, Error> {
     let mut oldest = Query::select();
-    oldest.column(event::Column::Seq).from(event::Entity).and_where(Expr::col(event::Column::CreatedAt).lt(before));
+    // An event not yet fanned out is kept however old it is: pruning must never lose
+    // an event no endpoint has had the chance to receive (a dispatcher down for weeks).
+    oldest
+        .column(event::Column::Seq)
+        .from(event::Entity)
+        .and_where(Expr::col(event::Column::CreatedAt).lt(before))
+        .and_where(Expr::col(event::Column::FannedOut).eq(true));
     if let Some(tenant) = tenant {
         oldest.and_where(Expr::col(event::Column::TenantId).eq(tenant.as_str()));
     }

@@ -209,7 +209,7 @@ pub async fn claim(
         .col_expr(delivery::Column::ClaimedUntil, Expr::value(lease_until))
         .col_expr(
             delivery::Column::FirstAttemptAt,
-            Func::coalesce([Expr::col(delivery::Column::FirstAttemptAt).into(), Expr::value(now)]).into(),
+            Func::coalesce([Expr::col(delivery::Column::FirstAttemptAt), Expr::value(now)]).into(),
         )
         .filter(delivery::Column::Id.is_in(ids))
         .exec(&txn)

@@ -232,22 +232,14 @@ impl Dispatcher {
             }
             return Ok(());
         }
-        let delay = chrono::Duration::from_std(self.backoff(claimed.attempt)).unwrap_or(chrono::Duration::MAX);
+        let delay =
+            chrono::Duration::from_std(backoff(self.settings.retry_base, self.settings.retry_max, claimed.attempt))
+                .unwrap_or(chrono::Duration::MAX);
         record.next_attempt_at = Some(now.checked_add_signed(delay).unwrap_or(now));
         if delivery_repo::record(&self.db, claimed, &record).await? {
             self.metrics.webhook_deliveries("failed", 1);
         }
         Ok(())
-    }
-
-    /// The delay after failed attempt number `attempt`: the base doubled per
-    /// attempt, capped, with "equal jitter" (half fixed, half random) so a
-    /// backlog does not come back in one wave.
-    fn backoff(&self, attempt: i32) -> Duration {
-        let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
-        let doubled = self.settings.retry_base.saturating_mul(1 << doublings);
-        let half = doubled.min(self.settings.retry_max) / 2;
-        half + half.mul_f64(rand::rng().random::<f64>())
     }
 
     /// POSTs `body` to `endpoint` as attempt `claimed.attempt`; the record
@@ -293,6 +285,15 @@ impl Dispatcher {
             delivered,
         )
     }
+}
+
+/// The delay after failed attempt number `attempt`: `base` doubled per
+/// attempt, capped at `max`, with "equal jitter" (half fixed, half random) so
+/// a backlog does not come back in one wave.
+pub fn backoff(base: Duration, max: Duration, attempt: i32) -> Duration {
+    let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
+    let half = base.saturating_mul(1 << doublings).min(max) / 2;
+    half + half.mul_f64(rand::rng().random::<f64>())
 }
 
 /// `t=<t>,v1=<hex>[,v1=<hex>]`: one `v1` per secret (two during a roll's grace).
@@ -374,6 +375,16 @@ mod tests {
         assert!(cut.len() <= MAX_RESPONSE_BYTES && cut.len() >= MAX_RESPONSE_BYTES - 1);
         assert!(cut.chars().all(|c| c == 'é'));
         assert_eq!(truncate("ok".into()), "ok");
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let (base, max) = (Duration::from_secs(5), Duration::from_secs(3600));
+        for (attempt, full) in [(1, 5), (2, 10), (3, 20), (12, 3600), (1_000, 3600)] {
+            let delay = backoff(base, max, attempt);
+            let full = Duration::from_secs(full);
+            assert!(delay >= full / 2 && delay <= full, "attempt {attempt}: {delay:?}");
+        }
     }
 
     #[test]

@@ -54,6 +54,7 @@ mod restart;
 mod tenants;
 mod unknown_outcomes;
 mod webhook_delivery;
+mod webhook_delivery_processes;
 mod webhook_delivery_support;
 mod webhook_merchant;
 mod webhook_resilience;

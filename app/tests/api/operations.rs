@@ -176,18 +176,18 @@ async fn openapi_documents_every_route(backend: Backend) {
         ("post", "/api/v1/orders/{order}/status"),
         ("post", "/api/v1/orders/{order}/cancel"),
         ("get", "/api/v1/telemetry/summary"),
-        ("post", "/api/v1/assistant"),
-        ("post", "/api/v1/detections/frame"),
-        ("post", "/api/v1/speech"),
         ("get", "/api/v1/events"),
         ("get", "/api/v1/events/{event}"),
+        ("post", "/api/v1/events/{event}/redeliver"),
         ("get", "/api/v1/webhook-endpoints"),
         ("put", "/api/v1/webhook-endpoints/{endpoint}"),
         ("get", "/api/v1/webhook-endpoints/{endpoint}"),
         ("delete", "/api/v1/webhook-endpoints/{endpoint}"),
         ("post", "/api/v1/webhook-endpoints/{endpoint}/roll-secret"),
         ("get", "/api/v1/webhook-endpoints/{endpoint}/deliveries"),
-        ("post", "/api/v1/events/{event}/redeliver"),
+        ("post", "/api/v1/assistant"),
+        ("post", "/api/v1/detections/frame"),
+        ("post", "/api/v1/speech"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))

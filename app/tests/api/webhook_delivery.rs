@@ -21,6 +21,8 @@ on_both_backends!(
     a_receiver_down_for_a_while_gets_everything_once_back,
     readme_snippet_verifies_and_a_rolled_secret_signs_twice_during_grace,
     an_endpoint_failing_past_the_horizon_is_disabled_and_redelivery_works,
+    a_url_that_now_resolves_privately_is_not_called_and_disabling_abandons,
+    a_dedicated_app_delivers_its_tenants_events_alone,
 );
 
 /// Fast retries, so a test's failures are retried in milliseconds.
@@ -284,4 +286,79 @@ async fn an_endpoint_failing_past_the_horizon_is_disabled_and_redelivery_works(b
         let reply = app.call(Method::GET, &format!("{log_path}?{query}"), Some(&key), None).await;
         assert_eq!(reply.status, 400, "{query}: {reply:?}");
     }
+}
+
+async fn a_url_that_now_resolves_privately_is_not_called_and_disabling_abandons(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        fast(s);
+        s.merchant_calls.commerce_allow_private_urls = false;
+    })
+    .await;
+    let (key, _) = app.seeded_tenant("acme").await;
+    let spec = json!({"url": "https://hooks.example.com/replenish", "event_types": ["device.registered"]});
+    let path = "/api/v1/webhook-endpoints/guarded";
+    app.call(Method::PUT, path, Some(&key), Some(spec.clone())).await.assert_status(201);
+    // The name starts resolving to a loopback address after it was checked (as DNS rebinding would).
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    let rebind = "UPDATE webhook_endpoints SET url = 'https://localhost:9/hook' WHERE id = 'guarded'";
+    sea_orm::ConnectionTrait::execute_unprepared(&db, rebind).await.expect("rebind");
+    let body = json!({"device_id": "lens", "store": "main", "owner": "h", "model": "spectacles-5"});
+    app.call(Method::POST, "/api/v1/devices", Some(&key), Some(body)).await.assert_status(201);
+    let log_path = format!("{path}/deliveries?outcome=failed");
+    wait_for("a failed attempt", Duration::from_secs(20), || async {
+        let log = app.call(Method::GET, &log_path, Some(&key), None).await;
+        log.body["items"].as_array().is_some_and(|items| !items.is_empty())
+    })
+    .await;
+    let log = app.call(Method::GET, &log_path, Some(&key), None).await.assert_status(200).clone();
+    let why = log["items"][0]["response_body"].as_str().expect("a reason").to_owned();
+    assert!(why.contains("resolves to no address"), "the guard refused the connection: {why}");
+    assert!(log["items"][0].get("status_code").is_none());
+    // Disabled by the merchant: its open deliveries are abandoned, not attempted.
+    let mut off = spec;
+    off["enabled"] = json!(false);
+    app.call(Method::PUT, path, Some(&key), Some(off)).await.assert_status(200);
+    wait_for("the delivery abandoned", Duration::from_secs(20), || async {
+        let log = app.call(Method::GET, &format!("{path}/deliveries"), Some(&key), None).await;
+        log.body["items"].as_array().is_some_and(|items| items.iter().all(|d| d["outcome"] == "abandoned"))
+    })
+    .await;
+}
+
+async fn a_dedicated_app_delivers_its_tenants_events_alone(backend: Backend) {
+    // The platform's app polls once at start and then not for an hour: its events wait.
+    let shared = spawn_app_with(backend, |s| {
+        fast(s);
+        s.webhooks.webhook_poll_interval_ms = 3_600_000;
+    })
+    .await;
+    let receiver = Receiver::default();
+    let server = receiver.start().await;
+    let mut keys = Vec::new();
+    for tenant in ["acme", "globex"] {
+        let (key, _) = shared.seeded_tenant(tenant).await;
+        put_endpoint(&shared, &key, "hook", &server.uri(), &["device.registered"]).await;
+        let body = json!({"device_id": "lens", "store": "main", "owner": "h", "model": "spectacles-5"});
+        shared.call(Method::POST, "/api/v1/devices", Some(&key), Some(body)).await.assert_status(201);
+        keys.push(key);
+    }
+    // The same database, served as acme's dedicated app, polling fast.
+    let app = shared
+        .restart_with(|s| {
+            s.dedicated_tenant = Some("acme".into());
+            s.webhooks.webhook_poll_interval_ms = 50;
+        })
+        .await;
+    let registered = all_events(&app, &keys[0]).await.into_iter().filter(|e| e["type"] == "device.registered");
+    let acme = ids(&registered.collect::<Vec<_>>());
+    assert_eq!(acme.len(), 2, "glasses and lens");
+    all_arrive(&receiver, "hook", &acme, Duration::from_secs(20)).await;
+    let tenants: std::collections::HashSet<String> =
+        receiver.received().iter().map(|r| r.event()["tenant_id"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(tenants, ["acme".to_owned()].into(), "only acme's events went out");
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    let waiting = "SELECT COUNT(*) AS n FROM events WHERE tenant_id = 'globex' AND fanned_out = false";
+    let statement = sea_orm::Statement::from_string(db.get_database_backend(), waiting);
+    let row = sea_orm::ConnectionTrait::query_one_raw(&db, statement).await.expect("count").expect("a row");
+    assert!(row.try_get::<i64>("", "n").expect("n") > 0, "globex's events wait for the platform's dispatcher");
 }
