@@ -17,6 +17,7 @@ on_both_backends!(
     bad_event_queries_are_problems,
     endpoints_show_their_secret_once_and_roll_it,
     endpoints_refuse_bad_settings_and_other_tenants,
+    events_past_retention_are_pruned,
 );
 
 /// Every event of the tenant, oldest first, read page by page.
@@ -247,4 +248,20 @@ async fn endpoints_refuse_bad_settings_and_other_tenants(backend: Backend) {
         .call(Method::POST, &format!("{path}/roll-secret"), Some(&key), Some(json!({"grace_seconds": 999999999})))
         .await;
     assert_eq!(bad_roll.status, 422, "{bad_roll:?}");
+}
+
+async fn events_past_retention_are_pruned(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.sweep_interval_secs = 1;
+        s.event_retention_days = 30;
+    })
+    .await;
+    let (key, _) = app.seeded_tenant("acme").await;
+    assert_eq!(all_events(&app, &key, "").await.len(), 2, "the tenant created, glasses registered");
+    // Kept while young (the dispatcher fans it out meanwhile: no endpoint, no delivery).
+    app.advance(Duration::from_secs(29 * 24 * 3600));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(all_events(&app, &key, "").await.len(), 2, "29 days old: kept");
+    app.advance(Duration::from_secs(2 * 24 * 3600));
+    app.eventually("the 31-day-old event is pruned", || async { all_events(&app, &key, "").await.is_empty() }).await;
 }
