@@ -1,9 +1,6 @@
 //! End to end, with the app's webhook dispatcher (issue 15): `replenish-load run --webhooks`
 //! starts its receiver, registers it, drives the load, and every event the app lists for the
 //! run reaches the receiver, signed, on SQLite and on Postgres.
-//!
-//! Needs the dispatcher, so it is built only with `--features webhook-e2e`:
-//! `cargo test -p replenish-loadtests --features webhook-e2e --test webhooks_e2e`.
 
 // A test fails by panicking; `expect` says where and why.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
