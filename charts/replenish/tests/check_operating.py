@@ -15,7 +15,8 @@ DASHBOARD = os.path.join(CHART, "files", "grafana-dashboard.json")
 HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ALERTS = {"ReplenishHighErrorRatio", "ReplenishHighLatency", "ReplenishRateLimitSaturation", "ReplenishRedisFallback",
           "ReplenishOrderFailures", "ReplenishAssistantProviderFailures", "ReplenishAssistantBreakerOpen", "ReplenishMerchantBreakerOpen",
-          "ReplenishSweeperBacklog", "ReplenishOperatorReconcileErrors", "ReplenishOperatorNoLeader"}
+          "ReplenishSweeperBacklog", "ReplenishWebhookEndpointDisabled", "ReplenishWebhookDeliveriesFailing",
+          "ReplenishOperatorReconcileErrors", "ReplenishOperatorNoLeader"}
 # What the dashboard must show (issue 17): each word must appear in some panel's title.
 DASHBOARD_TOPICS = ("funnel", "latency", "orders", "limit", "actors")
 
