@@ -5,6 +5,7 @@
 //! serious or critical violation.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 struct Driver {
     child: Child,
     url: String,
+    stopped: bool,
 }
 
 impl Driver {
@@ -34,13 +36,15 @@ impl Driver {
             );
         }
         let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port();
+        // A process group of its own, so that the Chromium it starts can be killed with it.
         let child = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}"), stopped: false };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return driver;
@@ -77,10 +81,24 @@ impl Driver {
     }
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
+impl Driver {
+    /// Kills chromedriver and every process of its group (the browser it started,
+    /// which would outlive a killed chromedriver otherwise).
+    fn stop(&mut self) {
+        // Once reaped, the id may name another process group.
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -100,23 +118,16 @@ struct Session {
     driver: Client,
     base: String,
     axe: String,
-    chromedriver: Driver,
-}
-
-impl Drop for Session {
-    /// Stops chromedriver (and so its Chromium) also when an assertion failed
-    /// before the session was closed.
-    fn drop(&mut self) {
-        let _ = self.chromedriver.child.kill();
-        let _ = self.chromedriver.child.wait();
-    }
+    /// Dropped with the session: chromedriver and its browser stop, also when an
+    /// assertion failed before the session was closed.
+    _chromedriver: Driver,
 }
 
 impl Session {
     async fn open(chromedriver: Driver, app: &TestApp) -> Self {
         let axe = axe_source();
         let driver = chromedriver.browser().await;
-        Self { driver, base: app.address.clone(), axe, chromedriver }
+        Self { driver, base: app.address.clone(), axe, _chromedriver: chromedriver }
     }
 
     /// Ends the browser session properly.
