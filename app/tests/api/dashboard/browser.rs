@@ -14,7 +14,6 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-use super::tenant_with_order;
 use crate::helpers::{Backend, TestApp, spawn_app};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -210,37 +209,29 @@ impl Session {
     }
 }
 
-/// Everything a merchant does, in the browser: sign in, see the fleet and an
-/// order placed through the API with its timeline, cancel it, revoke the
-/// device, sign out; then another tenant sees none of it, and a forged form is refused.
-async fn a_merchant_works_through_the_dashboard(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (key, _device, order) = tenant_with_order(&app, "acme").await;
-    let other_key = app.create_tenant("globex").await;
-    let browser = Session::open(Driver::start().await, &app).await;
-
+/// Signs in (after a wrong key), sees the device registered through the API,
+/// sees an order appear once a detection prompted and the wearer accepted, with
+/// its timeline; cancels it, revokes the device and signs out. Returns the order id.
+async fn merchant_flow(browser: &Session, app: &TestApp, key: &str, device_token: &str) -> String {
     let page = browser.visit("/dashboard").await;
     assert!(page.contains("Tenant API key"), "no session: the sign-in form");
-    // A wrong key stays on the form, with the reason.
-    browser
-        .driver
-        .find(Locator::Id("api_key"))
-        .await
-        .expect("key field")
-        .send_keys("rpl_t_wrong")
-        .await
-        .expect("typed");
+    let field = browser.driver.find(Locator::Id("api_key")).await.expect("key field");
+    field.send_keys("rpl_t_wrong").await.expect("typed");
     browser.click(Locator::Css("form.card button[type=submit]")).await;
     browser.shows(Locator::Css("p[role=alert]"), "was not accepted").await;
     browser.accessible().await;
-    browser.sign_in(&key).await;
-    let overview = browser.visit("/dashboard?period=7d").await;
-    assert!(overview.contains("funnel-chart") && overview.contains("Detections: 1, Prompts: 1"), "{overview}");
+    browser.sign_in(key).await;
 
     let devices = browser.visit("/dashboard/devices").await;
     assert!(devices.contains("data-device=\"glasses\""), "the device registered through the API is listed");
     assert_eq!(browser.text(Locator::Css("tr[data-device=glasses] td .badge")).await, "active");
+    assert!(browser.visit("/dashboard/orders").await.contains("No orders match."));
 
+    let intent = app.prompted(device_token, "e1", "water_bottle").await;
+    let decided = app.decide(device_token, &intent, true, "GESTURE").await;
+    let order = decided.assert_status(200)["order"]["order_id"].as_str().expect("an order").to_owned();
+    let overview = browser.visit("/dashboard?period=7d").await;
+    assert!(overview.contains("Detections: 1, Prompts: 1, Accepted: 1, Orders confirmed: 1"), "{overview}");
     browser.visit("/dashboard/intents").await;
     assert_eq!(browser.text(Locator::Css("#intents tbody tr td .badge")).await, "CONFIRMED");
     browser.visit("/dashboard/orders").await;
@@ -262,6 +253,17 @@ async fn a_merchant_works_through_the_dashboard(backend: Backend) {
     browser.sign_out().await;
     browser.accessible().await;
     assert!(browser.visit("/dashboard/devices").await.contains("Tenant API key"), "signed out: back to the form");
+    order
+}
+
+/// Everything a merchant does, in the browser; then another tenant's session
+/// sees none of it, and a forged form is refused.
+async fn a_merchant_works_through_the_dashboard(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (key, device_token) = app.seeded_tenant("acme").await;
+    let other_key = app.create_tenant("globex").await;
+    let browser = Session::open(Driver::start().await, &app).await;
+    let order = merchant_flow(&browser, &app, &key, &device_token).await;
 
     // Another tenant's session sees none of it, and acme's ids are not found.
     browser.sign_in(&other_key).await;
