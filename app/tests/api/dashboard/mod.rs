@@ -228,6 +228,11 @@ async fn forms_without_the_session_csrf_token_are_refused(backend: Backend) {
     let mut dash = Dash::new(&app);
     dash.sign_in(&key).await;
     let csrf = dash.csrf().await;
+    let fleet = dash.get("/dashboard/devices?q=glass&status=active").await;
+    let row = fleet.assert_html(200).split("data-device=\"glasses\"").nth(1).expect("the device's row").to_owned();
+    assert!(row.split("</tr>").next().unwrap_or_default().contains(" UTC</td>"), "last seen: {row}");
+    assert!(dash.get("/dashboard/devices?q=nomatch").await.assert_html(200).contains("No devices match."));
+    assert!(dash.get("/dashboard/devices?status=revoked").await.assert_html(200).contains("No devices match."));
     for form in [vec![], vec![("csrf", "forged")], vec![("csrf", "")]] {
         let refused = dash.post("/dashboard/devices/glasses/revoke", &form).await;
         assert!(refused.assert_html(403).contains("Form refused"));
