@@ -95,7 +95,8 @@ pub fn instructions(credentials: &DemoCredentials, listen: SocketAddr) -> String
          These credentials are shown once; run `replenish demo` again for new ones.\n\n\
          export REPLENISH_API_KEY={key}\n\
          export REPLENISH_DEVICE_TOKEN={token}\n\n\
-         Start the service (`cargo run -p replenish-app`), then:\n\n\
+         Start the service (`cargo run -p replenish-app`), then open the merchant dashboard at\n\
+         {base}/dashboard and sign in with REPLENISH_API_KEY, or try the API:\n\n\
          curl -s {base}/api/v1/products -H \"Authorization: Bearer $REPLENISH_API_KEY\"\n\
          curl -s {base}/api/v1/devices -H \"Authorization: Bearer $REPLENISH_API_KEY\"\n\
          curl -s {base}/api/v1/device -H \"Authorization: Bearer $REPLENISH_DEVICE_TOKEN\"\n\

@@ -42,13 +42,12 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Sign-in prunes a tenant's lapsed sessions.
+        // Every sign-in prunes the lapsed sessions (of any tenant) by expiry.
         manager
             .create_index(
                 Index::create()
-                    .name("idx_dashboard_sessions_tenant_expires")
+                    .name("idx_dashboard_sessions_expires_at")
                     .table(DashboardSessions::Table)
-                    .col(DashboardSessions::TenantId)
                     .col(DashboardSessions::ExpiresAt)
                     .to_owned(),
             )

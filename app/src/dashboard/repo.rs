@@ -24,16 +24,12 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Stores a new session, pruning the tenant's lapsed ones in the same transaction
-/// (sign-ins are rare, so this keeps the table small without a background task).
-pub async fn create(db: &DatabaseConnection, session: &NewSession<'_>) -> Result<(), Error> {
+/// Stores a new session, pruning every lapsed one in the same transaction. Across
+/// tenants by design: sign-ins are rare, and this keeps the table to live sessions
+/// (and those lapsed since the last sign-in) without a background task.
+pub async fn create(db: &DatabaseConnection, _: AcrossTenants, session: &NewSession<'_>) -> Result<(), Error> {
     let txn = crate::db::begin_write(db).await?;
-    session
-        .tenant
-        .delete::<entity::Entity>()
-        .filter(entity::Column::ExpiresAt.lte(session.created_at))
-        .exec(&txn)
-        .await?;
+    entity::Entity::delete_many().filter(entity::Column::ExpiresAt.lte(session.created_at)).exec(&txn).await?;
     entity::ActiveModel {
         token_hash: Set(session.token_hash.to_owned()),
         tenant_id: Set(session.tenant.as_str().to_owned()),

@@ -134,7 +134,7 @@ pub async fn open(
         created_at: now,
         expires_at: now + ttl,
     };
-    repo::create(&state.db, &session).await?;
+    repo::create(&state.db, AcrossTenants, &session).await?;
     Ok(token)
 }
 

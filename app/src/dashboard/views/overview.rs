@@ -91,6 +91,7 @@ fn days(s: &Summary) -> Markup {
             @if s.store_days.is_empty() {
                 p { "No confirmed orders in this period." }
             } @else {
+                (super::chart::bars("revenue-chart", "Revenue per day, all stores", &daily(s)))
                 div.scroll tabindex="0" role="region" aria-label="Scrollable table" {
                     table {
                         caption { "Confirmed orders per store and store-local day" }
@@ -105,6 +106,23 @@ fn days(s: &Summary) -> Markup {
             }
         }
     }
+}
+
+/// Revenue and orders per day over every store (the table below splits them by store).
+fn daily(s: &Summary) -> Vec<super::chart::Bar> {
+    let mut days: std::collections::BTreeMap<&str, (f64, u64)> = std::collections::BTreeMap::new();
+    for day in &s.store_days {
+        let entry = days.entry(day.day.as_str()).or_default();
+        entry.0 += day.revenue_usd;
+        entry.1 += day.orders;
+    }
+    days.into_iter()
+        .map(|(day, (revenue, orders))| super::chart::Bar {
+            label: day.to_owned(),
+            value: revenue,
+            figure: format!("{} ({orders} orders)", super::usd(revenue)),
+        })
+        .collect()
 }
 
 /// The overview page's body.

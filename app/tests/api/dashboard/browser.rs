@@ -5,12 +5,15 @@
 //! serious or critical violation.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use thirtyfour::prelude::*;
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 
-use super::tenant_with_order;
 use crate::helpers::{Backend, TestApp, spawn_app};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -20,6 +23,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 struct Driver {
     child: Child,
     url: String,
+    stopped: bool,
 }
 
 impl Driver {
@@ -31,13 +35,15 @@ impl Driver {
             );
         }
         let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port();
+        // A process group of its own, so that the Chromium it starts can be killed with it.
         let child = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}"), stopped: false };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return driver;
@@ -47,24 +53,51 @@ impl Driver {
         panic!("chromedriver did not listen on port {port} within 10 s");
     }
 
-    async fn browser(&self) -> WebDriver {
-        let mut caps = DesiredCapabilities::chrome();
-        caps.set_binary(CHROMIUM).expect("binary");
-        caps.set_headless().expect("headless");
-        // Root in a container: Chromium's sandbox cannot start there.
-        caps.set_no_sandbox().expect("no sandbox");
-        caps.set_disable_dev_shm_usage().expect("no /dev/shm");
-        caps.set_disable_gpu().expect("no gpu");
-        // A phone-sized window: the pages must be usable there.
-        caps.add_arg("--window-size=390,844").expect("window size");
-        WebDriver::new(self.url.clone(), caps).await.expect("a Chromium session")
+    /// A new Chromium session: headless, phone-sized.
+    async fn browser(&self) -> Client {
+        let args = [
+            "--headless",
+            // Root in a container: Chromium's sandbox cannot start there.
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            // A phone-sized window: the pages must be usable there.
+            "--window-size=390,844",
+        ];
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else { unreachable!() };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session");
+        let timeouts = TimeoutConfiguration::new(Some(Duration::from_secs(30)), Some(Duration::from_secs(30)), None);
+        client.update_timeouts(timeouts).await.expect("timeouts");
+        client
+    }
+}
+
+impl Driver {
+    /// Kills chromedriver and every process of its group (the browser it started,
+    /// which would outlive a killed chromedriver otherwise).
+    fn stop(&mut self) {
+        // Once reaped, the id may name another process group.
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -81,38 +114,29 @@ fn axe_source() -> String {
 
 /// A browser on one app, checking each page it lands on.
 struct Session {
-    driver: WebDriver,
+    driver: Client,
     base: String,
     axe: String,
-    chromedriver: Driver,
-}
-
-impl Drop for Session {
-    /// Stops chromedriver before the `WebDriver` field drops: a session not quit
-    /// (a failed assertion) then fails its blocking teardown at once instead of
-    /// waiting out a request timeout on the test's single-threaded runtime.
-    fn drop(&mut self) {
-        let _ = self.chromedriver.child.kill();
-        let _ = self.chromedriver.child.wait();
-    }
+    /// Dropped with the session: chromedriver and its browser stop, also when an
+    /// assertion failed before the session was closed.
+    _chromedriver: Driver,
 }
 
 impl Session {
     async fn open(chromedriver: Driver, app: &TestApp) -> Self {
         let axe = axe_source();
         let driver = chromedriver.browser().await;
-        driver.set_script_timeout(Duration::from_secs(30)).await.expect("script timeout");
-        Self { driver, base: app.address.clone(), axe, chromedriver }
+        Self { driver, base: app.address.clone(), axe, _chromedriver: chromedriver }
     }
 
     /// Ends the browser session properly.
     async fn quit(&self) {
-        self.driver.clone().quit().await.expect("browser quits");
+        self.driver.clone().close().await.expect("browser quits");
     }
 
     /// Asserts that axe finds no serious or critical violation on the current page.
     async fn accessible(&self) {
-        self.driver.execute(self.axe.as_str(), Vec::new()).await.expect("axe loads");
+        self.driver.execute(&self.axe, Vec::new()).await.expect("axe loads");
         let found = self
             .driver
             .execute_async(
@@ -126,32 +150,32 @@ impl Session {
             )
             .await
             .expect("axe runs");
-        let violations: Vec<String> = found.convert().expect("a list of violations");
+        let violations: Vec<String> = serde_json::from_value(found).expect("a list of violations");
         let url = self.driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
         assert!(violations.is_empty(), "accessibility violations on {url}:\n{}", violations.join("\n"));
     }
 
     /// Goes to `path` and checks the page.
     async fn visit(&self, path: &str) -> String {
-        self.driver.goto(format!("{}{path}", self.base)).await.expect("page loads");
+        self.driver.goto(&format!("{}{path}", self.base)).await.expect("page loads");
         self.accessible().await;
         self.driver.source().await.expect("page source")
     }
 
-    async fn click(&self, by: By) {
+    async fn click(&self, by: Locator<'_>) {
         self.driver.find(by).await.expect("element to click").click().await.expect("click");
     }
 
-    async fn text(&self, by: By) -> String {
+    async fn text(&self, by: Locator<'_>) -> String {
         self.driver.find(by).await.expect("element").text().await.expect("text")
     }
 
     /// Waits (at most 10 s) until the element `by` shows `expected`: after a
     /// click that navigates, the old page may still be there for a moment.
-    async fn shows(&self, by: By, expected: &str) {
+    async fn shows(&self, by: Locator<'_>, expected: &str) {
         let mut seen = String::new();
         for _ in 0..200 {
-            if let Ok(element) = self.driver.find(by.clone()).await
+            if let Ok(element) = self.driver.find(by).await
                 && let Ok(text) = element.text().await
             {
                 if text.contains(expected) {
@@ -171,65 +195,75 @@ impl Session {
 
     async fn sign_in(&self, key: &str) {
         self.visit("/dashboard/sign-in").await;
-        self.driver.find(By::Id("api_key")).await.expect("key field").send_keys(key).await.expect("typed");
-        self.click(By::Css("form.card button[type=submit]")).await;
-        self.shows(By::Id("funnel-heading"), "Funnel").await;
+        self.driver.find(Locator::Id("api_key")).await.expect("key field").send_keys(key).await.expect("typed");
+        self.click(Locator::Css("form.card button[type=submit]")).await;
+        self.shows(Locator::Id("funnel-heading"), "Funnel").await;
         assert_eq!(self.path().await, "/dashboard", "signed in, on the overview");
         assert!(!self.driver.current_url().await.expect("url").as_str().contains(key), "the key is never in a URL");
     }
 
     async fn sign_out(&self) {
-        self.click(By::Css("form.sign-out button")).await;
-        self.shows(By::Css("p[role=status]"), "You have signed out").await;
+        self.click(Locator::Css("form.sign-out button")).await;
+        self.shows(Locator::Css("p[role=status]"), "You have signed out").await;
         assert_eq!(self.path().await, "/dashboard/sign-in?signed_out=1");
     }
 }
 
-/// Everything a merchant does, in the browser: sign in, see the fleet and an
-/// order placed through the API with its timeline, cancel it, revoke the
-/// device, sign out; then another tenant sees none of it, and a forged form is refused.
-async fn a_merchant_works_through_the_dashboard(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (key, _device, order) = tenant_with_order(&app, "acme").await;
-    let other_key = app.create_tenant("globex").await;
-    let browser = Session::open(Driver::start().await, &app).await;
-
+/// Signs in (after a wrong key), sees the device registered through the API,
+/// sees an order appear once a detection prompted and the wearer accepted, with
+/// its timeline; cancels it, revokes the device and signs out. Returns the order id.
+async fn merchant_flow(browser: &Session, app: &TestApp, key: &str, device_token: &str) -> String {
     let page = browser.visit("/dashboard").await;
     assert!(page.contains("Tenant API key"), "no session: the sign-in form");
-    // A wrong key stays on the form, with the reason.
-    browser.driver.find(By::Id("api_key")).await.expect("key field").send_keys("rpl_t_wrong").await.expect("typed");
-    browser.click(By::Css("form.card button[type=submit]")).await;
-    browser.shows(By::Css("p[role=alert]"), "was not accepted").await;
+    let field = browser.driver.find(Locator::Id("api_key")).await.expect("key field");
+    field.send_keys("rpl_t_wrong").await.expect("typed");
+    browser.click(Locator::Css("form.card button[type=submit]")).await;
+    browser.shows(Locator::Css("p[role=alert]"), "was not accepted").await;
     browser.accessible().await;
-    browser.sign_in(&key).await;
-    let overview = browser.visit("/dashboard?period=7d").await;
-    assert!(overview.contains("funnel-chart") && overview.contains("Detections: 1, Prompts: 1"), "{overview}");
+    browser.sign_in(key).await;
 
     let devices = browser.visit("/dashboard/devices").await;
     assert!(devices.contains("data-device=\"glasses\""), "the device registered through the API is listed");
-    assert_eq!(browser.text(By::Css("tr[data-device=glasses] td .badge")).await, "active");
+    assert_eq!(browser.text(Locator::Css("tr[data-device=glasses] td .badge")).await, "active");
+    assert!(browser.visit("/dashboard/orders").await.contains("No orders match."));
 
+    let intent = app.prompted(device_token, "e1", "water_bottle").await;
+    let decided = app.decide(device_token, &intent, true, "GESTURE").await;
+    let order = decided.assert_status(200)["order"]["order_id"].as_str().expect("an order").to_owned();
+    let overview = browser.visit("/dashboard?period=7d").await;
+    assert!(overview.contains("Detections: 1, Prompts: 1, Accepted: 1, Orders confirmed: 1"), "{overview}");
     browser.visit("/dashboard/intents").await;
-    assert_eq!(browser.text(By::Css("#intents tbody tr td .badge")).await, "CONFIRMED");
+    assert_eq!(browser.text(Locator::Css("#intents tbody tr td .badge")).await, "CONFIRMED");
     browser.visit("/dashboard/orders").await;
-    browser.click(By::Css(format!("tr[data-order='{order}'] a"))).await;
-    browser.shows(By::Id("timeline"), "CONFIRMED").await;
+    browser.click(Locator::Css(&format!("tr[data-order='{order}'] a"))).await;
+    browser.shows(Locator::Id("timeline"), "CONFIRMED").await;
     assert_eq!(browser.path().await, format!("/dashboard/orders/{order}"));
     browser.accessible().await;
-    assert!(browser.text(By::Id("timeline")).await.contains("PENDING"));
+    assert!(browser.text(Locator::Id("timeline")).await.contains("PENDING"));
 
-    browser.click(By::Css("#main form button.danger")).await;
-    browser.shows(By::Id("order-status"), "CANCELLED").await;
+    browser.click(Locator::Css("#main form button.danger")).await;
+    browser.shows(Locator::Id("order-status"), "CANCELLED").await;
     assert_eq!(browser.path().await, format!("/dashboard/orders/{order}"));
-    assert!(browser.text(By::Id("timeline")).await.contains("by merchant"));
+    assert!(browser.text(Locator::Id("timeline")).await.contains("by merchant"));
 
     browser.visit("/dashboard/devices").await;
-    browser.click(By::Css("tr[data-device=glasses] button.danger")).await;
-    browser.shows(By::Css("tr[data-device=glasses] td .badge"), "revoked").await;
+    browser.click(Locator::Css("tr[data-device=glasses] button.danger")).await;
+    browser.shows(Locator::Css("tr[data-device=glasses] td .badge"), "revoked").await;
     browser.visit("/dashboard/catalog").await;
     browser.sign_out().await;
     browser.accessible().await;
     assert!(browser.visit("/dashboard/devices").await.contains("Tenant API key"), "signed out: back to the form");
+    order
+}
+
+/// Everything a merchant does, in the browser; then another tenant's session
+/// sees none of it, and a forged form is refused.
+async fn a_merchant_works_through_the_dashboard(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (key, device_token) = app.seeded_tenant("acme").await;
+    let other_key = app.create_tenant("globex").await;
+    let browser = Session::open(Driver::start().await, &app).await;
+    let order = merchant_flow(&browser, &app, &key, &device_token).await;
 
     // Another tenant's session sees none of it, and acme's ids are not found.
     browser.sign_in(&other_key).await;
@@ -250,7 +284,7 @@ async fn a_merchant_works_through_the_dashboard(backend: Backend) {
         )
         .await
         .expect("forged form sent");
-    browser.shows(By::Css("h1"), "Form refused").await;
+    browser.shows(Locator::Css("h1"), "Form refused").await;
     browser.accessible().await;
     browser.quit().await;
 }

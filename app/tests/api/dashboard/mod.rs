@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
+use sea_orm::FromQueryResult;
 use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
@@ -177,6 +178,21 @@ async fn sessions_expire(backend: Backend) {
     assert_eq!(ended.status, StatusCode::SEE_OTHER);
     assert_eq!(ended.location(), "/dashboard/sign-in?ended=1");
     assert!(dash.get(ended.location()).await.assert_html(200).contains("Your session has ended"));
+
+    // The next sign-in prunes the lapsed session; the table holds the token's hash, never the token.
+    let line = dash.sign_in(&key).await;
+    let token = pair(&line).split_once('=').map(|(_, t)| t.to_owned()).expect("a token");
+    let db = sea_orm::Database::connect(&app.db.url).await.expect("test database");
+    let rows = sea_orm::JsonValue::find_by_statement(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT token_hash, csrf_token FROM dashboard_sessions",
+    ))
+    .all(&db)
+    .await
+    .expect("sessions");
+    assert_eq!(rows.len(), 1, "only the live session is left: {rows:?}");
+    assert_eq!(rows[0]["token_hash"], replenish_app::auth::hash_token(&token));
+    assert_ne!(rows[0]["token_hash"], token.as_str());
 }
 
 async fn rotating_the_key_or_deactivating_the_tenant_ends_sessions(backend: Backend) {
@@ -213,6 +229,11 @@ async fn forms_without_the_session_csrf_token_are_refused(backend: Backend) {
     let mut dash = Dash::new(&app);
     dash.sign_in(&key).await;
     let csrf = dash.csrf().await;
+    let fleet = dash.get("/dashboard/devices?q=glass&status=active").await;
+    let row = fleet.assert_html(200).split("data-device=\"glasses\"").nth(1).expect("the device's row").to_owned();
+    assert!(row.split("</tr>").next().unwrap_or_default().contains(" UTC</td>"), "last seen: {row}");
+    assert!(dash.get("/dashboard/devices?q=nomatch").await.assert_html(200).contains("No devices match."));
+    assert!(dash.get("/dashboard/devices?status=revoked").await.assert_html(200).contains("No devices match."));
     for form in [vec![], vec![("csrf", "forged")], vec![("csrf", "")]] {
         let refused = dash.post("/dashboard/devices/glasses/revoke", &form).await;
         assert!(refused.assert_html(403).contains("Form refused"));
