@@ -250,10 +250,36 @@ async fn merchant_flow(browser: &Session, app: &TestApp, key: &str, device_token
     browser.click(Locator::Css("tr[data-device=glasses] button.danger")).await;
     browser.shows(Locator::Css("tr[data-device=glasses] td .badge"), "revoked").await;
     browser.visit("/dashboard/catalog").await;
+    webhooks_flow(browser, app, key, &order).await;
     browser.sign_out().await;
     browser.accessible().await;
     assert!(browser.visit("/dashboard/devices").await.contains("Tenant API key"), "signed out: back to the form");
     order
+}
+
+/// The webhooks pages: an endpoint whose receiver is down lists its failed
+/// deliveries of the order's events; a redelivery from the page adds one.
+async fn webhooks_flow(browser: &Session, app: &TestApp, key: &str, order: &str) {
+    let endpoint = serde_json::json!({"url": "http://127.0.0.1:9/hook", "event_types": ["order.cancelled"]});
+    let put = app.call(reqwest::Method::PUT, "/api/v1/webhook-endpoints/erp", Some(key), Some(endpoint)).await;
+    put.assert_status(201);
+    let redeliver = app
+        .call(reqwest::Method::GET, &format!("/api/v1/events?object_id={order}&type=order.cancelled"), Some(key), None)
+        .await;
+    let event = redeliver.assert_status(200)["items"][0]["id"].as_str().expect("the cancellation's event").to_owned();
+    // The endpoint did not exist when the order was cancelled: queue the event for it.
+    let path = format!("/api/v1/events/{event}/redeliver?endpoint=erp");
+    app.call(reqwest::Method::POST, &path, Some(key), None).await.assert_status(202);
+    let list = browser.visit("/dashboard/webhooks").await;
+    assert!(list.contains("http://127.0.0.1:9/hook"), "{list}");
+    browser.click(Locator::Css("#endpoints a[href='/dashboard/webhooks/erp']")).await;
+    browser.shows(Locator::Css("#deliveries tbody"), "order.cancelled").await;
+    browser.accessible().await;
+    let before = browser.driver.find_all(Locator::Css("#deliveries tbody tr")).await.expect("rows").len();
+    browser.click(Locator::Css("#deliveries tbody tr button")).await;
+    assert_eq!(browser.path().await, "/dashboard/webhooks/erp");
+    let after = browser.driver.find_all(Locator::Css("#deliveries tbody tr")).await.expect("rows").len();
+    assert_eq!(after, before + 1, "the redelivery is listed");
 }
 
 /// Everything a merchant does, in the browser; then another tenant's session
