@@ -30,8 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/orders", [(Method::GET, web::to(orders))]))
         .service(resource("/orders/{order}", [(Method::GET, web::to(order))]))
         .service(resource("/orders/{order}/cancel", [(Method::POST, web::to(cancel_order))]))
-        .service(resource("/catalog", [(Method::GET, web::to(catalog))]))
-        .configure(crate::dashboard::webhook_pages::configure);
+        .service(resource("/catalog", [(Method::GET, web::to(catalog))]));
 }
 
 pub(crate) fn render(session: &Session, section: Section, title: &str, body: Markup) -> HttpResponse {

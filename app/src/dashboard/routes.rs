@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: DashboardConfig) {
             .service(resource("/assets/dashboard.css", [(Method::GET, web::to(css))]))
             .service(resource("/assets/dashboard.js", [(Method::GET, web::to(js))]))
             .configure(pages::configure)
+            .configure(crate::dashboard::webhook_pages::configure)
             .default_service(web::to(not_found)),
     );
 }
