@@ -219,6 +219,23 @@ async fn deliver(
     let event = serde_json::from_slice::<Event>(&body);
     let id_header = header(&request, EVENT_ID_HEADER).and_then(|v| Uuid::parse_str(v).ok());
     let attempt = header(&request, ATTEMPT_HEADER).and_then(|v| v.parse::<u32>().ok());
+    let answer = record(&state, endpoint, event, id_header, attempt);
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 && answer.status().is_success() {
+        // Counted as received, answered late: past the app's deadline it is retried.
+        actix_web::rt::time::sleep(Duration::from_millis(delay)).await;
+    }
+    answer
+}
+
+/// Counts a signed delivery in the tally and says how to answer it.
+fn record(
+    state: &State,
+    endpoint: String,
+    event: serde_json::Result<Event>,
+    id_header: Option<Uuid>,
+    attempt: Option<u32>,
+) -> HttpResponse {
     let mut tally = lock(&state.tally);
     match event {
         Ok(event) if id_header == Some(event.id) && attempt.is_some() => {
@@ -235,12 +252,6 @@ async fn deliver(
             let now = Instant::now();
             tally.first_at.get_or_insert(now);
             tally.last_at = Some(now);
-            drop(tally);
-            let delay = state.delay_ms.load(Ordering::SeqCst);
-            if delay > 0 {
-                // Counted as received, answered late: past the app's deadline it is retried.
-                actix_web::rt::time::sleep(Duration::from_millis(delay)).await;
-            }
             HttpResponse::Ok().body("ok")
         }
         Ok(event) => {

@@ -158,7 +158,7 @@ impl ChaosReport {
         let failed = self.faults.iter().filter(|f| f.result != "ok").count();
         let _ = writeln!(out, "Faults injected ({} in all, {failed} could not be carried out):", self.faults.len());
         for (kind, n) in &self.faults_by_kind {
-            let _ = writeln!(out, "  {kind:<20} {n}");
+            let _ = writeln!(out, "  {kind:<26} {n}");
         }
         let _ = writeln!(out, "\nRequests by outcome:");
         for (kind, outcomes) in &self.requests {
