@@ -189,8 +189,8 @@ struct ChaosArgs {
     /// Seconds of load (faults start and heal within it).
     #[arg(long, default_value_t = 40.0)]
     duration: f64,
-    /// About one fault every this many seconds.
-    #[arg(long, default_value_t = 4.0)]
+    /// About one fault every this many seconds (each of the 11 kinds first, then at random).
+    #[arg(long, default_value_t = 3.0)]
     fault_interval: f64,
     /// No faults: the same traffic on a quiet rig.
     #[arg(long)]

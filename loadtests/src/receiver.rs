@@ -7,14 +7,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use hmac::{Hmac, KeyInit, Mac};
 use replenish_api::Event;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -94,6 +95,31 @@ pub fn verify(secrets: &[String], header: &str, body: &[u8], now: i64, tolerance
     if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
+/// What an accepted delivery's body said about its event: enough to compare it with the
+/// stored event (the chaos checker does).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeliveredEvent {
+    /// `type`.
+    pub event_type: String,
+    /// `tenant_id`.
+    pub tenant_id: String,
+    /// `object`.
+    pub object: String,
+    /// `object_id`.
+    pub object_id: String,
+}
+
+impl From<&Event> for DeliveredEvent {
+    fn from(event: &Event) -> Self {
+        Self {
+            event_type: event.event_type.as_str().to_owned(),
+            tenant_id: event.tenant_id.clone(),
+            object: event.object.clone(),
+            object_id: event.object_id.clone(),
+        }
+    }
+}
+
 /// What the receiver has seen so far.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
@@ -104,6 +130,9 @@ pub struct Tally {
     /// Per (endpoint, event id), the position of its first accepted delivery among all first
     /// deliveries: the order events reached the receiver, for the per-object order check.
     pub arrival: HashMap<(String, Uuid), u64>,
+    /// Per (endpoint, event id), the distinct bodies its accepted deliveries carried (one,
+    /// unless a retry's body differed from the first delivery's).
+    pub bodies: HashMap<(String, Uuid), Vec<DeliveredEvent>>,
     /// Highest `Replenish-Delivery-Attempt` seen.
     pub max_attempt: u32,
     /// Deliveries refused for their signature (missing, malformed, stale or wrong).
@@ -149,6 +178,8 @@ struct State {
     secrets: Mutex<HashMap<String, Vec<String>>>,
     tally: Mutex<Tally>,
     down: AtomicBool,
+    /// Milliseconds to wait before answering an accepted delivery (0: answer at once).
+    delay_ms: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -188,13 +219,35 @@ async fn deliver(
     let event = serde_json::from_slice::<Event>(&body);
     let id_header = header(&request, EVENT_ID_HEADER).and_then(|v| Uuid::parse_str(v).ok());
     let attempt = header(&request, ATTEMPT_HEADER).and_then(|v| v.parse::<u32>().ok());
+    let answer = record(&state, endpoint, event, id_header, attempt);
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 && answer.status().is_success() {
+        // Counted as received, answered late: past the app's deadline it is retried.
+        actix_web::rt::time::sleep(Duration::from_millis(delay)).await;
+    }
+    answer
+}
+
+/// Counts a signed delivery in the tally and says how to answer it.
+fn record(
+    state: &State,
+    endpoint: String,
+    event: serde_json::Result<Event>,
+    id_header: Option<Uuid>,
+    attempt: Option<u32>,
+) -> HttpResponse {
     let mut tally = lock(&state.tally);
     match event {
         Ok(event) if id_header == Some(event.id) && attempt.is_some() => {
             tally.accepted += 1;
             let next = tally.arrival.len() as u64;
             tally.arrival.entry((endpoint.clone(), event.id)).or_insert(next);
-            *tally.per_event.entry((endpoint, event.id)).or_insert(0) += 1;
+            *tally.per_event.entry((endpoint.clone(), event.id)).or_insert(0) += 1;
+            let body = DeliveredEvent::from(&event);
+            let bodies = tally.bodies.entry((endpoint, event.id)).or_default();
+            if !bodies.contains(&body) {
+                bodies.push(body);
+            }
             tally.max_attempt = tally.max_attempt.max(attempt.unwrap_or(0));
             let now = Instant::now();
             tally.first_at.get_or_insert(now);
@@ -232,6 +285,7 @@ impl Receiver {
             secrets: Mutex::new(HashMap::new()),
             tally: Mutex::new(Tally::default()),
             down: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(0),
         });
         let data = state.clone();
         let server = HttpServer::new(move || {
@@ -270,6 +324,11 @@ impl Receiver {
     /// While `down`, every delivery is answered 503 and not counted as received (an outage).
     pub fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Answers accepted deliveries only after `delay` (zero: at once); a slow merchant.
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// A copy of the counts so far.

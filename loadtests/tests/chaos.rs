@@ -74,7 +74,7 @@ fn a_short_chaos_run_with_every_kind_of_fault_finds_no_violation() {
     let (json, html) = (dir.join("chaos.json"), dir.join("chaos.html"));
     let app = app_bin();
     let output = Command::new(env!("CARGO_BIN_EXE_replenish-load"))
-        .args(["chaos", "--seed", "11", "--duration", "40", "--fault-interval", "4"])
+        .args(["chaos", "--seed", "11", "--duration", "40", "--fault-interval", "3"])
         .arg("--app-bin")
         .arg(&app)
         .arg("--json")
@@ -93,7 +93,7 @@ fn a_short_chaos_run_with_every_kind_of_fault_finds_no_violation() {
     assert!(page.contains("<svg"), "the requests-per-second chart");
     // Every kind of fault was injected, and carried out.
     let kinds = report["faults_by_kind"].as_object().unwrap();
-    assert_eq!(kinds.len(), 9, "{described}");
+    assert_eq!(kinds.len(), 11, "{described}");
     assert!(report["faults"].as_array().unwrap().iter().all(|f| f["result"] == "ok"), "{described}");
     // Traffic flowed through it, orders included, and every check looked at something.
     let detections_ok = report["requests"]["detection"]["2xx"].as_u64().unwrap_or(0);
@@ -102,6 +102,12 @@ fn a_short_chaos_run_with_every_kind_of_fault_finds_no_violation() {
     for check in report["checks"].as_array().unwrap() {
         assert_eq!(check["violated"], 0, "{described}");
     }
+    // Events were written and all of them delivered, through the receiver's faults.
+    let delivered = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "every_event_delivered");
+    let delivered = delivered.expect("the delivery check runs");
+    assert!(delivered["checked"].as_u64().unwrap() > 50, "{described}");
+    assert!(report["webhook_deliveries"].as_u64().unwrap() >= delivered["checked"].as_u64().unwrap(), "{described}");
+    assert!(page.contains("every_event_delivered"), "the delivery check in the HTML report");
     assert!(stdout.contains("seed 11") && stdout.contains("replay: replenish-load chaos --seed 11"), "{stdout}");
 }
 
@@ -131,7 +137,8 @@ async fn the_checks_catch_a_lost_write_a_doubled_order_a_wrong_refund_and_an_ord
     let mut expected: BTreeMap<String, u64> =
         violations(&run.check().unwrap()).keys().map(|k| (k.clone(), 0)).collect();
     expected.insert("acknowledged_detections_exist_once".into(), swallowed);
-    assert_eq!(violations(&run.check().unwrap()), expected, "the swallowed detections, and nothing else");
+    let checks = run.check().unwrap();
+    assert_eq!(violations(&checks), expected, "the swallowed detections, and nothing else: {checks:#?}");
 
     // Orders the apps acknowledged, CONFIRMED by the merchant.
     let acked: Vec<String> = run
@@ -204,5 +211,28 @@ async fn the_checks_catch_a_lost_write_a_doubled_order_a_wrong_refund_and_an_ord
     let found = violations(&run.check().unwrap());
     assert_eq!(found["no_intent_expired_and_ordered"], 1);
     assert_eq!(found["no_order_without_accepted_intent"], 1);
+    assert_eq!(found["every_event_delivered"], 0, "every event reached the receiver");
+
+    // An event written but never delivered: stored as already fanned out, so the dispatcher skips it.
+    run.rig
+        .execute(&format!(
+            "INSERT INTO events (id, tenant_id, event_type, object_kind, object_id, test, data, created_at, fanned_out) \
+             VALUES (gen_random_uuid(), '{}', 'device.registered', 'device', 'cd-0', false, '{{}}', now(), true)",
+            run.fleet.tenant
+        ))
+        .unwrap();
+    let found = violations(&run.check().unwrap());
+    assert_eq!(found["every_event_delivered"], 1);
+
+    // A delivered event whose stored object differs from what the receiver was sent.
+    run.rig
+        .execute(&format!(
+            "UPDATE events SET object_id = 'not-what-was-sent' WHERE id = \
+             (SELECT id FROM events WHERE tenant_id = '{}' AND fanned_out ORDER BY seq LIMIT 1)",
+            run.fleet.tenant
+        ))
+        .unwrap();
+    let found = violations(&run.check().unwrap());
+    assert_eq!(found["every_event_delivered"], 2);
     run.rig.merchant.stop().await;
 }

@@ -154,9 +154,9 @@ fn the_check_counts_missing_events_and_retries_apart() {
 /// The real app's events for a run, delivered by this test in place of the dispatcher:
 /// all of them pass the check, one left out fails it, naming it.
 async fn check_against_listed_events(backend: Backend) {
-    // The test plays the dispatcher: the app's own polls once at start (nothing to send yet), then not for an hour.
     let app = TestApp::spawn_with(backend, |s| {
         s.merchant_calls.commerce_allow_private_urls = true;
+        // The test plays the dispatcher: the app's own polls only after the test is over.
         s.webhooks.webhook_poll_interval_ms = 3_600_000;
     })
     .await;
@@ -315,4 +315,34 @@ fn events_of_one_object_must_arrive_in_the_order_they_were_written() {
     assert!(swapped[0].starts_with("device a:"), "{swapped:?}");
     // Another endpoint's arrivals say nothing about this one.
     assert!(out_of_order(&listed, &arrived(&[2, 1]), "other").is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_receiver_records_a_delivery_before_answering_too_late_and_keeps_its_body() {
+    let receiver = Receiver::start("127.0.0.1:0", 1).unwrap();
+    receiver.expect("ep", SECRET);
+    let url = Receiver::url_for(receiver.base(), "ep");
+    let id = Uuid::new_v4();
+    let body = serde_json::to_vec(&event(id)).unwrap();
+    let signed = sign(&[SECRET], Utc::now().timestamp(), &body);
+    receiver.set_delay(std::time::Duration::from_secs(5));
+    // The sender's deadline passes first (as the dispatcher's would): to it the attempt failed...
+    let late = reqwest::Client::new()
+        .post(&url)
+        .timeout(std::time::Duration::from_millis(300))
+        .header("Replenish-Signature", &signed)
+        .header("Replenish-Event-Id", id.to_string())
+        .header("Replenish-Delivery-Attempt", "1")
+        .body(body.clone())
+        .send()
+        .await;
+    assert!(late.is_err_and(|e| e.is_timeout()));
+    // ...yet the receiver has it, so the retry is counted as one.
+    receiver.set_delay(std::time::Duration::ZERO);
+    assert_eq!(post(&url, &body, &signed, &id.to_string(), "2").await, 200);
+    let tally = receiver.tally();
+    assert_eq!((tally.accepted, tally.retries()), (2, 1));
+    let bodies = &tally.bodies[&("ep".to_owned(), id)];
+    assert_eq!(bodies.len(), 1, "both deliveries carried the same body");
+    assert_eq!((bodies[0].event_type.as_str(), bodies[0].object_id.as_str()), ("device.registered", "dev-1"));
 }

@@ -35,10 +35,15 @@ pub enum FaultKind {
     MerchantSlow,
     /// The merchant answers 503.
     MerchantFailing,
+    /// The merchant's webhook receiver takes the events but answers after the apps' delivery
+    /// deadline: each is delivered, then retried.
+    WebhookReceiverSlow,
+    /// The merchant's webhook receiver answers 503 to every event delivery.
+    WebhookReceiverFailing,
 }
 
 /// Every kind, in a fixed order (the schedule shuffles it with the seed).
-pub const ALL: [FaultKind; 9] = [
+pub const ALL: [FaultKind; 11] = [
     FaultKind::AppKill,
     FaultKind::PostgresRestart,
     FaultKind::RedisRestart,
@@ -48,6 +53,8 @@ pub const ALL: [FaultKind; 9] = [
     FaultKind::DbPartition,
     FaultKind::MerchantSlow,
     FaultKind::MerchantFailing,
+    FaultKind::WebhookReceiverSlow,
+    FaultKind::WebhookReceiverFailing,
 ];
 
 /// One scheduled fault.
@@ -78,8 +85,10 @@ pub struct FaultRecord {
 }
 
 /// The faults of a run of `duration`, one about every `interval`: first every
-/// kind once in an order drawn from `seed`, then kinds drawn at random. None
-/// starts in the last `interval`, so each has healed before the load ends.
+/// kind once in an order drawn from `seed` (at most `interval` apart, so a
+/// 40 s run with a fault every 3 s fits them all), then kinds drawn at random
+/// (`interval` apart on average). None starts in the last `interval`, so each
+/// has healed before the load ends.
 pub fn schedule(seed: u64, duration: Duration, interval: Duration, apps: usize) -> Vec<Fault> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xC4A0_5EED_FA17_0001);
     let mut kinds = ALL.to_vec();
@@ -101,7 +110,8 @@ pub fn schedule(seed: u64, duration: Duration, interval: Duration, apps: usize) 
             hold_ms,
             latency_ms: rng.random_range(20..=200),
         });
-        at += rng.random_range(step * 3 / 4..=step * 5 / 4);
+        let longest = if faults.len() < kinds.len() { step } else { step * 5 / 4 };
+        at += rng.random_range(step * 3 / 4..=longest);
     }
     faults
 }
@@ -177,6 +187,18 @@ async fn perform(rig: &Rig, fault: &Fault) -> Result<(), String> {
             rig.merchant.set_mode(Mode::Normal);
             Ok(())
         }
+        FaultKind::WebhookReceiverSlow | FaultKind::WebhookReceiverFailing => {
+            let _turn = rig.webhook_turn.lock().await;
+            if fault.kind == FaultKind::WebhookReceiverSlow {
+                rig.webhooks.set_delay(rig.webhook_slow);
+            } else {
+                rig.webhooks.set_down(true);
+            }
+            tokio::time::sleep(hold).await;
+            rig.webhooks.set_delay(Duration::ZERO);
+            rig.webhooks.set_down(false);
+            Ok(())
+        }
     }
 }
 
@@ -198,7 +220,7 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_schedule_and_every_kind_comes_first() {
-        let (duration, interval) = (Duration::from_secs(40), Duration::from_secs(4));
+        let (duration, interval) = (Duration::from_secs(40), Duration::from_secs(3));
         let a = schedule(7, duration, interval, 2);
         assert_eq!(a, schedule(7, duration, interval, 2));
         assert_ne!(a, schedule(8, duration, interval, 2));

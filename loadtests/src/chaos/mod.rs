@@ -3,7 +3,8 @@
 //! afterwards the whole history is checked against what was stored.
 //!
 //! [`rig`] starts the parts ([`cluster`]: Postgres, Redis, app processes;
-//! [`proxy`]: the fault proxies; [`merchant`]: the webhook receiver),
+//! [`proxy`]: the fault proxies; [`merchant`]: the merchant's order receiver;
+//! the event receiver is [`crate::receiver`]),
 //! [`faults`] schedules and injects the faults, [`load`] drives the traffic
 //! into a [`history`], [`checker`] judges it, [`report`] presents it.
 
@@ -68,20 +69,21 @@ pub struct ChaosConfig {
     pub timeout: Duration,
     /// The apps' commerce deadline, ms.
     pub commerce_timeout_ms: u64,
-    /// Most time given to orders with unknown outcomes to settle after the load.
+    /// Most time given to orders with unknown outcomes to settle after the load, and again
+    /// to pending intents and event deliveries to drain.
     pub settle: Duration,
     /// A deliberate fault in the generator (tests only).
     pub tamper: Option<Tamper>,
 }
 
 impl Default for ChaosConfig {
-    /// The short run: 40 s, a fault about every 4 s.
+    /// The short run: 40 s, a fault about every 3 s (every kind fits in).
     fn default() -> Self {
         Self {
             app_bin: None,
             seed: 1,
             duration: Duration::from_secs(40),
-            fault_interval: Duration::from_secs(4),
+            fault_interval: Duration::from_secs(3),
             faults: true,
             clients: 6,
             devices: 60,
@@ -130,6 +132,8 @@ pub struct Exercised {
     pub faults: Vec<FaultRecord>,
     /// Orders still unsettled when the run ended.
     pub unsettled: u64,
+    /// Pending intents, unsettled orders and undelivered events left when the drain wait ended.
+    pub outstanding: u64,
     config: ChaosConfig,
     started_at: chrono::DateTime<chrono::Utc>,
     began: std::time::Instant,
@@ -179,7 +183,18 @@ pub async fn exercise(config: &ChaosConfig) -> Result<Exercised> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         unsettled = rig.unsettled(&fleet.tenant)?;
     }
-    Ok(Exercised { rig, fleet, history, faults, unsettled, config: config.clone(), started_at, began })
+    // Then the events: intents still pending expire (writing events) and every event is
+    // delivered, retries included, before the checks read them back.
+    // Nothing outstanding on two looks in a row: a transaction that was still open on the
+    // first (its event not yet visible) has committed and been delivered by the second.
+    let deadline = std::time::Instant::now() + config.settle;
+    let (mut outstanding, mut quiet) = (rig.outstanding(&fleet.tenant)?, 0);
+    while quiet < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        outstanding = rig.outstanding(&fleet.tenant)?;
+        quiet = if outstanding == 0 { quiet + 1 } else { 0 };
+    }
+    Ok(Exercised { rig, fleet, history, faults, unsettled, outstanding, config: config.clone(), started_at, began })
 }
 
 impl Exercised {
@@ -203,6 +218,7 @@ impl Exercised {
             config: serde_json::to_value(&self.config).unwrap_or_default(),
             faults: self.faults.clone(),
             merchant_calls: self.rig.merchant.calls(),
+            webhook_deliveries: self.rig.webhooks.tally().accepted,
             orders: state.orders.len() as u64,
             unsettled_orders: self.unsettled,
         };

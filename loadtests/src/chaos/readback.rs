@@ -1,7 +1,10 @@
 //! What a chaos run reads back afterwards: the tenant's rows in the private
-//! Postgres and the merchant receiver's own record.
+//! Postgres and the merchant's receivers' own records.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+pub use crate::receiver::DeliveredEvent;
+use crate::receiver::Tally;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -67,6 +70,60 @@ pub struct MerchantLedger {
     pub refused: BTreeSet<Uuid>,
 }
 
+/// A stored event (a row of the private `events` table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    /// Event id.
+    pub id: Uuid,
+    /// Type, e.g. `order.confirmed`.
+    pub event_type: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Kind of object.
+    pub object_kind: String,
+    /// The object's id.
+    pub object_id: String,
+}
+
+impl EventRow {
+    /// What a delivery of this event must say about it.
+    pub fn as_delivered(&self) -> DeliveredEvent {
+        DeliveredEvent {
+            event_type: self.event_type.clone(),
+            tenant_id: self.tenant_id.clone(),
+            object: self.object_kind.clone(),
+            object_id: self.object_id.clone(),
+        }
+    }
+}
+
+/// What the merchant's webhook receiver accepted (signature verified) for the chaos endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookLedger {
+    /// Per event id: accepted deliveries (more than one: retries).
+    pub deliveries: BTreeMap<Uuid, u32>,
+    /// Per event id: the distinct bodies those deliveries carried.
+    pub bodies: BTreeMap<Uuid, Vec<DeliveredEvent>>,
+}
+
+impl WebhookLedger {
+    /// The part of `tally` that concerns `endpoint`.
+    pub fn of(tally: &Tally, endpoint: &str) -> Self {
+        let mut ledger = Self::default();
+        for ((e, id), n) in &tally.per_event {
+            if e == endpoint {
+                ledger.deliveries.insert(*id, *n);
+            }
+        }
+        for ((e, id), bodies) in &tally.bodies {
+            if e == endpoint {
+                ledger.bodies.insert(*id, bodies.clone());
+            }
+        }
+        ledger
+    }
+}
+
 /// Everything read back after the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReadBack {
@@ -80,4 +137,10 @@ pub struct ReadBack {
     pub spend: Vec<SpendRow>,
     /// The merchant's own record.
     pub merchant: MerchantLedger,
+    /// The tenant's events, in write order.
+    #[serde(default)]
+    pub events: Vec<EventRow>,
+    /// The merchant's webhook receiver's record.
+    #[serde(default)]
+    pub webhooks: WebhookLedger,
 }

@@ -49,6 +49,9 @@ pub struct ChaosReport {
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
     /// Calls the merchant's webhook receiver got.
     pub merchant_calls: u64,
+    /// Event deliveries the merchant's event receiver accepted (signature verified), retries included.
+    #[serde(default)]
+    pub webhook_deliveries: u64,
     /// Orders stored at the end.
     pub orders: u64,
     /// Orders still without a definite merchant answer when the checks ran (allowed: unknown outcomes).
@@ -81,6 +84,8 @@ pub struct Parts {
     pub faults: Vec<FaultRecord>,
     /// Merchant calls.
     pub merchant_calls: u64,
+    /// Event deliveries accepted.
+    pub webhook_deliveries: u64,
     /// Orders stored.
     pub orders: u64,
     /// Orders unsettled at the end.
@@ -123,6 +128,7 @@ impl ChaosReport {
             faults: parts.faults,
             requests,
             merchant_calls: parts.merchant_calls,
+            webhook_deliveries: parts.webhook_deliveries,
             orders: parts.orders,
             unsettled_orders: parts.unsettled_orders,
             checks,
@@ -152,7 +158,7 @@ impl ChaosReport {
         let failed = self.faults.iter().filter(|f| f.result != "ok").count();
         let _ = writeln!(out, "Faults injected ({} in all, {failed} could not be carried out):", self.faults.len());
         for (kind, n) in &self.faults_by_kind {
-            let _ = writeln!(out, "  {kind:<20} {n}");
+            let _ = writeln!(out, "  {kind:<26} {n}");
         }
         let _ = writeln!(out, "\nRequests by outcome:");
         for (kind, outcomes) in &self.requests {
@@ -161,12 +167,14 @@ impl ChaosReport {
         }
         let _ = writeln!(
             out,
-            "\n{} orders stored, {} still without a definite merchant answer; the merchant got {} calls\n\nChecks:",
-            self.orders, self.unsettled_orders, self.merchant_calls
+            "\n{} orders stored, {} still without a definite merchant answer; the merchant got {} calls; \
+             its event receiver accepted {} deliveries\n\nChecks:",
+            self.orders, self.unsettled_orders, self.merchant_calls, self.webhook_deliveries
         );
         for c in &self.checks {
             let mark = if c.violated == 0 { "PASS" } else { "FAIL" };
-            let _ = writeln!(out, "  {mark} {:<36} checked {:>6}, violated {}", c.name, c.checked, c.violated);
+            let retries = c.retries.map(|r| format!(" ({r} retries)")).unwrap_or_default();
+            let _ = writeln!(out, "  {mark} {:<36} checked {:>6}, violated {}{retries}", c.name, c.checked, c.violated);
             for example in &c.examples {
                 let _ = writeln!(out, "       {example}");
             }
@@ -196,15 +204,16 @@ impl ChaosReport {
             self.duration_s,
             escape(&self.replay)
         );
-        page.push_str("<h2>Checks</h2><table><tr><th>check</th><th>result</th><th>checked</th><th>violated</th><th>meaning</th></tr>\n");
+        page.push_str("<h2>Checks</h2><table><tr><th>check</th><th>result</th><th>checked</th><th>violated</th><th>retries</th><th>meaning</th></tr>\n");
         for c in &self.checks {
             let (class, word) = if c.violated == 0 { ("pass", "PASS") } else { ("fail", "FAIL") };
             let _ = writeln!(
                 page,
-                "<tr><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}{}</td></tr>",
+                "<tr><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}{}</td></tr>",
                 escape(&c.name),
                 c.checked,
                 c.violated,
+                c.retries.map(|r| r.to_string()).unwrap_or_default(),
                 escape(&c.meaning),
                 c.examples.iter().map(|e| format!("<br>{}", escape(e))).collect::<String>()
             );
@@ -212,7 +221,7 @@ impl ChaosReport {
         for (name, why) in &self.not_yet_checked {
             let _ = writeln!(
                 page,
-                "<tr><td>{}</td><td>n/a</td><td></td><td></td><td style=\"text-align:left\">{}</td></tr>",
+                "<tr><td>{}</td><td>n/a</td><td></td><td></td><td></td><td style=\"text-align:left\">{}</td></tr>",
                 escape(name),
                 escape(why)
             );

@@ -1,27 +1,36 @@
 //! The rig a chaos run owns: a private Postgres and Redis, a fault proxy per
-//! app in front of each, the merchant's webhook receiver and the app processes.
+//! app in front of each, the merchant's receivers (of orders, and of webhook
+//! events) and the app processes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use replenish_api::EventType;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::checker::ReadBack;
+use super::checker::{ReadBack, WebhookLedger};
 use super::cluster::{AppNode, Postgres, Redis, Scratch, ready};
 use super::merchant::{Merchant, Mode};
 use super::proxy::FaultProxy;
 use crate::client::{Api, CATALOG, Device, STORE, is_success};
 use crate::error::{Error, Result};
 use crate::process::free_port;
+use crate::receiver::{Receiver, new_secret};
+use crate::webhooks;
 
 /// The admin token of the rig's apps.
 const ADMIN_TOKEN: &str = "chaos-admin-token-0123456789abcdef";
 /// The webhook signing secret of the rig's store.
 const SECRET: &str = "whsec_chaos_0123456789abcdef";
+/// The webhook endpoint the chaos tenant registers for its events.
+pub const WEBHOOK_ENDPOINT: &str = "chaos";
+/// The apps' deadline for one event delivery, ms (`REPLENISH_WEBHOOK_TIMEOUT_MS`); the slow
+/// webhook receiver answers after it.
+const WEBHOOK_TIMEOUT_MS: u64 = 1000;
 
 /// What the rig is built from.
 #[derive(Debug, Clone)]
@@ -67,6 +76,12 @@ pub struct Rig {
     pub merchant: Merchant,
     /// One merchant fault at a time.
     pub merchant_turn: Mutex<()>,
+    /// The merchant's receiver of webhook events (endpoint [`WEBHOOK_ENDPOINT`]).
+    pub webhooks: Receiver,
+    /// How late the slow webhook receiver answers: after the apps' delivery deadline.
+    pub webhook_slow: Duration,
+    /// One webhook receiver fault at a time.
+    pub webhook_turn: Mutex<()>,
     /// A client for setup and readiness probes.
     pub http: reqwest::Client,
     scratch: Scratch,
@@ -87,6 +102,7 @@ impl Rig {
         let redis = Redis::start(free_port()?).await?;
         // Slow answers come after the apps' deadline: placed, but an unknown outcome to the app.
         let merchant = Merchant::start(Duration::from_millis(config.commerce_timeout_ms + 500))?;
+        let webhooks = Receiver::start("127.0.0.1:0", 2)?;
         let (mut apps, mut urls, mut pg_proxies, mut redis_proxies) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..config.apps {
             let pg_proxy = FaultProxy::start(postgres.port()).await?;
@@ -109,6 +125,9 @@ impl Rig {
             redis: Mutex::new(redis),
             merchant,
             merchant_turn: Mutex::new(()),
+            webhooks,
+            webhook_slow: Duration::from_millis(WEBHOOK_TIMEOUT_MS + 500),
+            webhook_turn: Mutex::new(()),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
             scratch,
         };
@@ -148,6 +167,8 @@ impl Rig {
             proxy.heal();
         }
         self.merchant.set_mode(Mode::Normal);
+        self.webhooks.set_delay(Duration::ZERO);
+        self.webhooks.set_down(false);
         for app in &self.apps {
             let mut node = app.lock().await;
             if !ready(&self.http, &node.url()).await {
@@ -159,7 +180,8 @@ impl Rig {
 
     /// Creates tenant `tenant` (daily budget `budget_usd` per owner, intents
     /// lapsing after `intent_ttl` s), a store ordering through the merchant's
-    /// webhook, the load catalog and `devices` devices shared by `owners` owners.
+    /// webhook, a webhook endpoint taking every event type to [`Rig::webhooks`],
+    /// the load catalog and `devices` devices shared by `owners` owners.
     pub async fn provision(
         &self,
         tenant: &str,
@@ -177,6 +199,11 @@ impl Rig {
         let store = json!({"name": "Chaos store", "timezone": "UTC",
             "commerce": {"provider": "webhook", "url": self.merchant.url(), "secret": SECRET}});
         expect(&api, Method::PUT, &format!("/api/v1/stores/{STORE}"), &key, &store).await?;
+        // Registered before anything else happens, so every event of the load is subscribed.
+        let url = Receiver::url_for(self.webhooks.base(), WEBHOOK_ENDPOINT);
+        let secret = new_secret();
+        self.webhooks.expect(WEBHOOK_ENDPOINT, &secret);
+        webhooks::register(&api, &key, WEBHOOK_ENDPOINT, &url, &secret, EventType::ALL).await?;
         for (id, class, sku, price) in CATALOG {
             let product = json!({"object_class": class, "display_name": id, "reorder_threshold": "LOW",
                 "default_sku": sku, "variants": [{"sku": sku, "label": id, "unit_price_usd": price}]});
@@ -221,7 +248,22 @@ impl Rig {
         text.trim().parse().map_err(|_| Error::Bench(format!("count of unsettled orders: {text}")))
     }
 
-    /// Everything of `tenant` in the database, and the merchant's record.
+    /// Work of `tenant` that will still write or deliver events: unsettled orders, intents
+    /// still PENDING (the sweep expires them, writing `intent.expired`), and events the
+    /// webhook receiver has not received yet.
+    pub fn outstanding(&self, tenant: &str) -> Result<u64> {
+        let pending = self.postgres.psql(&format!(
+            "SELECT (SELECT count(*) FROM orders WHERE tenant_id = '{tenant}' AND status IN ('PENDING', 'SUBMITTED')) \
+             + (SELECT count(*) FROM intents WHERE tenant_id = '{tenant}' AND status = 'PENDING')"
+        ))?;
+        let pending: u64 =
+            pending.trim().parse().map_err(|_| Error::Bench(format!("count of pending work: {pending}")))?;
+        let ids: Vec<IdRow> = self.rows(&format!("SELECT id FROM events WHERE tenant_id = '{tenant}'"))?;
+        let received = self.webhooks.tally().events(WEBHOOK_ENDPOINT);
+        Ok(pending + ids.iter().filter(|row| !received.contains(&row.id)).count() as u64)
+    }
+
+    /// Everything of `tenant` in the database, and the merchants' records.
     pub fn read_back(&self, tenant: &str) -> Result<ReadBack> {
         let of = format!("WHERE tenant_id = '{tenant}'");
         Ok(ReadBack {
@@ -232,8 +274,18 @@ impl Rig {
             ))?,
             spend: self.rows(&format!("SELECT owner, day, cents FROM owner_daily_spend {of}"))?,
             merchant: self.merchant.ledger(),
+            events: self.rows(&format!(
+                "SELECT id, event_type, tenant_id, object_kind, object_id FROM events {of} ORDER BY seq"
+            ))?,
+            webhooks: WebhookLedger::of(&self.webhooks.tally(), WEBHOOK_ENDPOINT),
         })
     }
+}
+
+/// A row with just an id.
+#[derive(serde::Deserialize)]
+struct IdRow {
+    id: uuid::Uuid,
 }
 
 fn app_env(database_url: String, redis_port: u16, commerce_timeout_ms: u64) -> Result<Vec<(String, String)>> {
@@ -254,6 +306,11 @@ fn app_env(database_url: String, redis_port: u16, commerce_timeout_ms: u64) -> R
         ("REPLENISH_COMMERCE_RETRY_BASE_MS", "200".to_owned()),
         ("REPLENISH_COMMERCE_RETRY_MAX_SECS", "2".to_owned()),
         ("REPLENISH_COMMERCE_BREAKER_OPEN_SECS", "2".to_owned()),
+        // The same for event deliveries: quick polls and retries, so they drain within the tail.
+        ("REPLENISH_WEBHOOK_TIMEOUT_MS", WEBHOOK_TIMEOUT_MS.to_string()),
+        ("REPLENISH_WEBHOOK_RETRY_BASE_MS", "200".to_owned()),
+        ("REPLENISH_WEBHOOK_RETRY_MAX_SECS", "2".to_owned()),
+        ("REPLENISH_WEBHOOK_POLL_INTERVAL_MS", "200".to_owned()),
     ];
     Ok(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }

@@ -47,8 +47,28 @@ fn clean() -> (History, ReadBack) {
         orders: vec![order(10, 1, "CONFIRMED")],
         spend: vec![SpendRow { owner: "o".into(), day: "2026-11-30".into(), cents: 1299 }],
         merchant: MerchantLedger { placed: [(id(10), 1)].into(), refused: BTreeSet::new() },
+        events: vec![event(20, "intent.created", "intent", id(1)), event(21, "order.confirmed", "order", id(10))],
+        // The first event delivered once, the second twice (a retry).
+        webhooks: WebhookLedger {
+            deliveries: [(id(20), 1), (id(21), 2)].into(),
+            bodies: [
+                (id(20), vec![event(20, "intent.created", "intent", id(1)).as_delivered()]),
+                (id(21), vec![event(21, "order.confirmed", "order", id(10)).as_delivered()]),
+            ]
+            .into(),
+        },
     };
     (history, state)
+}
+
+fn event(n: u128, event_type: &str, object: &str, object_id: Uuid) -> EventRow {
+    EventRow {
+        id: id(n),
+        event_type: event_type.into(),
+        tenant_id: "t".into(),
+        object_kind: object.into(),
+        object_id: object_id.to_string(),
+    }
 }
 
 fn order(n: u128, intent: u128, status: &str) -> OrderRow {
@@ -82,6 +102,27 @@ fn a_clean_history_violates_nothing_and_counts_what_it_checked() {
     assert_eq!(checked("acknowledged_decisions_recorded"), 2);
     assert_eq!(checked("acknowledged_orders_exist_once"), 1);
     assert_eq!(checked("unknown_outcomes_at_most_once"), 1);
+    assert_eq!(checked("every_event_delivered"), 2);
+    let delivered = checks.iter().find(|c| c.name == "every_event_delivered").unwrap();
+    assert_eq!(delivered.retries, Some(1), "the second delivery of one event is a retry, not a violation");
+}
+
+#[test]
+fn an_event_never_delivered_or_delivered_with_another_body_is_caught() {
+    let (history, mut state) = clean();
+    state.webhooks.deliveries.remove(&id(20));
+    state.webhooks.bodies.remove(&id(20));
+    assert_eq!(violations(&history, &state), only("every_event_delivered", 1));
+    // A retry whose body names another object.
+    let (history, mut state) = clean();
+    let mut other = state.events[1].as_delivered();
+    other.object_id = id(11).to_string();
+    state.webhooks.bodies.get_mut(&id(21)).unwrap().push(other);
+    assert_eq!(violations(&history, &state), only("every_event_delivered", 1));
+    // Deliveries of events not stored for the tenant are not this check's business.
+    let (history, mut state) = clean();
+    state.webhooks.deliveries.insert(id(99), 1);
+    assert!(violations(&history, &state).is_empty());
 }
 
 #[test]
