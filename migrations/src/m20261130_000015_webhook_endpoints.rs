@@ -161,12 +161,13 @@ impl MigrationTrait for Migration {
                  (tenant_id, endpoint_id, object_key, event_seq) WHERE outcome IN ('pending', 'failed')",
             )
             .await?;
-        // The dispatcher's claim: unfinished deliveries by when they are due.
+        // The dispatcher's claim: unfinished deliveries in the order it takes them (due time, then
+        // event), so the claim walks the index and stops at its limit instead of sorting every due row.
         manager
             .get_connection()
             .execute_unprepared(
                 "CREATE INDEX idx_webhook_deliveries_due ON webhook_deliveries \
-                 (next_attempt_at) WHERE outcome IN ('pending', 'failed')",
+                 (next_attempt_at, event_seq) WHERE outcome IN ('pending', 'failed')",
             )
             .await?;
         Ok(())

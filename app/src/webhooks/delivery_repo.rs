@@ -297,34 +297,59 @@ fn abandoned() -> delivery::ActiveModel {
     }
 }
 
-/// Open deliveries whose endpoint is disabled (by the service, or by a PUT
-/// with `enabled: false`).
-const OF_DISABLED: &str = "outcome IN ('pending', 'failed') AND EXISTS (SELECT 1 FROM webhook_endpoints e \
-     WHERE e.tenant_id = webhook_deliveries.tenant_id AND e.id = webhook_deliveries.endpoint_id \
-     AND e.enabled = false)";
-
-/// Abandons the open deliveries of disabled endpoints (of `only`'s tenant,
-/// when given); how many. Reads first, so it writes only when there is any.
+/// Abandons the open deliveries of disabled endpoints (by the service, or by
+/// a PUT with `enabled: false`) — of `only`'s tenant, when given; how many.
+/// It runs on every poll, so it starts from the endpoints (few, and rarely
+/// disabled) rather than from the open deliveries (possibly many): with no
+/// disabled endpoint it is one small read, and each disabled endpoint's open
+/// deliveries are found through the open-deliveries index.
 pub async fn abandon_disabled(
     db: &DatabaseConnection,
     only: Option<&TenantScope>,
     _: AcrossTenants,
 ) -> Result<u64, Error> {
-    let mut peek = delivery::Entity::find().select_only().column(delivery::Column::Id).filter(Expr::cust(OF_DISABLED));
+    let mut disabled = endpoint::Entity::find()
+        .select_only()
+        .column(endpoint::Column::TenantId)
+        .column(endpoint::Column::Id)
+        .filter(endpoint::Column::Enabled.eq(false));
     if let Some(tenant) = only {
-        peek = peek.filter(delivery::Column::TenantId.eq(tenant.as_str()));
+        disabled = disabled.filter(endpoint::Column::TenantId.eq(tenant.as_str()));
     }
-    if peek.limit(1).into_tuple::<Uuid>().one(db).await?.is_none() {
-        return Ok(0);
+    let disabled: Vec<(String, String)> = disabled.into_tuple().all(db).await?;
+    let mut abandoned_count = 0;
+    for (tenant, endpoint_id) in disabled {
+        let open = delivery::Entity::find()
+            .select_only()
+            .column(delivery::Column::Id)
+            .filter(delivery::Column::TenantId.eq(tenant.as_str()))
+            .filter(delivery::Column::EndpointId.eq(endpoint_id.as_str()))
+            .filter(delivery::Column::Outcome.is_in(["pending", "failed"]));
+        if open.limit(1).into_tuple::<Uuid>().one(db).await?.is_none() {
+            continue;
+        }
+        let txn = crate::db::begin_write(db).await?;
+        // Still disabled inside the writing transaction: a PUT may have re-enabled it meanwhile.
+        let still = endpoint::Entity::find()
+            .filter(endpoint::Column::TenantId.eq(tenant.as_str()))
+            .filter(endpoint::Column::Id.eq(endpoint_id.as_str()))
+            .filter(endpoint::Column::Enabled.eq(false))
+            .one(&txn)
+            .await?;
+        if still.is_none() {
+            continue;
+        }
+        let result = delivery::Entity::update_many()
+            .set(abandoned())
+            .filter(delivery::Column::TenantId.eq(tenant.as_str()))
+            .filter(delivery::Column::EndpointId.eq(endpoint_id.as_str()))
+            .filter(delivery::Column::Outcome.is_in(["pending", "failed"]))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        abandoned_count += result.rows_affected;
     }
-    let txn = crate::db::begin_write(db).await?;
-    let mut update = delivery::Entity::update_many().set(abandoned()).filter(Expr::cust(OF_DISABLED));
-    if let Some(tenant) = only {
-        update = update.filter(delivery::Column::TenantId.eq(tenant.as_str()));
-    }
-    let result = update.exec(&txn).await?;
-    txn.commit().await?;
-    Ok(result.rows_affected)
+    Ok(abandoned_count)
 }
 
 /// Which deliveries of one endpoint the log shows.
