@@ -301,7 +301,12 @@ impl Default for Metrics {
             "Stores whose circuit breaker is open or half-open on this replica",
             Gauge::default(),
         );
-        let events = registered(r, "events", "Events committed, by type (counted at fan-out)", Family::default());
+        let events: Family<TypeLabels, Counter> =
+            registered(r, "events", "Events committed, by type (counted at fan-out)", Family::default());
+        // Every type from the start, so a dashboard's query finds the series before the first event.
+        for event_type in replenish_api::EventType::ALL {
+            events.get_or_create(&TypeLabels { r#type: event_type.as_str().to_owned() }).inc_by(0);
+        }
         let webhook_deliveries: Family<OutcomeLabels, Counter> = registered(
             r,
             "webhook_deliveries",
