@@ -256,12 +256,25 @@ async fn events_past_retention_are_pruned(backend: Backend) {
         s.event_retention_days = 30;
     })
     .await;
-    let (key, _) = app.seeded_tenant("acme").await;
-    assert_eq!(all_events(&app, &key, "").await.len(), 2, "the tenant created, glasses registered");
-    // Kept while young (the dispatcher fans it out meanwhile: no endpoint, no delivery).
-    app.advance(Duration::from_secs(29 * 24 * 3600));
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(all_events(&app, &key, "").await.len(), 2, "29 days old: kept");
+    let (key, token) = app.seeded_tenant("acme").await;
+    let setup = "&type=tenant.limits_changed,device.registered";
+    assert_eq!(all_events(&app, &key, setup).await.len(), 2, "the tenant created, glasses registered");
+    // Two days later a prompt: its event is the younger one.
     app.advance(Duration::from_secs(2 * 24 * 3600));
-    app.eventually("the 31-day-old event is pruned", || async { all_events(&app, &key, "").await.is_empty() }).await;
+    let two_days_ms = 2 * 24 * 3600 * 1000;
+    let body = json!({"event_id": "e1", "object_class": "water_bottle", "fill_level": "EMPTY", "confidence": "HIGH",
+        "captured_at_ms": crate::helpers::now_ms() + two_days_ms});
+    let prompt = app.call(Method::POST, "/api/v1/detections", Some(&token), Some(body)).await;
+    let intent = prompt.assert_status(200)["intent_id"].as_str().expect("a prompt").to_owned();
+    // 31 and 29 days old: the pruning pass that removes the first two proves one ran, and it kept the prompt's.
+    app.advance(Duration::from_secs(29 * 24 * 3600));
+    app.eventually("the 31-day-old events are pruned", || async { all_events(&app, &key, setup).await.is_empty() })
+        .await;
+    let created = all_events(&app, &key, "&type=intent.created").await;
+    assert_eq!(types_of(&created, &intent), ["intent.created"], "29 days old: kept");
+    app.advance(Duration::from_secs(2 * 24 * 3600));
+    app.eventually("the prompt's event is pruned at 31 days", || async {
+        all_events(&app, &key, "&type=intent.created").await.is_empty()
+    })
+    .await;
 }
