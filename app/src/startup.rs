@@ -23,6 +23,7 @@ use crate::dashboard::session::DashboardConfig;
 use crate::db::scope::TenantScope;
 use crate::detections::actor::DeviceDeps;
 use crate::detections::fleet::DeviceFleet;
+use crate::detections::prompts::PromptWriter;
 use crate::detections::writer::DetectionWriter;
 use crate::http::{BodyLimit, method_not_allowed, path_config, problem_fallback, query_config, route_not_found};
 use crate::idempotency::KeyPolicy;
@@ -441,6 +442,7 @@ fn loop_services(
         db: db.clone(),
         tenants: tenants.clone(),
         writer: DetectionWriter::spawn(db.clone(), metrics.clone()),
+        prompts: PromptWriter::spawn(db.clone(), metrics.clone()),
         stores,
         metrics: metrics.clone(),
         settings: ActorSettings { idle_timeout, mailbox_capacity: settings.mailbox_capacity.max(1), answer_timeout },

@@ -204,6 +204,8 @@ pub struct Metrics {
     assistant_breaker_open: Gauge,
     detection_batch_rows: Histogram,
     detection_batch_seconds: Histogram,
+    prompt_batch_candidates: Histogram,
+    prompt_batch_seconds: Histogram,
     merchant_calls: Family<OutcomeLabels, Counter>,
     merchant_breaker_changes: Family<StatusLabels, Counter>,
     merchant_breakers_open: Gauge,
@@ -283,6 +285,18 @@ impl Default for Metrics {
             "Time to write and commit one batch of detections, waiting for the write turn included",
             latency_histogram(),
         );
+        let prompt_batch_candidates = registered(
+            r,
+            "prompt_batch_candidates",
+            "Prompt candidates per group commit",
+            Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+        );
+        let prompt_batch_seconds = registered(
+            r,
+            "prompt_batch_duration_seconds",
+            "Time to decide and commit one batch of prompt candidates, waiting for the write turn included",
+            latency_histogram(),
+        );
         let merchant_calls = registered(
             r,
             "merchant_calls",
@@ -347,6 +361,8 @@ impl Default for Metrics {
             assistant_breaker_open,
             detection_batch_rows,
             detection_batch_seconds,
+            prompt_batch_candidates,
+            prompt_batch_seconds,
             merchant_calls,
             merchant_breaker_changes,
             merchant_breakers_open,
@@ -375,6 +391,12 @@ impl Metrics {
     pub fn detection_batch(&self, rows: usize, seconds: f64) {
         self.detection_batch_rows.observe(rows as f64);
         self.detection_batch_seconds.observe(seconds);
+    }
+
+    /// Records one group commit of prompt candidates.
+    pub fn prompt_batch(&self, candidates: usize, seconds: f64) {
+        self.prompt_batch_candidates.observe(candidates as f64);
+        self.prompt_batch_seconds.observe(seconds);
     }
 
     /// Counts a detection by its reason.

@@ -14,7 +14,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::actors::{ActorSettings, Registry};
 use crate::clock::Clock;
-use crate::detections::repo::{self, Candidate};
+use crate::detections::candidates::Candidate;
+use crate::detections::prompts::PromptWriter;
+use crate::detections::repo;
 use crate::detections::writer::DetectionWriter;
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
@@ -90,6 +92,8 @@ pub struct DeviceDeps {
     pub tenants: Arc<TenantCache>,
     /// Group commit for settled detections.
     pub writer: DetectionWriter,
+    /// Group commit for prompt candidates.
+    pub prompts: PromptWriter,
     /// Where accepted decisions are placed as orders.
     pub stores: Arc<StoreActors>,
     /// Metrics.
@@ -288,7 +292,8 @@ impl DeviceActor {
 }
 
 /// Makes a planned detection durable: a settled one through the group
-/// commit, a prompt candidate as its own transaction (intent + detection row).
+/// commit of detections, a prompt candidate through the group commit of
+/// candidates (decided against the database, intent + detection row).
 async fn record(
     deps: &DeviceDeps,
     device: &DeviceContext,
@@ -301,9 +306,10 @@ async fn record(
     match plan {
         Plan::Settled(response) => repo::record_settled(&deps.db, &deps.writer, device, event_id, response, now).await,
         Plan::Candidate(prompt_response, unit_price_cents, order_horizon) => {
+            let (device, event_id) = (device.clone(), event_id.to_owned());
             let candidate =
                 Candidate { device, event_id, prompt_response, unit_price_cents, cooldown, ttl, order_horizon, now };
-            repo::record_candidate(&deps.db, &candidate).await
+            deps.prompts.decide(candidate).await
         }
     }
 }

@@ -15,6 +15,7 @@ use actix::Actor;
 
 use crate::actors::Entry;
 use crate::auth::DeviceCaller;
+use crate::detections::activation::{Activation, ActivationLoader};
 use crate::changes::{Change, ChangeSink};
 use crate::detections::actor::{Decide, Detect, DeviceActor, DeviceDeps, Recheck, TakeSlot};
 use crate::error::Error;
@@ -40,6 +41,8 @@ enum Admission {
 /// The device actors of this replica.
 pub struct DeviceFleet {
     deps: Arc<DeviceDeps>,
+    /// Loads new actors' state in batches.
+    loader: ActivationLoader,
     /// False while change notices could be missed.
     trusted: AtomicBool,
     /// Ticks before actors are forgotten for a change, so an activation that
@@ -50,7 +53,8 @@ pub struct DeviceFleet {
 impl DeviceFleet {
     /// A fleet whose actors start lazily on first use.
     pub fn new(deps: DeviceDeps) -> Self {
-        Self { deps: Arc::new(deps), trusted: AtomicBool::new(true), forgets: AtomicU64::new(0) }
+        let loader = ActivationLoader::spawn(deps.db.clone(), deps.tenants.clone(), deps.clock.clone());
+        Self { deps: Arc::new(deps), loader, trusted: AtomicBool::new(true), forgets: AtomicU64::new(0) }
     }
 
     async fn activate(&self, caller: &DeviceCaller) -> Result<Entry<DeviceActor>, Error> {
@@ -62,24 +66,22 @@ impl DeviceFleet {
             return Ok(entry.clone());
         }
         let forgets = self.forgets.load(Ordering::Acquire);
-        // Load outside the registry lock; if another request activated it meanwhile, theirs wins.
         let deps = &self.deps;
-        let device = crate::devices::repo::context(&deps.db, &caller.scope()).await?.ok_or(Error::Unauthorized)?;
         if let Some(entry) = live {
             // The device may have moved without this replica hearing of it.
-            if entry.addr.send(Recheck(device.clone())).await.unwrap_or(false) {
+            let device = crate::devices::repo::context(&deps.db, &caller.scope()).await?.ok_or(Error::Unauthorized)?;
+            if entry.addr.send(Recheck(device)).await.unwrap_or(false) {
                 return Ok(entry);
             }
         }
-        let snapshot = deps.tenants.get(&device.tenant_id).await?;
-        let cooldown = chrono::Duration::seconds(i64::from(snapshot.limits.cooldown_seconds));
-        let memory = crate::detections::repo::load_memory(&deps.db, &device, cooldown, deps.clock.now()).await?;
-        let quota = snapshot.limits.device_per_minute;
+        // Loaded outside the registry lock, batched with other activations; if
+        // another request activated it meanwhile, theirs wins.
+        let Activation { device, memory, quota_per_minute } =
+            self.loader.load(caller.scope()).await?.ok_or(Error::Unauthorized)?;
         let deps = deps.clone();
-        let entry = self
-            .deps
-            .registry
-            .get_or_start(&key, move |generation| DeviceActor::new(device, deps, generation, quota, memory).start())?;
+        let entry = self.deps.registry.get_or_start(&key, move |generation| {
+            DeviceActor::new(device, deps, generation, quota_per_minute, memory).start()
+        })?;
         if self.forgets.load(Ordering::Acquire) != forgets {
             // A change came in while this actor loaded; it may hold the device as it
             // was. It serves this request (which raced the change); the next one reloads.

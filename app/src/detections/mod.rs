@@ -3,10 +3,14 @@
 //! outcome durable before the device hears it.
 //!
 //! `routes` (HTTP edge) → `fleet` (finds or activates the device's actor) →
-//! `actor` (rules and memory) → `repo` / `writer` (the only SQL).
+//! `actor` (rules and memory) → `writer` / `prompts` (group commit of settled
+//! detections and of prompt candidates) → `repo` / `candidates` (the only SQL).
 
+pub mod activation;
 pub mod actor;
+pub mod candidates;
 pub mod fleet;
+pub mod prompts;
 pub mod repo;
 pub mod routes;
 pub mod writer;

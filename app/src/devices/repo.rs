@@ -1,5 +1,7 @@
 //! Device queries; every one is scoped to a tenant.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use replenish_api::EventType;
 use sea_orm::sea_query::Expr;
@@ -353,4 +355,31 @@ pub async fn context(db: &DatabaseConnection, device: &DeviceScope) -> Result<Op
         test: row.test,
         scope: device.clone(),
     }))
+}
+
+/// The activation contexts of several devices in one statement, keyed by
+/// (tenant, device); devices that do not exist are absent.
+pub async fn contexts(
+    db: &DatabaseConnection,
+    devices: &[DeviceScope],
+) -> Result<HashMap<(String, String), DeviceContext>, Error> {
+    if devices.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let any = devices.iter().fold(Condition::any(), |any, d| any.add(d.condition::<entity::Entity>()));
+    let rows = entity::Entity::find().filter(any).all(db).await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let scope = DeviceScope::parse(&row.tenant_id, &row.id)?;
+        let context = DeviceContext {
+            tenant_id: row.tenant_id.clone(),
+            device_id: row.id.clone(),
+            store_id: row.store_id,
+            owner: row.owner,
+            test: row.test,
+            scope,
+        };
+        found.insert((row.tenant_id, row.id), context);
+    }
+    Ok(found)
 }

@@ -15,4 +15,4 @@ pub mod repo;
 pub mod routes;
 
 pub use model::NewEvent;
-pub use repo::{record, record_all};
+pub use repo::{record, record_all, record_each};

@@ -44,6 +44,20 @@ pub async fn record_all(
     Ok(())
 }
 
+/// Writes events of several changes, possibly of several tenants, each with
+/// its own time, in one statement (a batch of prompt candidates).
+pub async fn record_each(
+    txn: &impl ConnectionTrait,
+    events: Vec<(TenantScope, NewEvent, DateTime<Utc>)>,
+) -> Result<(), Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events.into_iter().map(|(tenant, new, at)| active(&tenant, new, Uuid::new_v4(), at));
+    event::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    Ok(())
+}
+
 fn active(tenant: &TenantScope, new: NewEvent, id: Uuid, at: DateTime<Utc>) -> event::ActiveModel {
     event::ActiveModel {
         seq: NotSet,

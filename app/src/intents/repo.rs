@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, UpdateMany};
+use sea_orm::{Condition, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, UpdateMany};
 
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
 use crate::devices::entity as device;
@@ -16,23 +16,45 @@ use crate::intents::entity::intent;
 use crate::orders::model::IntentStatus;
 use replenish_api::EventType;
 
-/// Marks this device's lapsed PENDING intents (optionally for one product)
+/// One (device, product) whose lapsed PENDING intent a prompt candidate
+/// clears before it decides, and whether the device is a test device.
+pub struct LapsedProduct<'a> {
+    /// The device.
+    pub device: &'a DeviceScope,
+    /// The product.
+    pub product_id: &'a str,
+    /// Whether the device is a test device (its events say so).
+    pub test: bool,
+}
+
+/// Marks the lapsed PENDING intents of every (device, product) in `products`
 /// EXPIRED and writes their `intent.expired` events, inside the caller's
-/// transaction. `test`: whether the device is a test device.
-pub async fn expire_lapsed(
+/// transaction, in one statement whatever their number.
+pub async fn expire_lapsed_products(
     txn: &impl ConnectionTrait,
-    device: &DeviceScope,
-    product_id: Option<&str>,
-    test: bool,
+    products: &[LapsedProduct<'_>],
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
-    let mut update = lapsed_to_expired(device.update::<intent::Entity>(), now);
-    if let Some(product_id) = product_id {
-        update = update.filter(intent::Column::ProductId.eq(product_id));
+    if products.is_empty() {
+        return Ok(0);
     }
-    let expired = update.exec_with_returning(txn).await?;
-    let events = expired.iter().map(|row| expired_event(row, test, now)).collect::<Result<Vec<_>, _>>()?;
-    events::record_all(txn, device.tenant(), events, now).await?;
+    let any = products.iter().fold(Condition::any(), |any, p| {
+        any.add(p.device.condition::<intent::Entity>().add(intent::Column::ProductId.eq(p.product_id)))
+    });
+    let expired = lapsed_to_expired(intent::Entity::update_many().filter(any), now).exec_with_returning(txn).await?;
+    let mut by_tenant: BTreeMap<&str, (&TenantScope, Vec<NewEvent>)> = BTreeMap::new();
+    for row in &expired {
+        let Some(of) = products.iter().find(|p| {
+            p.device.tenant().as_str() == row.tenant_id && p.device.device_id() == row.device_id
+        }) else {
+            return Err(Error::Internal("an expired intent matched no device of the batch".into()));
+        };
+        let entry = by_tenant.entry(of.device.tenant().as_str()).or_insert((of.device.tenant(), Vec::new()));
+        entry.1.push(expired_event(row, of.test, now)?);
+    }
+    for (_, (tenant, events)) in by_tenant {
+        events::record_all(txn, tenant, events, now).await?;
+    }
     Ok(expired.len() as u64)
 }
 
