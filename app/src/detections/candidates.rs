@@ -163,7 +163,13 @@ impl HeldOff {
         }
         let per_product = |extra: &dyn Fn(&Candidate) -> Condition| {
             fresh.iter().fold(Condition::any(), |any, c| {
-                any.add(c.device.scope.condition::<intent::Entity>().add(intent::Column::ProductId.eq(c.product_id())).add(extra(c)))
+                any.add(
+                    c.device
+                        .scope
+                        .condition::<intent::Entity>()
+                        .add(intent::Column::ProductId.eq(c.product_id()))
+                        .add(extra(c)),
+                )
             })
         };
         let open_filter = per_product(&|_| Condition::all());
@@ -233,7 +239,9 @@ impl HeldOff {
         if let Some(remaining) = cooldown_remaining(ordered, c.cooldown, c.now) {
             return Some(c.suppressed(Reason::AlreadyOrdered, remaining, None));
         }
-        if let Some(order) = self.on_its_way.get(&owned(c.household_key())).filter(|o| o.created_at > c.now - c.order_horizon) {
+        if let Some(order) =
+            self.on_its_way.get(&owned(c.household_key())).filter(|o| o.created_at > c.now - c.order_horizon)
+        {
             let held = c.suppressed(Reason::OrderInProgress, 0, None);
             return Some(DetectionResponse { order_id: Some(order.id), eta: order.eta.clone(), ..held });
         }

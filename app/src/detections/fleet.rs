@@ -15,8 +15,8 @@ use actix::Actor;
 
 use crate::actors::Entry;
 use crate::auth::DeviceCaller;
-use crate::detections::activation::{Activation, ActivationLoader};
 use crate::changes::{Change, ChangeSink};
+use crate::detections::activation::{Activation, ActivationLoader};
 use crate::detections::actor::{Decide, Detect, DeviceActor, DeviceDeps, Recheck, TakeSlot};
 use crate::error::Error;
 use crate::intents::decision::{DecisionRequest, DecisionResponse};

@@ -27,11 +27,13 @@ const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4_096;
 
 type Reply = oneshot::Sender<Result<DetectionResponse, Error>>;
+/// A queued candidate and where its answer goes.
+type Queued = (Candidate, Reply);
 
 /// The handle device actors use to queue prompt candidates.
 #[derive(Clone)]
 pub struct PromptWriter {
-    queue: mpsc::Sender<(Candidate, Reply)>,
+    queue: mpsc::Sender<Queued>,
 }
 
 impl PromptWriter {
@@ -51,7 +53,7 @@ impl PromptWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, mut inbox: mpsc::Receiver<(Candidate, Reply)>, metrics: Arc<Metrics>) {
+async fn run(db: DatabaseConnection, mut inbox: mpsc::Receiver<Queued>, metrics: Arc<Metrics>) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     while inbox.recv_many(&mut queued, MAX_BATCH).await > 0 {
         let (batch, alone) = split_by_device(std::mem::take(&mut queued));
@@ -81,7 +83,7 @@ async fn run(db: DatabaseConnection, mut inbox: mpsc::Receiver<(Candidate, Reply
 /// Splits the queue into a batch with one candidate per device and the rest.
 /// A device's actor sends one candidate at a time, so the rest is empty
 /// unless two replicas' worth of requests reached one process.
-fn split_by_device(queued: Vec<(Candidate, Reply)>) -> (Vec<(Candidate, Reply)>, Vec<(Candidate, Reply)>) {
+fn split_by_device(queued: Vec<Queued>) -> (Vec<Queued>, Vec<Queued>) {
     let mut seen = std::collections::HashSet::with_capacity(queued.len());
     queued.into_iter().partition(|(c, _)| seen.insert((c.device.tenant_id.clone(), c.device.device_id.clone())))
 }

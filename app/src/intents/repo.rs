@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{Condition, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, UpdateMany};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, UpdateMany};
 
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
 use crate::devices::entity as device;
@@ -44,9 +44,10 @@ pub async fn expire_lapsed_products(
     let expired = lapsed_to_expired(intent::Entity::update_many().filter(any), now).exec_with_returning(txn).await?;
     let mut by_tenant: BTreeMap<&str, (&TenantScope, Vec<NewEvent>)> = BTreeMap::new();
     for row in &expired {
-        let Some(of) = products.iter().find(|p| {
-            p.device.tenant().as_str() == row.tenant_id && p.device.device_id() == row.device_id
-        }) else {
+        let Some(of) = products
+            .iter()
+            .find(|p| p.device.tenant().as_str() == row.tenant_id && p.device.device_id() == row.device_id)
+        else {
             return Err(Error::Internal("an expired intent matched no device of the batch".into()));
         };
         let entry = by_tenant.entry(of.device.tenant().as_str()).or_insert((of.device.tenant(), Vec::new()));

@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 
 mod assistant;
 mod bad_input;
+mod batches;
 mod budget_day;
 mod cross_tenant;
 mod dashboard;
