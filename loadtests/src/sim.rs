@@ -534,3 +534,18 @@ async fn measure(
     report.webhooks = delivered;
     Ok((report, snapshot.timeline))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cover_order_visits_every_device_once_and_a_seed_repeats_it() {
+        let order = shuffled(1000, 7);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_ne!(order, sorted, "shuffled");
+        assert_eq!(order, shuffled(1000, 7));
+    }
+}

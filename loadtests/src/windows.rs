@@ -168,7 +168,11 @@ pub fn compute(timeline: &[Second], config: WindowConfig) -> Windows {
 impl WindowSummary {
     /// One line for a terminal, with the bounds met or MISSED.
     pub fn line(&self, config: WindowConfig) -> String {
-        let verdict = |n: usize| if n == 0 { "met" } else { "MISSED" };
+        let verdict = |over: usize, of: usize| match (over, of) {
+            (_, 0) => "n/a",
+            (0, _) => "met",
+            _ => "MISSED",
+        };
         let worst =
             self.worst.map_or("none".to_owned(), |(t, p99)| format!("{t}-{} s, p99 {p99:.2} ms", t + config.secs));
         format!(
@@ -176,11 +180,11 @@ impl WindowSummary {
             self.endpoint,
             self.over_any_bound,
             self.windows,
-            verdict(self.over_any_bound),
+            verdict(self.over_any_bound, self.windows),
             config.steady_after,
             self.steady_over_bound,
             self.steady_windows,
-            verdict(self.steady_over_bound),
+            verdict(self.steady_over_bound, self.steady_windows),
         )
     }
 }
