@@ -125,6 +125,11 @@ pub struct RunConfig {
     /// Start a local webhook receiver, register it for every event type and check that
     /// every event of the run reached it (`--webhooks`).
     pub webhooks: Option<crate::webhooks::WebhookConfig>,
+    /// How the per-second timeline is cut into windows for per-window percentiles.
+    pub windows: crate::windows::WindowConfig,
+    /// The first arrivals visit every device once, in a seeded random order, before devices are
+    /// drawn at random: every device activates within the run's first seconds (a cold start).
+    pub cover_fleet_first: bool,
 }
 
 impl RunConfig {
@@ -150,6 +155,8 @@ impl RunConfig {
             thresholds: Vec::new(),
             keep: false,
             webhooks: None,
+            windows: crate::windows::WindowConfig::default(),
+            cover_fleet_first: false,
         }
     }
 

@@ -202,6 +202,9 @@ pub fn render(report: &Report) -> String {
             Series { label: "errors/s", colour: "#cf222e", values: t.iter().map(|s| s.errors as f64).collect() },
         ],
     ));
+    if let Some(windows) = &report.windows {
+        page.push_str(&windows.html());
+    }
     page.push_str("</body></html>\n");
     page
 }

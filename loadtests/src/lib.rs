@@ -13,23 +13,29 @@
 //! [`webhooks`] registers it for a run and checks every event arrived; [`webhook_bench`]
 //! measures delivery.
 
+pub mod backend;
 pub mod baseline;
 pub mod bench;
 pub mod chaos;
 pub mod checks;
 pub mod client;
+pub mod cold;
 pub mod config;
+pub mod cpu;
 pub mod error;
 pub mod html;
+pub mod million;
 pub mod process;
 pub mod receiver;
 pub mod report;
 pub mod schedule;
 pub mod sim;
+pub mod soak;
 pub mod stats;
 pub mod threshold;
 pub mod webhook_bench;
 pub mod webhooks;
+pub mod windows;
 
 pub use config::{LoadModel, Mix, RunConfig, Stop, Target};
 pub use error::{Error, Result};

@@ -1,17 +1,21 @@
 //! `replenish-load`: the Replenish fleet simulator (`run`), benchmark suite (`bench`) and fault injection (`chaos`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use replenish_loadtests::backend::Servers;
 use replenish_loadtests::bench::{self, BenchConfig};
 use replenish_loadtests::chaos::{self, ChaosConfig};
+use replenish_loadtests::million::{self, MillionConfig};
+use replenish_loadtests::soak::{self, OpenLoad};
 use replenish_loadtests::threshold::Threshold;
 use replenish_loadtests::webhook_bench::{self, WebhookBenchConfig};
 use replenish_loadtests::webhooks::{Outage, WebhookConfig};
-use replenish_loadtests::{LoadModel, Mix, RunConfig, Stop, Target, html};
+use replenish_loadtests::windows::WindowConfig;
+use replenish_loadtests::{LoadModel, Mix, Report, RunConfig, Stop, Target, cold, html};
 
 /// Load tests for Replenish: simulate a Spectacles fleet, check every order, measure the service.
 #[derive(Parser)]
@@ -33,6 +37,15 @@ enum Command {
     /// Webhook delivery on SQLite and on Postgres+Redis: events/s delivered to a local receiver with
     /// 1 and 8 endpoints, and detections/s with webhooks off and on.
     BenchWebhooks(BenchWebhooksArgs),
+    /// Start the app on a fresh database and drive `run`'s open model for minutes: per-window
+    /// percentiles and the app's and the generator's CPU per detection.
+    BenchSoak(Box<OpenBenchArgs>),
+    /// Provision through one app process, stop it, start a fresh one on the same database and put it
+    /// under the open model at once: per-second percentiles of the first seconds.
+    BenchColdStart(Box<OpenBenchArgs>),
+    /// One SQLite app: register a million devices through the API, then activate a share of them in
+    /// turn while reading resident memory and live actors.
+    BenchMillion(BenchMillionArgs),
     /// Serve the bare actix-web baseline endpoint (used by `bench`).
     #[command(hide = true)]
     Baseline {
@@ -148,6 +161,107 @@ struct RunArgs {
     /// --webhook-drain-timeout to cover the dispatcher's backoff.
     #[arg(long, value_name = "START:SECONDS", requires = "webhooks")]
     webhook_outage: Option<String>,
+    /// Per-window percentiles over windows of this many seconds.
+    #[arg(long, default_value_t = 10)]
+    window_secs: u64,
+    /// Windows starting this many seconds after the start or later count as steady state.
+    #[arg(long, default_value_t = 30)]
+    steady_after: u64,
+}
+
+#[derive(Args)]
+struct OpenBenchArgs {
+    /// The app binary (default: target/release/replenish next to this binary, then target/release).
+    #[arg(long)]
+    app_bin: Option<PathBuf>,
+    /// Postgres server to create a fresh database on.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+    /// Redis for the Postgres backend.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// sqlite or postgres.
+    #[arg(long, default_value = "postgres")]
+    backend: String,
+    /// Detections per second (open model).
+    #[arg(long, default_value_t = 1200.0)]
+    rate: f64,
+    /// Seconds of load (default: 600 for bench-soak, 30 for bench-cold-start).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Devices provisioned.
+    #[arg(long, default_value_t = 5000)]
+    devices: usize,
+    /// Most requests outstanding at once.
+    #[arg(long, default_value_t = 10_000)]
+    max_in_flight: usize,
+    /// Per-window percentiles over windows of this many seconds.
+    #[arg(long, default_value_t = 10)]
+    window_secs: u64,
+    /// Windows starting this many seconds after the start or later count as steady state.
+    #[arg(long, default_value_t = 30)]
+    steady_after: u64,
+    /// Seed of the traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the load's report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the load's HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl OpenBenchArgs {
+    fn split(&self, default_seconds: f64) -> (Servers, OpenLoad) {
+        let servers = Servers {
+            app_bin: self.app_bin.clone(),
+            database_url: self.database_url.clone(),
+            redis_url: self.redis_url.clone(),
+        };
+        let load = OpenLoad {
+            backend: self.backend.clone(),
+            rate: self.rate,
+            seconds: self.seconds.unwrap_or(default_seconds),
+            devices: self.devices,
+            max_in_flight: self.max_in_flight,
+            windows: WindowConfig { secs: self.window_secs, steady_after: self.steady_after },
+            seed: self.seed,
+            progress: !self.quiet,
+        };
+        (servers, load)
+    }
+}
+
+#[derive(Args)]
+struct BenchMillionArgs {
+    /// The app binary (default: target/release/replenish next to this binary, then target/release).
+    #[arg(long)]
+    app_bin: Option<PathBuf>,
+    /// Devices to register.
+    #[arg(long, default_value_t = 1_000_000)]
+    devices: usize,
+    /// Batch requests (1,000 devices each) in flight at once.
+    #[arg(long, default_value_t = 4)]
+    batch_concurrency: usize,
+    /// Devices to activate in turn (one FULL detection each), spread over the registered ones.
+    #[arg(long, default_value_t = 100_000)]
+    activate: usize,
+    /// Activations in flight at once.
+    #[arg(long, default_value_t = 32)]
+    in_flight: usize,
+    /// The app's actor idle timeout (REPLENISH_ACTOR_IDLE_TIMEOUT_MS), ms.
+    #[arg(long, default_value_t = 2000)]
+    idle_timeout_ms: u64,
+    /// Print RSS and live actors every this many activations.
+    #[arg(long, default_value_t = 10_000)]
+    report_every: usize,
+    /// RSS is judged bounded when the last reading is within 10 % of the one at this many activations.
+    #[arg(long, default_value_t = 20_000)]
+    settle: usize,
 }
 
 #[derive(Args)]
@@ -326,8 +440,19 @@ fn run_config(a: RunArgs) -> anyhow::Result<(RunConfig, Option<PathBuf>, Option<
         drain_timeout: Duration::from_secs_f64(a.webhook_drain_timeout),
         outage,
     });
+    config.windows = WindowConfig { secs: a.window_secs, steady_after: a.steady_after };
     config.thresholds = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<_, _>>()?;
     Ok((config, a.json, a.html))
+}
+
+fn write_reports(report: &Report, json: Option<&Path>, html_path: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_vec_pretty(report)?).with_context(|| format!("{path:?}"))?;
+    }
+    if let Some(path) = html_path {
+        std::fs::write(path, html::render(report)).with_context(|| format!("{path:?}"))?;
+    }
+    Ok(())
 }
 
 /// Exit status when a threshold or a correctness check failed (k6's code for failed thresholds).
@@ -421,6 +546,32 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
                 receiver_workers: a.receiver_workers,
             };
             runtime.block_on(webhook_bench::run(config))?;
+            Ok(true)
+        }
+        Command::BenchSoak(a) => {
+            let (servers, load) = a.split(600.0);
+            let report = runtime.block_on(soak::run(&servers, &load))?;
+            write_reports(&report, a.json.as_deref(), a.html.as_deref())?;
+            Ok(report.passed())
+        }
+        Command::BenchColdStart(a) => {
+            let (servers, load) = a.split(30.0);
+            let report = runtime.block_on(cold::run(&servers, &load))?;
+            write_reports(&report, a.json.as_deref(), a.html.as_deref())?;
+            Ok(report.passed())
+        }
+        Command::BenchMillion(a) => {
+            let config = MillionConfig {
+                servers: Servers { app_bin: a.app_bin, database_url: String::new(), redis_url: String::new() },
+                devices: a.devices,
+                batch_concurrency: a.batch_concurrency,
+                activate: a.activate,
+                in_flight: a.in_flight,
+                idle_timeout_ms: a.idle_timeout_ms,
+                report_every: a.report_every,
+                settle: a.settle,
+            };
+            runtime.block_on(million::run(&config))?;
             Ok(true)
         }
         Command::Baseline { listen, workers } => {

@@ -131,6 +131,9 @@ pub struct Report {
     /// With `--webhooks`: what the local receiver got, against the events listed for the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<crate::webhooks::WebhookReport>,
+    /// Per-window percentiles of the timeline (`--window-secs`) and how many windows broke the bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<crate::windows::Windows>,
 }
 
 fn ms(micros: u64) -> f64 {
@@ -237,6 +240,7 @@ impl Report {
             thresholds: config.thresholds.iter().map(|t| t.evaluate(&endpoints_for_thresholds)).collect(),
             cleanup: None,
             webhooks: None,
+            windows: Some(crate::windows::compute(&stats.timeline, config.windows)),
         }
     }
 
@@ -317,6 +321,9 @@ impl Report {
         }
         for example in &c.examples {
             let _ = writeln!(out, "  mismatch: {example}");
+        }
+        if let Some(windows) = &self.windows {
+            out.push_str(&windows.human());
         }
         if !self.thresholds.is_empty() {
             let _ = writeln!(out, "\nThresholds:");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use replenish_api::{
-    Channel, Confidence, DecisionRequest, DecisionResponse, DetectionRequest, DetectionResponse, FillLevel,
+    Channel, Confidence, DecisionRequest, DecisionResponse, DetectionRequest, DetectionResponse, FillLevel, Summary,
 };
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -20,7 +20,7 @@ use crate::config::{LoadModel, RunConfig, Stop};
 use crate::error::Result;
 use crate::report::Report;
 use crate::schedule::arrival_offset;
-use crate::stats::{Endpoint, Recorder};
+use crate::stats::{Endpoint, Recorder, Second};
 use crate::webhooks;
 
 const FILL_LEVELS: [FillLevel; 5] =
@@ -57,7 +57,19 @@ struct Shared {
     in_flight: AtomicUsize,
     open_slots: Option<Semaphore>,
     queue: Mutex<Vec<Pending>>,
+    /// With `cover_fleet_first`: the device of each of the first arrivals, every device once.
+    cover: Vec<usize>,
 }
+
+/// Watches a run's load phase from outside (the benches read CPU time around it).
+pub trait LoadProbe: Sync {
+    /// Just before the first arrival.
+    fn started(&self) {}
+    /// Once the last answer is in, before the read-back checks.
+    fn finished(&self) {}
+}
+
+impl LoadProbe for () {}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicked task must not take the run's bookkeeping down with it.
@@ -78,6 +90,14 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// `0..n` in a random order drawn from `seed`.
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    order
 }
 
 fn rng_for(seed: u64, n: u64) -> StdRng {
@@ -150,7 +170,8 @@ impl Shared {
 
     async fn detection(self: &Arc<Self>, n: u64, intended: Instant) {
         let mut rng = rng_for(self.config.seed, n);
-        let device = rng.random_range(0..self.fleet.devices.len());
+        let drawn = rng.random_range(0..self.fleet.devices.len());
+        let device = self.cover.get(n as usize).copied().unwrap_or(drawn);
         let mix = &self.config.mix;
         if rng.random_bool(mix.duplicate_rate) {
             let earlier = {
@@ -381,15 +402,7 @@ async fn progress(shared: Arc<Shared>) {
 /// (also when the load or the checks failed, so a broken run leaves nothing active).
 pub async fn run(config: RunConfig) -> Result<Report> {
     config.validate()?;
-    let max_in_flight = match config.model {
-        LoadModel::Open { max_in_flight, .. } => max_in_flight,
-        LoadModel::Closed { concurrency } => concurrency,
-    };
-    let http = reqwest::Client::builder()
-        .timeout(config.request_timeout)
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(max_in_flight)
-        .build()?;
+    let (http, max_in_flight) = client(&config)?;
     let api = Api::new(&config.target.url, http.clone());
     let fleet = api.provision(&config).await?;
     let created = fleet.tenant.clone().zip(config.target.admin_token.clone());
@@ -401,7 +414,9 @@ pub async fn run(config: RunConfig) -> Result<Report> {
     };
     let result = match session {
         Ok(session) => {
-            let result = measure(&api, config, fleet, http, max_in_flight, session.as_ref()).await;
+            let result = measure(&api, config, fleet, http, max_in_flight, session.as_ref(), None, &())
+                .await
+                .map(|(report, _)| report);
             // The endpoint points at a receiver about to stop: it must not be retried for days.
             if let Some(session) = &session {
                 webhooks::unregister(&api, &key, &session.endpoint).await;
@@ -416,7 +431,38 @@ pub async fn run(config: RunConfig) -> Result<Report> {
     Ok(report)
 }
 
+fn client(config: &RunConfig) -> Result<(reqwest::Client, usize)> {
+    let max_in_flight = match config.model {
+        LoadModel::Open { max_in_flight, .. } => max_in_flight,
+        LoadModel::Closed { concurrency } => concurrency,
+    };
+    let http = reqwest::Client::builder()
+        .timeout(config.request_timeout)
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(max_in_flight)
+        .build()?;
+    Ok((http, max_in_flight))
+}
+
+/// Drives the load over a fleet provisioned earlier (perhaps through another app process on the same
+/// database), checks the results and builds the report; no webhooks, and the tenant is left as it is.
+/// `before` is the tenant's funnel before the load, when read earlier (so the app under test gets no
+/// request before the load); `probe` is told when the load starts and ends. Besides the report,
+/// the per-second timeline with each endpoint's histograms.
+pub async fn run_fleet(
+    config: RunConfig,
+    fleet: Fleet,
+    before: Option<Summary>,
+    probe: &dyn LoadProbe,
+) -> Result<(Report, Vec<Second>)> {
+    config.validate()?;
+    let (http, max_in_flight) = client(&config)?;
+    let api = Api::new(&config.target.url, http.clone());
+    measure(&api, config, fleet, http, max_in_flight, None, before, probe).await
+}
+
 /// Drives the load over a provisioned fleet, checks the results and builds the report.
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     api: &Api,
     config: RunConfig,
@@ -424,8 +470,13 @@ async fn measure(
     http: reqwest::Client,
     max_in_flight: usize,
     session: Option<&webhooks::Session>,
-) -> Result<Report> {
-    let before = api.summary(&fleet.api_key).await?;
+    before: Option<Summary>,
+    probe: &dyn LoadProbe,
+) -> Result<(Report, Vec<Second>)> {
+    let before = match before {
+        Some(before) => before,
+        None => api.summary(&fleet.api_key).await?,
+    };
     let started_at = chrono::Utc::now();
     let shared = Arc::new(Shared {
         detections_url: format!("{}/api/v1/detections", api.base()),
@@ -436,12 +487,14 @@ async fn measure(
         ledger: Mutex::new(Ledger::default()),
         in_flight: AtomicUsize::new(0),
         queue: Mutex::new(Vec::new()),
+        cover: if config.cover_fleet_first { shuffled(fleet.devices.len(), config.seed) } else { Vec::new() },
         config,
         fleet,
         http,
     });
     let ticker = shared.config.progress.then(|| tokio::spawn(progress(shared.clone())));
     let load = async {
+        probe.started();
         match shared.config.model {
             LoadModel::Open { rate, .. } => drive_open(&shared, rate).await,
             LoadModel::Closed { concurrency } => drive_closed(&shared, concurrency).await,
@@ -449,6 +502,7 @@ async fn measure(
         while shared.in_flight.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        probe.finished();
         (shared.recorder.start().elapsed(), chrono::Utc::now())
     };
     // A receiver outage plays beside the load; the wait for deliveries starts once both are over.
@@ -478,5 +532,20 @@ async fn measure(
     }
     let mut report = Report::build(&shared.config, &shared.fleet, started_at, elapsed, &snapshot, &ledger, checks);
     report.webhooks = delivered;
-    Ok(report)
+    Ok((report, snapshot.timeline))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cover_order_visits_every_device_once_and_a_seed_repeats_it() {
+        let order = shuffled(1000, 7);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_ne!(order, sorted, "shuffled");
+        assert_eq!(order, shuffled(1000, 7));
+    }
 }

@@ -79,11 +79,13 @@ pub struct Second {
     pub errors: u64,
     /// Latency of this second's requests (all endpoints), µs, at lower precision.
     pub latency: Histogram<u64>,
+    /// The same per endpoint, in [`Endpoint::ALL`] order (for per-window percentiles).
+    pub by_endpoint: [Histogram<u64>; 2],
 }
 
 impl Default for Second {
     fn default() -> Self {
-        Self { requests: [0; 2], errors: 0, latency: histogram(2) }
+        Self { requests: [0; 2], errors: 0, latency: histogram(2), by_endpoint: [histogram(2), histogram(2)] }
     }
 }
 
@@ -149,6 +151,7 @@ impl Recorder {
         }
         if status.is_some() {
             let _ = slot.latency.record(micros);
+            let _ = slot.by_endpoint[endpoint.index()].record(micros);
         }
     }
 
