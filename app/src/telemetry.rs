@@ -206,6 +206,8 @@ pub struct Metrics {
     detection_batch_seconds: Histogram,
     prompt_batch_candidates: Histogram,
     prompt_batch_seconds: Histogram,
+    activation_batch_devices: Histogram,
+    activation_batch_seconds: Histogram,
     merchant_calls: Family<OutcomeLabels, Counter>,
     merchant_breaker_changes: Family<StatusLabels, Counter>,
     merchant_breakers_open: Gauge,
@@ -297,6 +299,18 @@ impl Default for Metrics {
             "Time to decide and commit one batch of prompt candidates, waiting for the write turn included",
             latency_histogram(),
         );
+        let activation_batch_devices = registered(
+            r,
+            "activation_batch_devices",
+            "Devices loaded per activation batch",
+            Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+        );
+        let activation_batch_seconds = registered(
+            r,
+            "activation_batch_duration_seconds",
+            "Time to load one batch of devices for activation",
+            latency_histogram(),
+        );
         let merchant_calls = registered(
             r,
             "merchant_calls",
@@ -363,6 +377,8 @@ impl Default for Metrics {
             detection_batch_seconds,
             prompt_batch_candidates,
             prompt_batch_seconds,
+            activation_batch_devices,
+            activation_batch_seconds,
             merchant_calls,
             merchant_breaker_changes,
             merchant_breakers_open,
@@ -397,6 +413,12 @@ impl Metrics {
     pub fn prompt_batch(&self, candidates: usize, seconds: f64) {
         self.prompt_batch_candidates.observe(candidates as f64);
         self.prompt_batch_seconds.observe(seconds);
+    }
+
+    /// Records one batch of devices loaded for activation.
+    pub fn activation_batch(&self, devices: usize, seconds: f64) {
+        self.activation_batch_devices.observe(devices as f64);
+        self.activation_batch_seconds.observe(seconds);
     }
 
     /// Counts a detection by its reason.

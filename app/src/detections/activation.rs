@@ -20,6 +20,7 @@ use crate::db::scope::DeviceScope;
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
 use crate::intents::model::ProductMemory;
+use crate::telemetry::Metrics;
 use crate::tenants::cache::TenantCache;
 
 /// Most devices loaded in one batch.
@@ -50,18 +51,23 @@ pub struct ActivationLoader {
     queue: mpsc::Sender<(DeviceScope, Reply)>,
 }
 
-/// What a batch load needs.
-struct Sources {
-    db: DatabaseConnection,
-    tenants: Arc<TenantCache>,
-    clock: Clock,
+/// What a batch load reads from, and where it reports.
+pub struct Sources {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// Tenant snapshots (limits, cooldowns).
+    pub tenants: Arc<TenantCache>,
+    /// Time for the memory's windows.
+    pub clock: Clock,
+    /// Batch sizes and durations.
+    pub metrics: Arc<Metrics>,
 }
 
 impl ActivationLoader {
     /// Starts the loader on the current tokio runtime.
-    pub fn spawn(db: DatabaseConnection, tenants: Arc<TenantCache>, clock: Clock) -> Self {
+    pub fn spawn(sources: Sources) -> Self {
         let (queue, inbox) = mpsc::channel(QUEUE);
-        tokio::spawn(run(Arc::new(Sources { db, tenants, clock }), inbox));
+        tokio::spawn(run(Arc::new(sources), inbox));
         Self { queue }
     }
 
@@ -105,7 +111,10 @@ async fn answer(sources: &Sources, batch: Vec<(DeviceScope, Reply)>) {
         }
         replies.push(reply);
     }
-    match load(sources, &devices).await {
+    let started = std::time::Instant::now();
+    let loaded = load(sources, &devices).await;
+    sources.metrics.activation_batch(devices.len(), started.elapsed().as_secs_f64());
+    match loaded {
         Ok(mut loaded) => {
             for (key, replies) in waiting {
                 let activation = loaded.remove(&key);

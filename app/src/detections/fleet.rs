@@ -16,7 +16,7 @@ use actix::Actor;
 use crate::actors::Entry;
 use crate::auth::DeviceCaller;
 use crate::changes::{Change, ChangeSink};
-use crate::detections::activation::{Activation, ActivationLoader};
+use crate::detections::activation::{Activation, ActivationLoader, Sources};
 use crate::detections::actor::{Decide, Detect, DeviceActor, DeviceDeps, Recheck, TakeSlot};
 use crate::error::Error;
 use crate::intents::decision::{DecisionRequest, DecisionResponse};
@@ -53,7 +53,12 @@ pub struct DeviceFleet {
 impl DeviceFleet {
     /// A fleet whose actors start lazily on first use.
     pub fn new(deps: DeviceDeps) -> Self {
-        let loader = ActivationLoader::spawn(deps.db.clone(), deps.tenants.clone(), deps.clock.clone());
+        let loader = ActivationLoader::spawn(Sources {
+            db: deps.db.clone(),
+            tenants: deps.tenants.clone(),
+            clock: deps.clock.clone(),
+            metrics: deps.metrics.clone(),
+        });
         Self { deps: Arc::new(deps), loader, trusted: AtomicBool::new(true), forgets: AtomicU64::new(0) }
     }
 
