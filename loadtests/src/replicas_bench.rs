@@ -222,7 +222,7 @@ fn print_header(config: &ReplicasConfig, bin: &Path) {
         config.phase.as_secs_f64()
     );
     println!(
-        "{:<24} {:>9} {:>7} {:>7} {:>7}  {:>10} {:>8} {:>9} {:>8}  {:<17} {:>10}  actors per replica",
+        "{:<24} {:>9} {:>7} {:>7} {:>7}  {:>10} {:>8} {:>9} {:>12} {:>8}  {:<17} {:>13}  actors per replica",
         "phase",
         "det/s",
         "p50 ms",
@@ -231,6 +231,7 @@ fn print_header(config: &ReplicasConfig, bin: &Path) {
         "app µs/det",
         "app CPU",
         "proxy CPU",
+        "proxy µs/req",
         "gen CPU",
         "per replica",
         "misrouted"
@@ -250,9 +251,13 @@ fn print_phase(p: &Phase) {
         }
         None => ("-".to_owned(), "-".to_owned()),
     };
+    let proxy_per_request = match (&p.routed, p.proxy_cpu_us) {
+        (Some(r), Some(us)) => format!("{:.0}", us as f64 / r.requests.iter().sum::<u64>().max(1) as f64),
+        _ => "-".to_owned(),
+    };
     let actors: Vec<String> = p.actors.iter().map(|a| a.map_or("?".into(), |n| n.to_string())).collect();
     println!(
-        "{:<24} {:>9.0} {:>7.2} {:>7.2} {:>7}  {:>10.0} {:>8} {:>9} {:>8}  {:<17} {:>10}  {}",
+        "{:<24} {:>9.0} {:>7.2} {:>7.2} {:>7}  {:>10.0} {:>8} {:>9} {:>12} {:>8}  {:<17} {:>13}  {}",
         p.name,
         m.ok_per_second,
         m.p50_ms,
@@ -261,6 +266,7 @@ fn print_phase(p: &Phase) {
         p.app_cpu_us as f64 / detections,
         share(p.app_cpu_us),
         p.proxy_cpu_us.map_or("-".into(), share),
+        proxy_per_request,
         share(p.generator_cpu_us),
         per_replica,
         misrouted,
