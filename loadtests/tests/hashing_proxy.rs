@@ -155,3 +155,42 @@ fn policies_parse_and_rendezvous_is_stable_when_an_upstream_is_added() {
     }
     assert!((800..=1200).contains(&moved), "{moved} of 3000 keys moved");
 }
+
+/// Kills the child when the test ends, passed or not.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_hashing_proxy_command_serves_as_bench_replicas_starts_it() {
+    use std::io::BufRead;
+    let upstreams = [upstream("a").await, upstream("b").await];
+    let list = format!("{},{}", upstreams[0], upstreams[1]);
+    let mut child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_replenish-load"))
+            .args(["hashing-proxy", "--listen", "127.0.0.1:0", "--policy", "hash", "--upstream", &list])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Its first line is the address it bound.
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || std::io::BufReader::new(stdout).lines().next().unwrap().unwrap())
+        .await
+        .unwrap();
+    let url = format!("http://{line}");
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let answer = http.post(format!("{url}/api/v1/detections")).bearer_auth(token(i)).body("{}").send().await;
+        let name = answer.unwrap().text().await.unwrap();
+        let expected = ["a", "b"][rendezvous(format!("Bearer {}", token(i)).as_bytes(), 2)];
+        assert_eq!(name, format!("{expected}:2"));
+    }
+    let stats: ProxyStats = http.get(format!("{url}{STATS_PATH}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((stats.requests.iter().sum::<u64>(), stats.misrouted, stats.tokens), (20, 0, 20), "{stats:?}");
+}
