@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bench::{Measured, drive, provision};
+use crate::cpu::cpu_micros;
 use crate::error::{Error, Result};
 use crate::hashing_proxy::{Policy, ProxyStats, STATS_PATH};
 use crate::process::{AppProcess, create_database, drop_database, free_port, locate_app_bin};
@@ -35,35 +36,6 @@ pub struct ReplicasConfig {
     pub round_robin: bool,
     /// Worker threads of the proxy process.
     pub proxy_workers: usize,
-}
-
-/// CPU time of a process so far, from `/proc/<pid>/stat` (utime + stime, every thread), in µs.
-pub fn cpu_micros(pid: u32) -> Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(Error::io("reading /proc stat"))?;
-    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of proc(5); `rest` starts at field 3.
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => Ok((user + system) * 1_000_000 / clock_ticks()),
-        _ => Err(Error::Bench(format!("unexpected /proc/{pid}/stat: {stat}"))),
-    }
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux in practice). No libc: the crate
-/// forbids unsafe code.
-fn clock_ticks() -> u64 {
-    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .filter(|&t| t > 0)
-            .unwrap_or(100)
-    })
 }
 
 /// The proxy as a child process (this binary's hidden `hashing-proxy` command), killed when dropped.
@@ -138,7 +110,7 @@ fn delta(after: &ProxyStats, before: &ProxyStats) -> ProxyStats {
 }
 
 fn cpu_sum(pids: &[u32]) -> Result<u64> {
-    pids.iter().map(|&pid| cpu_micros(pid)).sum()
+    pids.iter().map(|&pid| cpu_micros(Some(pid))).sum()
 }
 
 /// Starts `replicas` apps on `env`, optionally behind a proxy with `policy`, warms them up for a
@@ -179,7 +151,7 @@ async fn phase(
 
     let pids: Vec<u32> = apps.iter().map(AppProcess::pid).collect();
     let proxy_pid = proxy.as_ref().map(|p| p.child.id());
-    let before = (cpu_sum(&pids)?, proxy_pid.map(cpu_micros).transpose()?, cpu_micros(std::process::id())?);
+    let before = (cpu_sum(&pids)?, proxy_pid.map(|pid| cpu_micros(Some(pid))).transpose()?, cpu_micros(None)?);
     let routed_before = match &proxy {
         Some(p) => Some(p.stats(&http).await?),
         None => None,
@@ -187,7 +159,7 @@ async fn phase(
     let started = Instant::now();
     let measured = drive(&url, tokens, config.concurrency, None, config.phase).await;
     let seconds = started.elapsed().as_secs_f64();
-    let after = (cpu_sum(&pids)?, proxy_pid.map(cpu_micros).transpose()?, cpu_micros(std::process::id())?);
+    let after = (cpu_sum(&pids)?, proxy_pid.map(|pid| cpu_micros(Some(pid))).transpose()?, cpu_micros(None)?);
     let routed = match (&proxy, routed_before) {
         (Some(p), Some(before)) => Some(delta(&p.stats(&http).await?, &before)),
         _ => None,
