@@ -136,7 +136,7 @@ async fn max_and_half(url: &str, tokens: &[String], config: &BenchConfig) -> (Me
     (max, half)
 }
 
-async fn provision(app: &AppProcess, devices: usize) -> Result<(Api, Vec<String>)> {
+pub(crate) async fn provision(app: &AppProcess, devices: usize) -> Result<(Api, Vec<String>)> {
     let mut run = RunConfig::new(&app.url(), ADMIN);
     run.devices = devices;
     let api = Api::new(&app.url(), reqwest::Client::new());

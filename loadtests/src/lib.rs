@@ -11,7 +11,8 @@
 //! suite against freshly started app processes and a bare actix-web baseline.
 //! [`receiver`] is a local webhook receiver that verifies signatures and counts deliveries;
 //! [`webhooks`] registers it for a run and checks every event arrived; [`webhook_bench`]
-//! measures delivery.
+//! measures delivery. [`hashing_proxy`] routes each device to one of several app processes by its
+//! token, as the chart's Ingress does; [`replicas_bench`] compares one replica with two behind it.
 
 pub mod backend;
 pub mod baseline;
@@ -23,10 +24,12 @@ pub mod cold;
 pub mod config;
 pub mod cpu;
 pub mod error;
+pub mod hashing_proxy;
 pub mod html;
 pub mod million;
 pub mod process;
 pub mod receiver;
+pub mod replicas_bench;
 pub mod report;
 pub mod schedule;
 pub mod sim;

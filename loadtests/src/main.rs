@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use replenish_loadtests::backend::Servers;
 use replenish_loadtests::bench::{self, BenchConfig};
 use replenish_loadtests::chaos::{self, ChaosConfig};
+use replenish_loadtests::hashing_proxy::{self, Policy};
 use replenish_loadtests::million::{self, MillionConfig};
+use replenish_loadtests::replicas_bench::{self, ReplicasConfig};
 use replenish_loadtests::soak::{self, OpenLoad};
 use replenish_loadtests::threshold::Threshold;
 use replenish_loadtests::webhook_bench::{self, WebhookBenchConfig};
@@ -46,6 +48,25 @@ enum Command {
     /// One SQLite app: register a million devices through the API, then activate a share of them in
     /// turn while reading resident memory and live actors.
     BenchMillion(BenchMillionArgs),
+    /// One app process against two on the same Postgres behind a local hashing proxy: detections/s,
+    /// latency, CPU per detection and requests that reached a replica not owning the device.
+    BenchReplicas(BenchReplicasArgs),
+    /// Serve the hashing proxy (used by `bench-replicas`): `hash` routes by the Authorization header.
+    #[command(hide = true)]
+    HashingProxy {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Upstream addresses (host:port), comma-separated.
+        #[arg(long, required = true, value_delimiter = ',')]
+        upstream: Vec<std::net::SocketAddr>,
+        /// hash or round-robin.
+        #[arg(long, default_value = "hash")]
+        policy: Policy,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
     /// Serve the bare actix-web baseline endpoint (used by `bench`).
     #[command(hide = true)]
     Baseline {
@@ -392,6 +413,34 @@ struct BenchWebhooksArgs {
     receiver_workers: usize,
 }
 
+#[derive(Args)]
+struct BenchReplicasArgs {
+    /// The app binary (default: target/release/replenish next to this binary, then target/release).
+    #[arg(long)]
+    app_bin: Option<PathBuf>,
+    /// Postgres server to create the fresh databases on (one per phase).
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+    /// Redis the replicas share.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Closed-model clients.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Devices of the tenant.
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Skip the round-robin phase (two replicas, no affinity).
+    #[arg(long)]
+    no_round_robin: bool,
+    /// Worker threads of the proxy process.
+    #[arg(long, default_value_t = 1)]
+    proxy_workers: usize,
+}
+
 fn pair<T: std::str::FromStr>(text: &str, sep: char) -> anyhow::Result<(T, T)> {
     let (a, b) = text.split_once(sep).context("expected two values")?;
     let parse = |s: &str| s.trim().parse::<T>().map_err(|_| anyhow::anyhow!("not a number: {s}"));
@@ -572,6 +621,25 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
                 settle: a.settle,
             };
             runtime.block_on(million::run(&config))?;
+            Ok(true)
+        }
+        Command::BenchReplicas(a) => {
+            let config = ReplicasConfig {
+                app_bin: a.app_bin,
+                database_url: a.database_url,
+                redis_url: a.redis_url,
+                phase: Duration::from_secs_f64(a.seconds),
+                concurrency: a.concurrency,
+                devices: a.devices,
+                round_robin: !a.no_round_robin,
+                proxy_workers: a.proxy_workers,
+            };
+            runtime.block_on(replicas_bench::run(config))?;
+            Ok(true)
+        }
+        Command::HashingProxy { listen, upstream, policy, workers } => {
+            drop(runtime);
+            hashing_proxy::serve_forever(&listen, upstream, policy, workers)?;
             Ok(true)
         }
         Command::Baseline { listen, workers } => {

@@ -1,4 +1,4 @@
-"""Checks of the chart's operating features: Ingress, HTTPRoute, aggregated roles, the
+"""Checks of the chart's operating features: Ingress, HTTPRoute, device affinity, aggregated roles, the
 PrometheusRule, the Grafana dashboard, extra variables, the assistant's settings and the
 preStop delay. check_rendered.py runs `checks(renders)`; each entry is (name, fn) and fn
 raises AssertionError when the check fails.
@@ -48,7 +48,7 @@ def ingress(render):
         [ing] = found
         spec = ing["spec"]
         assert spec.get("ingressClassName", "") == v["className"], spec.get("ingressClassName")
-        assert ing["metadata"].get("annotations", {}) == v["annotations"]
+        assert ing["metadata"].get("annotations", {}) == {**affinity_annotations(v), **v["annotations"]}
         assert spec.get("tls", []) == v["tls"], spec.get("tls")
         hosts = [r.get("host") for r in spec["rules"]]
         assert hosts == (v["hosts"] or [None]), hosts
@@ -58,6 +58,45 @@ def ingress(render):
             assert [(p["path"], p["pathType"]) for p in paths] == [(p["path"], p["pathType"]) for p in v["paths"]]
             for p in paths:
                 assert p["backend"] == {"service": {"name": name, "port": {"name": "http"}}}, p["backend"]
+    return run
+
+
+def affinity_annotations(ingress_values):
+    """The ingress-nginx annotations ingress.deviceAffinity stands for (issue 16)."""
+    a = ingress_values["deviceAffinity"]
+    if not a["enabled"]:
+        return {}
+    return {"nginx.ingress.kubernetes.io/upstream-hash-by": a["hashBy"],
+            "nginx.ingress.kubernetes.io/upstream-hash-by-subset": "false"}
+
+
+def device_affinity(render):
+    """Each device reaches one pod: the Gateway implementation's consistent-hash policy when one is
+    chosen, and no Service sessionAffinity that would pin clients by address instead."""
+    def run():
+        svc = render.one("Service", "app")
+        assert svc["spec"].get("sessionAffinity", "None") == "None", svc["spec"]["sessionAffinity"]
+        r = render.values["httpRoute"]
+        policies = render.of_kind("BackendTrafficPolicy")
+        rules = render.of_kind("DestinationRule")
+        chosen = r["deviceAffinity"]["implementation"] if r["enabled"] else "none"
+        assert len(policies) == (chosen == "envoyGateway"), f"{len(policies)} BackendTrafficPolicies for {chosen}"
+        assert len(rules) == (chosen == "istio"), f"{len(rules)} DestinationRules for {chosen}"
+        header = r["deviceAffinity"]["header"]
+        name, _ = app_backend(render)
+        if policies:
+            [p] = policies
+            assert p["apiVersion"] == "gateway.envoyproxy.io/v1alpha1", p["apiVersion"]
+            route = render.one("HTTPRoute")["metadata"]["name"]
+            assert p["spec"]["targetRefs"] == [
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route}], p["spec"]["targetRefs"]
+            assert p["spec"]["loadBalancer"] == {"type": "ConsistentHash", "consistentHash": {
+                "type": "Headers", "headers": [{"name": header}]}}, p["spec"]["loadBalancer"]
+        if rules:
+            [d] = rules
+            assert d["apiVersion"] == "networking.istio.io/v1", d["apiVersion"]
+            assert d["spec"] == {"host": f"{name}.{render.namespace}.svc.cluster.local", "trafficPolicy": {
+                "loadBalancer": {"consistentHash": {"httpHeaderName": header}}}}, d["spec"]
     return run
 
 
@@ -224,6 +263,8 @@ def checks(renders):
         out += [
             (f"{name}: Ingress to the app's http port as the values say", ingress(r)),
             (f"{name}: HTTPRoute structurally valid, to the app's Service port", http_route(r)),
+            (f"{name}: device affinity: the chosen Gateway policy hashes the token; no Service sessionAffinity",
+             device_affinity(r)),
             (f"{name}: Tenant and Device aggregated to the built-in view/edit/admin roles", aggregated_roles(r)),
             (f"{name}: PrometheusRule has every alert, each scoped to the release namespace", prometheus_rule(r)),
             (f"{name}: Grafana dashboard parses, shows the funnel, latency, orders, limits, actors", dashboard(r)),

@@ -24,8 +24,10 @@ CHART = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # kubernetes-validate knows.
 K8S_VERSIONS = ["1.33.0", kubernetes_validate.latest_version()]
 # Custom resources of other projects: kubernetes-validate has no schema for them.
-# Gateway API's HTTPRoute is checked structurally instead (check_operating.py).
-FOREIGN_GROUPS = ("monitoring.coreos.com/", "gateway.networking.k8s.io/")
+# Gateway API's HTTPRoute, Envoy Gateway's BackendTrafficPolicy and Istio's DestinationRule are
+# checked structurally instead (check_operating.py).
+FOREIGN_GROUPS = ("monitoring.coreos.com/", "gateway.networking.k8s.io/", "gateway.envoyproxy.io/",
+                  "networking.istio.io/")
 PLAN_FIELDS = {"minReplicas", "maxReplicas", "targetCPUUtilizationPercentage", "limits"}
 
 # The app reads these without the REPLENISH_ prefix (app/src/config.rs, Settings::load).

@@ -141,4 +141,52 @@ else
   not_ok "render the admin-token and NOTES probe" "$out"
 fi
 
+# Device affinity (issue 16): a device's actor is coherent only while one pod serves it, so the
+# Ingress hashes the device's token by default, not at all when switched off, and the user's own
+# annotation wins; a Gateway gets the policy of the implementation chosen.
+affinity_render() { "$HELM" template replenish "$CHART" -n replenish "$@" 2>&1; }
+affinity_check() {  # affinity_check NAME PYTHON-ASSERTS HELM-ARGS...: asserts on `objs` (kind -> objects)
+  local name=$1 code=$2 out; shift 2
+  if out=$(affinity_render "$@"); then
+    py_check "$name" "
+import sys, yaml
+objs = {}
+for d in yaml.safe_load_all(sys.argv[1]):
+    if d: objs.setdefault(d['kind'], []).append(d)
+ann = objs.get('Ingress', [{}])[0].get('metadata', {}).get('annotations', {})
+$code" "$out"
+  else
+    not_ok "$name" "$out"
+  fi
+}
+affinity_check "device affinity: an Ingress hashes the Authorization header (ingress-nginx) by default" '
+assert ann.get("nginx.ingress.kubernetes.io/upstream-hash-by") == "$http_authorization", ann
+assert ann.get("nginx.ingress.kubernetes.io/upstream-hash-by-subset") == "false", ann
+[svc] = [s for s in objs["Service"] if s["metadata"]["labels"]["app.kubernetes.io/component"] == "app"]
+assert svc["spec"].get("sessionAffinity", "None") == "None", svc["spec"]
+' --set ingress.enabled=true
+affinity_check "device affinity: no hash annotation with ingress.deviceAffinity.enabled=false" '
+assert not [k for k in ann if "upstream-hash-by" in k], ann
+' --set ingress.enabled=true --set ingress.deviceAffinity.enabled=false
+affinity_check "device affinity: the user's own upstream-hash-by annotation wins" '
+assert ann["nginx.ingress.kubernetes.io/upstream-hash-by"] == "$http_x_device", ann
+' --set ingress.enabled=true --set-string 'ingress.annotations.nginx\.ingress\.kubernetes\.io/upstream-hash-by=$http_x_device'
+route=(--set httpRoute.enabled=true --set 'httpRoute.parentRefs[0].name=public')
+affinity_check "device affinity: HTTPRoute alone renders no implementation policy by default" '
+assert "HTTPRoute" in objs and "BackendTrafficPolicy" not in objs and "DestinationRule" not in objs, sorted(objs)
+' "${route[@]}"
+affinity_check "device affinity: envoyGateway renders a BackendTrafficPolicy hashing Authorization on the route" '
+[p] = objs["BackendTrafficPolicy"]
+assert p["spec"]["targetRefs"][0]["name"] == objs["HTTPRoute"][0]["metadata"]["name"], p["spec"]
+assert p["spec"]["loadBalancer"]["type"] == "ConsistentHash", p["spec"]
+assert p["spec"]["loadBalancer"]["consistentHash"] == {"type": "Headers", "headers": [{"name": "Authorization"}]}, p["spec"]
+assert "DestinationRule" not in objs
+' "${route[@]}" --set httpRoute.deviceAffinity.implementation=envoyGateway
+affinity_check "device affinity: istio renders a DestinationRule hashing Authorization for the Service" '
+[d] = objs["DestinationRule"]
+assert d["spec"]["host"] == "replenish.replenish.svc.cluster.local", d["spec"]
+assert d["spec"]["trafficPolicy"]["loadBalancer"]["consistentHash"] == {"httpHeaderName": "Authorization"}, d["spec"]
+assert "BackendTrafficPolicy" not in objs
+' "${route[@]}" --set httpRoute.deviceAffinity.implementation=istio
+
 finish
