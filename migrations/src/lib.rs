@@ -16,6 +16,7 @@ mod m20261130_000013_idempotency_keys;
 mod m20261130_000014_events;
 mod m20261130_000015_webhook_endpoints;
 mod m20261130_000016_dashboard_sessions;
+mod m20261130_000017_store_total_shards;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000014_events::Migration),
             Box::new(m20261130_000015_webhook_endpoints::Migration),
             Box::new(m20261130_000016_dashboard_sessions::Migration),
+            Box::new(m20261130_000017_store_total_shards::Migration),
         ]
     }
 }

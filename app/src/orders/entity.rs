@@ -129,13 +129,15 @@ pub mod budget_zone {
     }
 }
 
-/// The `store_daily_totals` table.
+/// The `store_daily_total_shards` table.
 pub mod store_day {
     use sea_orm::entity::prelude::*;
 
-    /// Confirmed orders and their revenue for one store on one store-local day.
+    /// Confirmed orders and their revenue for one store on one store-local
+    /// day, in one of several shards (so concurrent confirmations of one
+    /// store do not wait for one row's lock); a day's total is their sum.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "store_daily_totals")]
+    #[sea_orm(table_name = "store_daily_total_shards")]
     pub struct Model {
         /// Owning tenant.
         #[sea_orm(primary_key, auto_increment = false)]
@@ -146,6 +148,9 @@ pub mod store_day {
         /// `YYYY-MM-DD` in the store's time zone, of when the order was placed.
         #[sea_orm(primary_key, auto_increment = false)]
         pub day: String,
+        /// Which of the day's rows (chosen by order id).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub shard: i16,
         /// Orders confirmed.
         pub orders: i64,
         /// Their totals, in cents.

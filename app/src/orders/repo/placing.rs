@@ -150,7 +150,7 @@ async fn count_for_store(txn: &WriteTxn, tenant: &TenantScope, order: &order::Mo
     let store = crate::stores::repo::find(txn, tenant, &order.store_id).await?;
     let tz: chrono_tz::Tz = store.and_then(|s| s.timezone.parse().ok()).unwrap_or(chrono_tz::UTC);
     let day = order.created_at.with_timezone(&tz).format("%Y-%m-%d").to_string();
-    totals::count_confirmed(txn, tenant, &order.store_id, &day, order.total_cents).await
+    totals::count_confirmed(txn, tenant, &order.store_id, &day, order.id, order.total_cents).await
 }
 
 /// The order and its intent as stored now (after an unknown outcome, which changes neither).
