@@ -15,11 +15,15 @@
 
 pub mod baseline;
 pub mod bench;
+pub mod bench_memory;
+pub mod bench_phase;
 pub mod chaos;
 pub mod checks;
 pub mod client;
 pub mod config;
+pub mod cpu;
 pub mod error;
+pub mod generator;
 pub mod html;
 pub mod process;
 pub mod receiver;
@@ -30,6 +34,7 @@ pub mod stats;
 pub mod threshold;
 pub mod webhook_bench;
 pub mod webhooks;
+pub mod wrk;
 
 pub use config::{LoadModel, Mix, RunConfig, Stop, Target};
 pub use error::{Error, Result};
