@@ -295,7 +295,8 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport> {
     let tokens = ["baseline".to_owned()];
     let http = reqwest::Client::new();
     touch(&http, &baseline.url(), &tokens, "warm").await;
-    let base_max = max_rate(&generator, &baseline.url(), &tokens, BenchMix::Settled, &config, None).await?;
+    let base_max =
+        max_rate(&generator, &baseline.url(), &tokens, BenchMix::Settled, &config, Some(baseline.pid())).await?;
     let base_half = open_rate(&baseline.url(), &tokens, BenchMix::Settled, base_max.ok_per_second / 2.0, &config).await;
     drop(baseline);
     println!("baseline  (actix-web) {:>8.0} /s", base_max.ok_per_second);

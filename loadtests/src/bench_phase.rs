@@ -81,7 +81,7 @@ impl MaxRate {
         let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         let app = match (self.app_cpu_us_per_detection, self.app_cpu_s) {
             (Some(us), Some(s)) => {
-                format!("app CPU {us:.0} µs/detection ({:.2} cores), ", s / self.wall_s.max(1e-9))
+                format!("server CPU {us:.1} µs per 2xx ({:.2} cores), ", s / self.wall_s.max(1e-9))
             }
             _ => String::new(),
         };
@@ -124,14 +124,15 @@ impl OpenRate {
         let m = &self.measured;
         format!(
             "half rate {:.0}/s (open, in-process): p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2} ms, {} failed; \
-             generator CPU {:.2} cores",
+             generator CPU {:.2} cores, sent late by itself p99 {:.2} ms",
             self.rate,
             m.p50_ms,
             m.p99_ms,
             m.p999_ms,
             m.max_ms,
             m.failed,
-            m.generator_cpu_s / m.wall_s.max(1e-9)
+            m.generator_cpu_s / m.wall_s.max(1e-9),
+            m.generator_late_p99_ms
         )
     }
 }

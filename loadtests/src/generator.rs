@@ -84,6 +84,9 @@ pub struct Measured {
     pub wall_s: f64,
     /// CPU this process (the generator) used meanwhile, s.
     pub generator_cpu_s: f64,
+    /// Open model: p99 of how late a sender with nothing outstanding sent (the generator or the box
+    /// falling behind, not the server), ms.
+    pub generator_late_p99_ms: f64,
 }
 
 fn measured(snapshot: &Snapshot, seconds: f64, cpu_s: f64) -> Measured {
@@ -99,6 +102,7 @@ fn measured(snapshot: &Snapshot, seconds: f64, cpu_s: f64) -> Measured {
         max_ms: s.latency.max() as f64 / 1000.0,
         wall_s: seconds,
         generator_cpu_s: cpu_s,
+        generator_late_p99_ms: 0.0,
     }
 }
 
@@ -150,6 +154,7 @@ pub async fn drive_mix(
     // Event ids unique to this phase: a repeat would take the app's cheaper duplicate path.
     let prefix: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
     let tokens: Arc<[String]> = tokens.into();
+    let lag = Arc::new(Lag::default());
     let start = recorder.start();
     let mut tasks = tokio::task::JoinSet::new();
     match rate {
@@ -170,23 +175,34 @@ pub async fn drive_mix(
             }
         }
         Some(rate) => {
-            let mut n = 0_u64;
-            loop {
-                let intended = start + Duration::from_secs_f64(n as f64 / rate);
-                if intended >= start + length {
-                    break;
-                }
-                tokio::time::sleep_until(intended.into()).await;
-                let (http, url, tokens, recorder, prefix) =
-                    (http.clone(), url.to_owned(), tokens.clone(), recorder.clone(), prefix.clone());
-                // Latency from the intended send time: a stalled server cannot hide its backlog.
+            // As wrk2 does: a fixed set of connections, each sending its share of the schedule
+            // (request n at start + n/rate goes to sender n mod senders). A sender whose previous answer
+            // is late sends late, and that lateness counts in the latency, which runs from the intended
+            // send time: a stalled server cannot hide its backlog. Enough senders that each has ~10 ms
+            // between its requests keep that from happening while the server keeps up.
+            let senders = ((rate / 100.0).ceil() as usize).clamp(concurrency.max(1), 2048);
+            for k in 0..senders as u64 {
+                let (http, url, tokens, recorder, prefix, lag) =
+                    (http.clone(), url.to_owned(), tokens.clone(), recorder.clone(), prefix.clone(), lag.clone());
                 tasks.spawn(async move {
-                    let body = detection(&prefix, n, mix);
-                    let status = one(&http, &url, &tokens[n as usize % tokens.len()], &body).await;
-                    recorder.record(Endpoint::Detections, intended, status, intended.elapsed());
+                    let mut n = k;
+                    loop {
+                        let intended = start + Duration::from_secs_f64(n as f64 / rate);
+                        if intended >= start + length {
+                            break;
+                        }
+                        let idle = Instant::now() < intended;
+                        tokio::time::sleep_until(intended.into()).await;
+                        if idle {
+                            // Woken late with nothing outstanding: the generator itself fell behind.
+                            lag.record(intended.elapsed());
+                        }
+                        let body = detection(&prefix, n, mix);
+                        let status = one(&http, &url, &tokens[n as usize % tokens.len()], &body).await;
+                        recorder.record(Endpoint::Detections, intended, status, intended.elapsed());
+                        n += senders as u64;
+                    }
                 });
-                n += 1;
-                while tasks.try_join_next().is_some() {}
             }
         }
     }
@@ -195,7 +211,30 @@ pub async fn drive_mix(
         (Some(before), Some(after)) => after.since(&before).own.as_secs_f64(),
         _ => 0.0,
     };
-    measured(&recorder.snapshot(), start.elapsed().as_secs_f64(), cpu_s)
+    let mut m = measured(&recorder.snapshot(), start.elapsed().as_secs_f64(), cpu_s);
+    m.generator_late_p99_ms = lag.p99_ms();
+    m
+}
+
+/// How late the open model's senders woke for requests they were free to send on time.
+#[derive(Debug, Default)]
+struct Lag(std::sync::Mutex<Vec<u32>>);
+
+impl Lag {
+    fn record(&self, late: Duration) {
+        let micros = late.as_micros().min(u32::MAX as u128) as u32;
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(micros);
+    }
+
+    fn p99_ms(&self) -> f64 {
+        let mut all = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        if all.is_empty() {
+            return 0.0;
+        }
+        let at = (all.len() * 99 / 100).min(all.len() - 1);
+        let (_, p99, _) = all.select_nth_unstable(at);
+        f64::from(*p99) / 1000.0
+    }
 }
 
 /// One detection (FULL: no prompt) from every device, 32 at a time, so each device gets its actor.

@@ -170,6 +170,11 @@ impl Baseline {
         Ok(Self { _child: Guard(child), port })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
+    }
+
     /// Its detections URL, once it answers.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/api/v1/detections", self.port)
