@@ -140,7 +140,32 @@ pub struct MixResult {
     /// Half the maximum rate (open model).
     pub half: OpenRate,
     /// Low detections in the maximum-rate phase and how many of them created an intent (fleet mix).
-    pub low_detections: Option<(f64, f64)>,
+    pub low_detections: Option<LowDetections>,
+}
+
+/// What the fleet mix's low detections did during the maximum-rate phase (from the app's
+/// `replenish_detections_total` by outcome, before and after).
+#[derive(Debug, Clone, Serialize)]
+pub struct LowDetections {
+    /// Detections not settled as above the threshold.
+    pub low: f64,
+    /// Those that created an intent (outcome PROMPT).
+    pub created_intent: f64,
+    /// The other outcomes of low detections (PENDING_INTENT, COOLDOWN, ...), by name.
+    pub others: std::collections::BTreeMap<String, f64>,
+}
+
+/// One backend's app.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendInfo {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Devices registered.
+    pub devices: usize,
+    /// How long registering them took, s.
+    pub registration_s: f64,
+    /// The app's RSS after every mix, KiB.
+    pub rss_end_kib: u64,
 }
 
 /// Everything one `bench` run measured.
@@ -152,8 +177,8 @@ pub struct BenchReport {
     pub baseline_max: MaxRate,
     /// The baseline at half its maximum rate.
     pub baseline_half: OpenRate,
-    /// Per backend: registration time (s) and RSS at the end (KiB).
-    pub backends: Vec<(String, f64, u64)>,
+    /// Per backend: devices, registration time, RSS at the end.
+    pub backends: Vec<BackendInfo>,
     /// Per backend and mix.
     pub runs: Vec<MixResult>,
     /// The memory phase.
@@ -177,11 +202,16 @@ fn print_mix(r: &MixResult) {
         r.half.describe(),
         verdict(r.half.p99_ms <= HALF_RATE_P99_TARGET_MS)
     );
-    if let Some((low, prompted)) = r.low_detections {
+    if let Some(l) = &r.low_detections {
+        let others: Vec<String> = l.others.iter().map(|(k, v)| format!("{k} {v:.0}")).collect();
         println!(
-            "{:<19}low detections at max rate: {low:.0}, {prompted:.0} created an intent ({:.1}%)",
+            "{:<19}low detections at max rate: {:.0}, {:.0} created an intent ({:.1}%){}{}",
             "",
-            prompted * 100.0 / low.max(1.0)
+            l.low,
+            l.created_intent,
+            l.created_intent * 100.0 / l.low.max(1.0),
+            if others.is_empty() { "" } else { "; the others: " },
+            others.join(", ")
         );
     }
 }
@@ -205,8 +235,14 @@ async fn one_mix(
     let low_detections = match (mix, before, after) {
         (BenchMix::Fleet, Some(before), Some(after)) => {
             let delta = |outcome: &str| after.get(outcome).unwrap_or(&0.0) - before.get(outcome).unwrap_or(&0.0);
-            let all: f64 = after.keys().map(|k| delta(k)).sum();
-            Some((all - delta("ABOVE_THRESHOLD"), delta("PROMPT")))
+            let others: std::collections::BTreeMap<String, f64> = after
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "ABOVE_THRESHOLD" | "PROMPT"))
+                .map(|k| (k.clone(), delta(k)))
+                .filter(|(_, v)| *v > 0.0)
+                .collect();
+            let created_intent = delta("PROMPT");
+            Some(LowDetections { low: created_intent + others.values().sum::<f64>(), created_intent, others })
         }
         _ => None,
     };
@@ -272,7 +308,12 @@ async fn backend(bin: &std::path::Path, backend: &str, context: &Context<'_>, re
         }
         let rss = rss_kib(app.pid()).unwrap_or(0);
         println!("{backend}: RSS at the end {:.1} MiB", rss as f64 / 1024.0);
-        report.backends.push((backend.to_owned(), took.as_secs_f64(), rss));
+        report.backends.push(BackendInfo {
+            backend: backend.to_owned(),
+            devices: tokens.len(),
+            registration_s: took.as_secs_f64(),
+            rss_end_kib: rss,
+        });
         Ok::<_, Error>(())
     }
     .await;

@@ -51,9 +51,11 @@ pub struct MaxRate {
     pub generator: String,
     /// 2xx answers per second.
     pub ok_per_second: f64,
+    /// 2xx answers.
+    pub ok: u64,
     /// Answers that were not 2xx, plus socket/transport errors.
     pub failed: u64,
-    /// Latency percentiles, ms: 50, 75 (wrk only), 90 (wrk only), 99, 99.9.
+    /// Median latency, ms.
     pub p50_ms: f64,
     /// 75th percentile (wrk), ms.
     pub p75_ms: Option<f64>,
@@ -159,7 +161,9 @@ pub async fn max_rate(
             let o = &run.output;
             MaxRate {
                 generator: "wrk".into(),
-                ok_per_second: o.ok() as f64 / o.seconds.max(1e-9),
+                // Requests/sec is wrk's own count over its own clock (the "in 2.00s" is rounded).
+                ok_per_second: o.requests_per_second * o.ok() as f64 / o.requests.max(1) as f64,
+                ok: o.ok(),
                 failed: o.non_2xx + o.socket_error_total(),
                 p50_ms: o.p50_ms,
                 p75_ms: Some(o.p75_ms),
@@ -178,6 +182,7 @@ pub async fn max_rate(
             MaxRate {
                 generator: "inprocess".into(),
                 ok_per_second: m.ok_per_second,
+                ok: (m.ok_per_second * m.wall_s).round() as u64,
                 failed: m.failed,
                 p50_ms: m.p50_ms,
                 p75_ms: None,
@@ -194,9 +199,8 @@ pub async fn max_rate(
     };
     if let (Some(pid), Some(before)) = (app_pid, app_before) {
         let spent = cpu_times(Some(pid))?.since(&before).own.as_secs_f64();
-        let ok = rate.ok_per_second * rate.wall_s;
         rate.app_cpu_s = Some(spent);
-        rate.app_cpu_us_per_detection = Some(spent * 1e6 / ok.max(1.0));
+        rate.app_cpu_us_per_detection = Some(spent * 1e6 / rate.ok.max(1) as f64);
     }
     Ok(rate)
 }
