@@ -26,6 +26,7 @@ pub mod error;
 pub mod generator;
 pub mod html;
 pub mod process;
+pub mod rawhttp;
 pub mod receiver;
 pub mod report;
 pub mod schedule;

@@ -14,6 +14,7 @@ use replenish_api::{Confidence, DetectionRequest, FillLevel};
 use replenish_loadtests::bench::{BenchConfig, BenchMix, Generator};
 use replenish_loadtests::bench_phase::{Gen, max_rate};
 use replenish_loadtests::client::CATALOG;
+use replenish_loadtests::generator::drive_mix;
 use replenish_loadtests::process::Baseline;
 use replenish_loadtests::wrk::{WrkPhase, ensure_installed};
 
@@ -141,4 +142,26 @@ async fn the_fleet_script_sends_about_a_fifth_low_or_nearly_empty() {
     assert!(sent.iter().all(|(_, d)| d.fill_level != FillLevel::Empty));
     let ids: HashSet<&str> = sent.iter().map(|(_, d)| d.event_id.as_str()).collect();
     assert_eq!(ids.len(), sent.len(), "event ids repeat");
+}
+
+#[tokio::test]
+async fn the_open_model_sends_exactly_its_schedule_as_valid_detections() {
+    let seen: Seen = Arc::default();
+    let url = recorder(&seen);
+    let tokens = tokens(5);
+    let m = drive_mix(&url, &tokens, 4, Some(400.0), Duration::from_secs(1), Some(BenchMix::Settled)).await;
+    assert_eq!(m.failed, 0, "{m:?}");
+    let seen = seen.lock().unwrap().clone();
+    // Request n is due at n/400 s: 0..400 fall within the second.
+    assert_eq!(seen.len(), 400, "{m:?}");
+    let now = chrono::Utc::now();
+    let mut ids = HashSet::new();
+    for (auth, body) in &seen {
+        let d: DetectionRequest = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        d.validate(now).unwrap();
+        assert!(matches!(d.fill_level, FillLevel::Full | FillLevel::Half), "{body}");
+        assert!(tokens.iter().any(|t| auth == &format!("Bearer {t}")), "{auth}");
+        assert!(ids.insert(d.event_id));
+    }
+    assert!(m.p99_ms > 0.0 && m.max_ms >= m.p99_ms, "{m:?}");
 }
