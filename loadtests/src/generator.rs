@@ -149,6 +149,13 @@ pub async fn drive_mix(
 ) -> Measured {
     let http = reqwest::Client::builder().tcp_nodelay(true).timeout(Duration::from_secs(30)).build();
     let Ok(http) = http else { return Measured { failed: 1, ..Measured::default() } };
+    let connections = match rate {
+        Some(rate) => match open_connections(url, rate, concurrency).await {
+            Some(connections) => connections,
+            None => return Measured { failed: 1, ..Measured::default() },
+        },
+        None => Vec::new(),
+    };
     let cpu_before = cpu_times(None).ok();
     let recorder = Arc::new(Recorder::new());
     // Event ids unique to this phase: a repeat would take the app's cheaper duplicate path.
@@ -180,16 +187,11 @@ pub async fn drive_mix(
             // is late sends late, and that lateness counts in the latency, which runs from the intended
             // send time: a stalled server cannot hide its backlog. Enough senders that each has ~10 ms
             // between its requests keep that from happening while the server keeps up.
-            // Each sender has a keep-alive connection of its own (rawhttp: far cheaper than reqwest).
-            let senders = ((rate / 100.0).ceil() as usize).clamp(concurrency.max(1), 2048);
-            let Ok(target) = crate::rawhttp::Target::parse(url) else {
-                return Measured { failed: 1, ..Measured::default() };
-            };
-            for k in 0..senders as u64 {
+            let senders = connections.len();
+            for (k, mut connection) in connections.into_iter().enumerate() {
                 let (tokens, recorder, prefix, lag) = (tokens.clone(), recorder.clone(), prefix.clone(), lag.clone());
-                let mut connection = crate::rawhttp::Connection::new(target.clone());
                 tasks.spawn(async move {
-                    let mut n = k;
+                    let mut n = k as u64;
                     loop {
                         let intended = start + Duration::from_secs_f64(n as f64 / rate);
                         if intended >= start + length {
@@ -218,6 +220,23 @@ pub async fn drive_mix(
     let mut m = measured(&recorder.snapshot(), start.elapsed().as_secs_f64(), cpu_s);
     m.generator_late_p99_ms = lag.p99_ms();
     m
+}
+
+/// The open model's connections, opened one after the other before the schedule starts: hundreds of
+/// simultaneous connects overflow the server's listen backlog, and a dropped SYN is retried after a
+/// second, which the first requests would count as latency. Each sender has a keep-alive connection
+/// of its own (rawhttp: far cheaper than reqwest); enough of them that each has ~10 ms between its
+/// requests.
+async fn open_connections(url: &str, rate: f64, concurrency: usize) -> Option<Vec<crate::rawhttp::Connection>> {
+    let target = crate::rawhttp::Target::parse(url).ok()?;
+    let senders = ((rate / 100.0).ceil() as usize).clamp(concurrency.max(1), 2048);
+    let mut connections = Vec::with_capacity(senders);
+    for _ in 0..senders {
+        let mut connection = crate::rawhttp::Connection::new(target.clone());
+        connection.open().await;
+        connections.push(connection);
+    }
+    Some(connections)
 }
 
 /// How late the open model's senders woke for requests they were free to send on time.

@@ -51,11 +51,23 @@ impl Connection {
         }
     }
 
+    /// Opens the connection now if it is not open (a failure is left for the first request).
+    pub async fn open(&mut self) {
+        if self.stream.is_none() {
+            let _ = self.connect().await;
+        }
+    }
+
+    async fn connect(&mut self) -> std::io::Result<()> {
+        let stream = TcpStream::connect(&self.target.authority).await?;
+        stream.set_nodelay(true)?;
+        self.stream = Some(stream);
+        Ok(())
+    }
+
     async fn exchange(&mut self, token: &str, body: &[u8]) -> std::io::Result<u16> {
         if self.stream.is_none() {
-            let stream = TcpStream::connect(&self.target.authority).await?;
-            stream.set_nodelay(true)?;
-            self.stream = Some(stream);
+            self.connect().await?;
         }
         let Some(stream) = self.stream.as_mut() else { return Err(std::io::ErrorKind::NotConnected.into()) };
         let head = format!(
