@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::bench::{BenchConfig, Generator};
-use crate::cpu::cpu_times;
+use crate::cpu::{cpu_times, machine_busy};
 use crate::error::{Error, Result};
 use crate::generator::{BenchMix, drive_mix};
 use crate::wrk::{WrkPhase, ensure_installed};
@@ -75,6 +75,9 @@ pub struct MaxRate {
     pub app_cpu_s: Option<f64>,
     /// App CPU per 2xx detection, µs.
     pub app_cpu_us_per_detection: Option<f64>,
+    /// CPU the rest of the machine used meanwhile (neither the server nor the generator), s: other
+    /// work on the box that the figures shared it with.
+    pub other_cpu_s: Option<f64>,
 }
 
 impl MaxRate {
@@ -82,9 +85,11 @@ impl MaxRate {
     pub fn describe(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         let app = match (self.app_cpu_us_per_detection, self.app_cpu_s) {
-            (Some(us), Some(s)) => {
-                format!("server CPU {us:.1} µs per 2xx ({:.2} cores), ", s / self.wall_s.max(1e-9))
-            }
+            (Some(us), Some(s)) => format!(
+                "server CPU {us:.1} µs per 2xx ({:.2} cores), other work on the box {:.2} cores, ",
+                s / self.wall_s.max(1e-9),
+                self.other_cpu_s.unwrap_or(0.0) / self.wall_s.max(1e-9)
+            ),
             _ => String::new(),
         };
         format!(
@@ -149,6 +154,8 @@ pub async fn max_rate(
     app_pid: Option<u32>,
 ) -> Result<MaxRate> {
     let app_before = app_pid.map(|pid| cpu_times(Some(pid))).transpose()?;
+    let machine_before = machine_busy().ok();
+    let me_before = cpu_times(None).ok();
     let mut rate = match generator {
         Gen::Wrk(path) => {
             let (path, url, tokens) = (path.clone(), url.to_owned(), tokens.to_vec());
@@ -175,6 +182,7 @@ pub async fn max_rate(
                 generator_cpu_s: run.cpu_s,
                 app_cpu_s: None,
                 app_cpu_us_per_detection: None,
+                other_cpu_s: None,
             }
         }
         Gen::Inprocess => {
@@ -194,11 +202,22 @@ pub async fn max_rate(
                 generator_cpu_s: m.generator_cpu_s,
                 app_cpu_s: None,
                 app_cpu_us_per_detection: None,
+                other_cpu_s: None,
             }
         }
     };
-    if let (Some(pid), Some(before)) = (app_pid, app_before) {
+    let me = match (me_before, cpu_times(None).ok()) {
+        // This process's own CPU (wrk's run from a thread of it) plus its reaped children (wrk).
+        (Some(before), Some(after)) => {
+            let d = after.since(&before);
+            (d.own + d.children).as_secs_f64()
+        }
+        _ => rate.generator_cpu_s,
+    };
+    if let (Some(pid), Some(before), Some(machine)) = (app_pid, app_before, machine_before) {
         let spent = cpu_times(Some(pid))?.since(&before).own.as_secs_f64();
+        let busy = machine_busy()?.saturating_sub(machine).as_secs_f64();
+        rate.other_cpu_s = Some((busy - spent - me).max(0.0));
         rate.app_cpu_s = Some(spent);
         rate.app_cpu_us_per_detection = Some(spent * 1e6 / rate.ok.max(1) as f64);
     }

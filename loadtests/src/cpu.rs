@@ -58,6 +58,22 @@ pub fn cpu_times(pid: Option<u32>) -> Result<CpuTimes> {
     Ok(CpuTimes { own: ticks(utime + stime), children: ticks(cutime + cstime) })
 }
 
+/// CPU time the whole machine has spent busy (every core: user, nice, system, irq, softirq, steal in
+/// the first line of `/proc/stat`), to tell how much other work shared the box during a phase.
+pub fn machine_busy() -> Result<Duration> {
+    let text = std::fs::read_to_string("/proc/stat").map_err(Error::io("reading /proc/stat"))?;
+    let ticks: Vec<u64> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
+        return Err(Error::Bench("/proc/stat has no cpu line".into()));
+    };
+    Ok(Duration::from_secs_f64((user + nice + system + irq + softirq + steal) as f64 / clock_ticks() as f64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +97,7 @@ mod tests {
         std::hint::black_box(x);
         let spent = cpu_times(None)?.since(&before);
         assert!(spent.own > Duration::ZERO, "{spent:?}");
+        assert!(machine_busy()? >= spent.own);
         Ok(())
     }
 }

@@ -53,6 +53,7 @@ async fn wrk_measures_the_baseline_with_its_own_and_the_servers_cpu() {
     assert!(rate.generator_cpu_s > 0.0, "wrk's CPU: {rate:?}");
     assert!(rate.app_cpu_s.is_some_and(|s| s > 0.0), "the server's CPU: {rate:?}");
     assert!(rate.app_cpu_us_per_detection.is_some_and(|us| us > 0.0), "{rate:?}");
+    assert!(rate.other_cpu_s.is_some(), "{rate:?}");
 }
 
 /// What the recording server saw: (Authorization header, body) per request.
