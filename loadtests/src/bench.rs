@@ -1,16 +1,43 @@
 //! `replenish-load bench`: the app on SQLite and on Postgres+Redis against a bare actix-web baseline,
-//! all driven by the same generator, plus resident memory per 10,000 devices.
+//! driven by the same generator (`wrk` by default), for each traffic mix, plus resident memory per device.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use replenish_api::{Confidence, DetectionRequest, FillLevel};
+use replenish_api::{Plan, TenantLimits, TenantSpec, TenantView};
+use serde::Serialize;
 
+use crate::bench_memory::{MemoryResult, memory};
+use crate::bench_phase::{MaxRate, OpenRate, detection_counts, max_rate, open_rate};
 use crate::client::Api;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
+use crate::generator::touch;
+pub use crate::generator::{BenchMix, Measured, drive};
 use crate::process::{AppProcess, create_database, drop_database, locate_app_bin, rss_kib};
-use crate::stats::{Endpoint, Recorder, Snapshot};
+
+/// Which generator measures the maximum rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Generator {
+    /// `wrk`, one thread, a generated Lua script.
+    Wrk,
+    /// This process (reqwest).
+    Inprocess,
+}
+
+impl FromStr for Generator {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "wrk" => Ok(Generator::Wrk),
+            "inprocess" => Ok(Generator::Inprocess),
+            other => Err(Error::Config(format!("unknown generator {other} (wrk, inprocess)"))),
+        }
+    }
+}
 
 /// What `bench` measures and where.
 #[derive(Debug, Clone)]
@@ -23,7 +50,7 @@ pub struct BenchConfig {
     pub redis_url: String,
     /// Length of each throughput or latency phase.
     pub phase: Duration,
-    /// Closed-model clients for the maximum-rate phase.
+    /// Closed-model connections for the maximum-rate phase.
     pub concurrency: usize,
     /// Devices for the throughput phases.
     pub devices: usize,
@@ -31,240 +58,213 @@ pub struct BenchConfig {
     pub memory_devices: usize,
     /// `sqlite` and/or `postgres`.
     pub backends: Vec<String>,
+    /// Generator of the maximum-rate phases.
+    pub generator: Generator,
+    /// Traffic mixes, each measured on every backend.
+    pub mixes: Vec<BenchMix>,
+    /// Where to write every phase's numbers as JSON.
+    pub json: Option<PathBuf>,
 }
 
 /// The admin token the bench starts the app with.
 pub(crate) const ADMIN: &str = "bench-admin-token-0123456789abcdef";
-const FILLS: [FillLevel; 10] = {
-    use FillLevel::{Full, Half, Low};
-    [Full, Half, Full, Half, Full, Half, Full, Half, Full, Low]
-};
 
-/// Rate and latency of one phase.
-#[derive(Debug, Clone, Copy)]
-pub struct Measured {
-    /// 2xx answers per second.
-    pub ok_per_second: f64,
-    /// Answers that were not 2xx, plus transport errors.
-    pub failed: u64,
-    /// p50 and p99 latency, ms.
-    pub p50_ms: f64,
-    /// 99th percentile, ms.
-    pub p99_ms: f64,
+/// "met" or "MISSED".
+pub(crate) fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
 }
 
-fn measured(snapshot: &Snapshot, seconds: f64) -> Measured {
-    let s = &snapshot.endpoints[0];
-    let ok = s.count_in(200..=299);
-    let q = |q: f64| if s.latency.is_empty() { 0.0 } else { s.latency.value_at_quantile(q) as f64 / 1000.0 };
-    Measured { ok_per_second: ok as f64 / seconds, failed: s.requests() - ok, p50_ms: q(0.5), p99_ms: q(0.99) }
-}
-
-fn detection(prefix: &str, n: u64) -> DetectionRequest {
-    DetectionRequest {
-        event_id: format!("{prefix}-{n}"),
-        object_class: crate::client::CATALOG[(n % 3) as usize].1.to_owned(),
-        fill_level: FILLS[(n % 10) as usize],
-        confidence: Confidence::High,
-        captured_at_ms: chrono::Utc::now().timestamp_millis(),
+/// The issue's targets: detections/s as a share of the baseline's, per mix and backend.
+pub fn rate_target(mix: BenchMix, backend: &str) -> f64 {
+    match (mix, backend) {
+        (BenchMix::Settled, "sqlite") => 0.50,
+        (BenchMix::Settled, _) => 0.35,
+        (BenchMix::Fleet, "sqlite") => 0.40,
+        (BenchMix::Fleet, _) => 0.25,
     }
 }
 
-async fn one(http: &reqwest::Client, url: &str, token: &str, prefix: &str, n: u64) -> Option<u16> {
-    let response = http.post(url).bearer_auth(token).json(&detection(prefix, n)).send().await.ok()?;
-    let status = response.status().as_u16();
-    response.bytes().await.ok().map(|_| status)
-}
+/// Target for p99 at half the maximum rate, ms.
+pub const HALF_RATE_P99_TARGET_MS: f64 = 10.0;
 
-/// Detections against `url` with `tokens` round-robin: closed with `concurrency` clients, or open at `rate`.
-/// The same generator measures the baseline and the app.
-pub async fn drive(url: &str, tokens: &[String], concurrency: usize, rate: Option<f64>, length: Duration) -> Measured {
-    let http = reqwest::Client::builder().tcp_nodelay(true).timeout(Duration::from_secs(30)).build();
-    let Ok(http) = http else { return Measured { ok_per_second: 0.0, failed: 1, p50_ms: 0.0, p99_ms: 0.0 } };
-    let recorder = std::sync::Arc::new(Recorder::new());
-    // Event ids unique to this phase: a repeat would take the app's cheaper duplicate path.
-    let prefix: std::sync::Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
-    let tokens: std::sync::Arc<[String]> = tokens.into();
-    let start = recorder.start();
-    let mut tasks = tokio::task::JoinSet::new();
-    match rate {
-        None => {
-            let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-            for _ in 0..concurrency {
-                let (http, url, tokens, recorder, next, prefix) =
-                    (http.clone(), url.to_owned(), tokens.clone(), recorder.clone(), next.clone(), prefix.clone());
-                tasks.spawn(async move {
-                    while start.elapsed() < length {
-                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let sent = Instant::now();
-                        let status = one(&http, &url, &tokens[n as usize % tokens.len()], &prefix, n).await;
-                        recorder.record(Endpoint::Detections, sent, status, sent.elapsed());
-                    }
-                });
-            }
-        }
-        Some(rate) => {
-            let mut n = 0_u64;
-            loop {
-                let intended = start + Duration::from_secs_f64(n as f64 / rate);
-                if intended >= start + length {
-                    break;
-                }
-                tokio::time::sleep_until(intended.into()).await;
-                let (http, url, tokens, recorder, prefix) =
-                    (http.clone(), url.to_owned(), tokens.clone(), recorder.clone(), prefix.clone());
-                // Latency from the intended send time: a stalled server cannot hide its backlog.
-                tasks.spawn(async move {
-                    let status = one(&http, &url, &tokens[n as usize % tokens.len()], &prefix, n).await;
-                    recorder.record(Endpoint::Detections, intended, status, intended.elapsed());
-                });
-                n += 1;
-                while tasks.try_join_next().is_some() {}
-            }
-        }
-    }
-    while tasks.join_next().await.is_some() {}
-    measured(&recorder.snapshot(), start.elapsed().as_secs_f64())
-}
-
-/// The maximum rate (closed model) and the p99 at half of it (open model).
-async fn max_and_half(url: &str, tokens: &[String], config: &BenchConfig) -> (Measured, Measured) {
-    // A short warm-up fills connection pools and (for the app) activates device actors.
-    drive(url, tokens, config.concurrency, None, Duration::from_secs(1)).await;
-    let max = drive(url, tokens, config.concurrency, None, config.phase).await;
-    let half = drive(url, tokens, config.concurrency, Some((max.ok_per_second / 2.0).max(1.0)), config.phase).await;
-    (max, half)
-}
-
-pub(crate) async fn provision(app: &AppProcess, devices: usize) -> Result<(Api, Vec<String>)> {
+/// Creates a tenant whose prompts lapse after a second and come again at once (cooldown 0), so the
+/// fleet mix's low detections keep finding free (device, product) pairs; then its store, catalog and
+/// `devices` devices. Returns the client, the device tokens and how long registration took.
+pub(crate) async fn provision(app: &AppProcess, devices: usize) -> Result<(Api, Vec<String>, Duration)> {
     let mut run = RunConfig::new(&app.url(), ADMIN);
     run.devices = devices;
     let api = Api::new(&app.url(), reqwest::Client::new());
-    let fleet = api.provision(&run).await?;
-    Ok((api, fleet.devices.into_iter().map(|d| d.token).collect()))
-}
-
-fn line(name: &str, max: &Measured, half: &Measured, baseline: f64, target: f64) {
-    let ratio = max.ok_per_second / baseline.max(1e-9);
-    println!(
-        "{name:<22} {:>9.0} /s  {:>5.1}% of baseline (target ≥ {:.0}%: {})  p99 at half rate {:.2} ms (target ≤ 10 ms: {})  \
-         [{} + {} not 2xx]",
-        max.ok_per_second,
-        ratio * 100.0,
-        target * 100.0,
-        if ratio >= target { "met" } else { "MISSED" },
-        half.p99_ms,
-        if half.p99_ms <= 10.0 { "met" } else { "MISSED" },
-        max.failed,
-        half.failed
-    );
-}
-
-/// One detection (FULL: no prompt) from every device, 32 at a time, so each device gets its actor.
-async fn touch(http: &reqwest::Client, url: &str, tokens: &[String], prefix: &str) {
-    let mut set = tokio::task::JoinSet::new();
-    for chunk in tokens.chunks(tokens.len().div_ceil(32).max(1)) {
-        let (http, url, chunk, prefix) = (http.clone(), url.to_owned(), chunk.to_vec(), prefix.to_owned());
-        set.spawn(async move {
-            for (j, token) in chunk.iter().enumerate() {
-                let _ = one(&http, &url, token, &format!("{prefix}{}", &token[token.len() - 8..]), j as u64 * 10).await;
-            }
-        });
-    }
-    while set.join_next().await.is_some() {}
-}
-
-/// Actor idle timeout for the memory phase. Longer than touching 10,000 devices takes on a busy 2-core
-/// box, so no actor passivates before the "active" reading.
-const MEMORY_IDLE_MS: u64 = 20_000;
-
-/// Waits until the app reports no live device actor (or the idle timeout plus ten seconds passed).
-async fn passivated(app: &AppProcess, http: &reqwest::Client) -> Option<u64> {
-    let deadline = Instant::now() + Duration::from_millis(MEMORY_IDLE_MS + 10_000);
-    while Instant::now() < deadline && app.active_device_actors(http).await != Some(0) {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    app.active_device_actors(http).await
-}
-
-/// Resident memory of an app with `devices` registered devices. The fleet is touched in two halves:
-/// the first half pays the fixed costs that come with any traffic (the connection pool growing, caches
-/// warming, allocator arenas), so the second half's growth is what a device itself costs, active and
-/// passivated. The figures above the bare registration are printed too.
-async fn memory(bin: &std::path::Path, config: &BenchConfig) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("replenish-bench-mem-{}", uuid::Uuid::new_v4().simple()));
-    // Scaled down from the defaults (10 min idle, 60 s credential cache) in the same order: by the
-    // time a device passivates, its cached credential has expired as well.
-    let env = sqlite_env(
-        &dir,
-        &[
-            ("REPLENISH_ACTOR_IDLE_TIMEOUT_MS", MEMORY_IDLE_MS.to_string()),
-            ("REPLENISH_CREDENTIAL_CACHE_SECS", (MEMORY_IDLE_MS / 2_000).to_string()),
-        ],
-    );
-    let mut app = AppProcess::start(bin, &env)?;
-    app.wait_ready().await?;
-    let (api, tokens) = provision(&app, config.memory_devices).await?;
-    let (http, url) = (api.http().clone(), format!("{}/api/v1/detections", app.url()));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (first, second) = tokens.split_at(tokens.len() / 2);
-    let registered = rss_kib(app.pid())?;
-    touch(&http, &url, first, "first").await;
-    let first_active = rss_kib(app.pid())?;
-    passivated(&app, &http).await;
-    let first_passive = rss_kib(app.pid())?;
+    let spec = TenantSpec {
+        display_name: "Bench".into(),
+        plan: Plan::Enterprise,
+        limits: TenantLimits {
+            // No limit is under test: every request must do the whole path.
+            tenant_per_second: Some(10_000_000),
+            device_per_minute: Some(run.device_per_minute),
+            cooldown_seconds: Some(0),
+            // The shortest the app allows.
+            intent_ttl_seconds: Some(1),
+            daily_order_budget_usd: Some(1_000_000.0),
+            ..TenantLimits::default()
+        },
+    };
+    let path = format!("/admin/v1/tenants/{}", run.target.tenant);
+    let (status, body) = api.call(reqwest::Method::PUT, &path, ADMIN, Some(&spec)).await?;
+    let view: TenantView = serde_json::from_value(body.clone()).map_err(|e| Error::Status {
+        call: format!("PUT {path}: {e}"),
+        status,
+        body: body.to_string(),
+    })?;
+    run.target.api_key = view.api_key;
+    run.target.admin_token = None;
     let started = Instant::now();
-    touch(&http, &url, second, "first").await;
-    let touching = started.elapsed();
-    let second_active = rss_kib(app.pid())?;
-    let actors = app.active_device_actors(&http).await;
-    let left = passivated(&app, &http).await;
-    let all_passive = rss_kib(app.pid())?;
-    touch(&http, &url, &tokens, "again").await;
-    let again = rss_kib(app.pid())?;
+    let fleet = api.provision(&run).await?;
+    Ok((api, fleet.devices.into_iter().map(|d| d.token).collect(), started.elapsed()))
+}
 
-    let per = |from: u64, to: u64, devices: usize| to.saturating_sub(from) as f64 * 1024.0 / devices.max(1) as f64;
-    let mib = |kib: u64| kib as f64 / 1024.0;
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-    // Active: the first half's growth, fixed costs included (an upper bound). Passivated: what the
-    // second half left behind once passivated, on top of the first half passivated.
-    let (active, passive) = (per(registered, first_active, first.len()), per(first_passive, all_passive, second.len()));
-    println!("memory, {} devices on SQLite (VmRSS of the app), touched in two halves:", config.memory_devices);
-    println!("  registered, no actors          {:>8.1} MiB", mib(registered));
+/// One backend and mix.
+#[derive(Debug, Clone, Serialize)]
+pub struct MixResult {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// The mix.
+    pub mix: BenchMix,
+    /// Devices driven.
+    pub devices: usize,
+    /// The maximum rate (closed model).
+    pub max: MaxRate,
+    /// Its share of the baseline's rate.
+    pub ratio_to_baseline: f64,
+    /// The target share.
+    pub target: f64,
+    /// Half the maximum rate (open model).
+    pub half: OpenRate,
+    /// Low detections in the maximum-rate phase and how many of them created an intent (fleet mix).
+    pub low_detections: Option<LowDetections>,
+}
+
+/// What the fleet mix's low detections did during the maximum-rate phase (from the app's
+/// `replenish_detections_total` by outcome, before and after).
+#[derive(Debug, Clone, Serialize)]
+pub struct LowDetections {
+    /// Detections not settled as above the threshold.
+    pub low: f64,
+    /// Those that created an intent (outcome PROMPT).
+    pub created_intent: f64,
+    /// The other outcomes of low detections (PENDING_INTENT, COOLDOWN, ...), by name.
+    pub others: std::collections::BTreeMap<String, f64>,
+}
+
+/// One backend's app.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendInfo {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Devices registered.
+    pub devices: usize,
+    /// How long registering them took, s.
+    pub registration_s: f64,
+    /// The app's RSS after every mix, KiB.
+    pub rss_end_kib: u64,
+}
+
+/// Everything one `bench` run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Generator of the maximum-rate phases.
+    pub generator: Generator,
+    /// The baseline's maximum rate.
+    pub baseline_max: MaxRate,
+    /// The baseline at half its maximum rate.
+    pub baseline_half: OpenRate,
+    /// Per backend: devices, registration time, RSS at the end.
+    pub backends: Vec<BackendInfo>,
+    /// Per backend and mix.
+    pub runs: Vec<MixResult>,
+    /// The memory phase.
+    pub memory: Option<MemoryResult>,
+}
+
+fn print_mix(r: &MixResult) {
     println!(
-        "  first half, {} actors active  {:>8.1} MiB  = {:.0} B per active device, fixed costs included (target ≤ 16 KiB: {})",
-        first.len(),
-        mib(first_active),
-        active,
-        verdict(active <= 16_384.0)
+        "{:<9} {:<8} {:>8.0} /s = {:>5.1}% of baseline (target ≥ {:.0}%: {})",
+        r.backend,
+        r.mix.name(),
+        r.max.ok_per_second,
+        r.ratio_to_baseline * 100.0,
+        r.target * 100.0,
+        verdict(r.ratio_to_baseline >= r.target)
     );
-    println!("  first half passivated          {:>8.1} MiB", mib(first_passive));
+    println!("{:<19}{}", "", r.max.describe());
     println!(
-        "  second half active ({} actors) {:>8.1} MiB  (freed memory of the first half reused); touching took {:.1} s",
-        actors.map_or("?".into(), |a| a.to_string()),
-        mib(second_active),
-        touching.as_secs_f64()
+        "{:<19}{}  (p99 target ≤ {HALF_RATE_P99_TARGET_MS} ms: {})",
+        "",
+        r.half.describe(),
+        verdict(r.half.p99_ms <= HALF_RATE_P99_TARGET_MS)
     );
-    println!(
-        "  all passivated ({} active)     {:>8.1} MiB  = {:.0} B per passivated device (target ≤ 2 KiB: {})",
-        left.map_or("?".into(), |a| a.to_string()),
-        mib(all_passive),
-        passive,
-        verdict(passive <= 2048.0)
-    );
-    println!(
-        "  for comparison, all passivated above the bare registration: {:.0} B per device, fixed costs included",
-        per(registered, all_passive, tokens.len())
-    );
-    println!(
-        "  all {} activated again        {:>8.1} MiB  (+{:.1} MiB)",
-        tokens.len(),
-        mib(again),
-        mib(again.saturating_sub(all_passive))
-    );
-    drop(app);
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    if let Some(l) = &r.low_detections {
+        let others: Vec<String> = l.others.iter().map(|(k, v)| format!("{k} {v:.0}")).collect();
+        println!(
+            "{:<19}low detections at max rate: {:.0}, {:.0} created an intent ({:.1}%){}{}",
+            "",
+            l.low,
+            l.created_intent,
+            l.created_intent * 100.0 / l.low.max(1.0),
+            if others.is_empty() { "" } else { "; the others: " },
+            others.join(", ")
+        );
+    }
+}
+
+/// Warm-up, maximum rate, half rate for one mix on a running app.
+async fn one_mix(
+    app: &AppProcess,
+    http: &reqwest::Client,
+    tokens: &[String],
+    backend: &str,
+    mix: BenchMix,
+    context: &Context<'_>,
+) -> Result<MixResult> {
+    let url = format!("{}/api/v1/detections", app.url());
+    // Every device gets its actor before the maximum rate is measured.
+    touch(http, &url, tokens, &format!("warm{}", mix.name())).await;
+    let before = app.metrics(http).await.map(|t| detection_counts(&t));
+    let max = max_rate(context.generator, &url, tokens, mix, context.config, Some(app.pid())).await?;
+    let after = app.metrics(http).await.map(|t| detection_counts(&t));
+    let half = open_rate(&url, tokens, mix, max.ok_per_second / 2.0, context.config).await;
+    let low_detections = match (mix, before, after) {
+        (BenchMix::Fleet, Some(before), Some(after)) => {
+            let delta = |outcome: &str| after.get(outcome).unwrap_or(&0.0) - before.get(outcome).unwrap_or(&0.0);
+            let others: std::collections::BTreeMap<String, f64> = after
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "ABOVE_THRESHOLD" | "PROMPT"))
+                .map(|k| (k.clone(), delta(k)))
+                .filter(|(_, v)| *v > 0.0)
+                .collect();
+            let created_intent = delta("PROMPT");
+            Some(LowDetections { low: created_intent + others.values().sum::<f64>(), created_intent, others })
+        }
+        _ => None,
+    };
+    let ratio = max.ok_per_second / context.baseline.max(1e-9);
+    let target = rate_target(mix, backend);
+    Ok(MixResult {
+        backend: backend.to_owned(),
+        mix,
+        devices: tokens.len(),
+        max,
+        ratio_to_baseline: ratio,
+        target,
+        half,
+        low_detections,
+    })
+}
+
+/// What every phase shares.
+struct Context<'a> {
+    generator: &'a crate::bench_phase::Gen,
+    config: &'a BenchConfig,
+    baseline: f64,
 }
 
 /// The app's environment for a SQLite database in `dir`, plus `extra`.
@@ -277,50 +277,90 @@ pub(crate) fn sqlite_env(dir: &std::path::Path, extra: &[(&str, String)]) -> Vec
     env
 }
 
+/// One backend: a fresh app and database, one tenant whose devices every mix drives (the settled mix
+/// creates no intents, so the fleet mix finds every pair free whichever runs first).
+async fn backend(bin: &std::path::Path, backend: &str, context: &Context<'_>, report: &mut BenchReport) -> Result<()> {
+    let config = context.config;
+    let dir = std::env::temp_dir().join(format!("replenish-bench-{}", uuid::Uuid::new_v4().simple()));
+    let (env, database) = match backend {
+        "sqlite" => (sqlite_env(&dir, &[]), None),
+        "postgres" => {
+            let (url, name) = create_database(&config.database_url)?;
+            let prefix = format!("replenish-bench-{}:", uuid::Uuid::new_v4().simple());
+            let env = vec![
+                ("DATABASE_URL".to_owned(), url),
+                ("REDIS_URL".to_owned(), config.redis_url.clone()),
+                ("REPLENISH_REDIS_PREFIX".to_owned(), prefix),
+            ];
+            (env, Some(name))
+        }
+        other => return Err(Error::Config(format!("unknown backend {other}"))),
+    };
+    let result = async {
+        let mut app = AppProcess::start(bin, &env)?;
+        app.wait_ready().await?;
+        let (api, tokens, took) = provision(&app, config.devices).await?;
+        println!("{backend}: {} devices registered in {:.1} s", tokens.len(), took.as_secs_f64());
+        for mix in &config.mixes {
+            let r = one_mix(&app, api.http(), &tokens, backend, *mix, context).await?;
+            print_mix(&r);
+            report.runs.push(r);
+        }
+        let rss = rss_kib(app.pid()).unwrap_or(0);
+        println!("{backend}: RSS at the end {:.1} MiB", rss as f64 / 1024.0);
+        report.backends.push(BackendInfo {
+            backend: backend.to_owned(),
+            devices: tokens.len(),
+            registration_s: took.as_secs_f64(),
+            rss_end_kib: rss,
+        });
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Some(name) = database {
+        drop_database(&config.database_url, &name);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 /// Runs the whole suite and prints its findings.
-pub async fn run(config: BenchConfig) -> Result<()> {
+pub async fn run(config: BenchConfig) -> Result<BenchReport> {
     let bin = locate_app_bin(config.app_bin.as_deref())?;
+    let generator = crate::bench_phase::Gen::new(config.generator)?;
     println!("app binary: {}", bin.display());
+    println!("{}", generator.describe(&config));
     let me = std::env::current_exe().map_err(Error::io("locating this binary"))?;
     let baseline = crate::process::Baseline::start(&me)?;
     baseline.wait_ready().await?;
-    let (base_max, base_half) = max_and_half(&baseline.url(), &["baseline".to_owned()], &config).await;
+    let tokens = ["baseline".to_owned()];
+    let http = reqwest::Client::new();
+    touch(&http, &baseline.url(), &tokens, "warm").await;
+    let base_max =
+        max_rate(&generator, &baseline.url(), &tokens, BenchMix::Settled, &config, Some(baseline.pid())).await?;
+    let base_half = open_rate(&baseline.url(), &tokens, BenchMix::Settled, base_max.ok_per_second / 2.0, &config).await;
     drop(baseline);
-    println!(
-        "{:<22} {:>9.0} /s  (closed model, {} clients)  p99 at half rate {:.2} ms",
-        "baseline (actix-web)", base_max.ok_per_second, config.concurrency, base_half.p99_ms
-    );
-    for backend in &config.backends {
-        let dir = std::env::temp_dir().join(format!("replenish-bench-{}", uuid::Uuid::new_v4().simple()));
-        let (env, database, target) = match backend.as_str() {
-            "sqlite" => (sqlite_env(&dir, &[]), None, 0.40),
-            "postgres" => {
-                let (url, name) = create_database(&config.database_url)?;
-                let prefix = format!("replenish-bench-{}:", uuid::Uuid::new_v4().simple());
-                let env = vec![
-                    ("DATABASE_URL".to_owned(), url),
-                    ("REDIS_URL".to_owned(), config.redis_url.clone()),
-                    ("REPLENISH_REDIS_PREFIX".to_owned(), prefix),
-                ];
-                (env, Some(name), 0.25)
-            }
-            other => return Err(Error::Config(format!("unknown backend {other}"))),
-        };
-        let mut app = AppProcess::start(&bin, &env)?;
-        app.wait_ready().await?;
-        let (_, tokens) = provision(&app, config.devices).await?;
-        let (max, half) = max_and_half(&format!("{}/api/v1/detections", app.url()), &tokens, &config).await;
-        let rss = rss_kib(app.pid()).unwrap_or(0);
-        drop(app);
-        line(&format!("{backend} detections"), &max, &half, base_max.ok_per_second, target);
-        println!("{:<22} RSS at the end {:.1} MiB", "", rss as f64 / 1024.0);
-        if let Some(name) = database {
-            drop_database(&config.database_url, &name);
-        }
-        let _ = std::fs::remove_dir_all(&dir);
+    println!("baseline  (actix-web) {:>8.0} /s", base_max.ok_per_second);
+    println!("{:<19}{}", "", base_max.describe());
+    println!("{:<19}{}", "", base_half.describe());
+    let mut report = BenchReport {
+        generator: config.generator,
+        baseline_max: base_max.clone(),
+        baseline_half: base_half,
+        backends: Vec::new(),
+        runs: Vec::new(),
+        memory: None,
+    };
+    let context = Context { generator: &generator, config: &config, baseline: base_max.ok_per_second };
+    for name in &config.backends {
+        backend(&bin, name, &context, &mut report).await?;
     }
     if config.memory_devices > 0 {
-        memory(&bin, &config).await?;
+        report.memory = Some(memory(&bin, &config).await?);
     }
-    Ok(())
+    if let Some(path) = &config.json {
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Bench(format!("JSON: {e}")))?;
+        std::fs::write(path, json).map_err(Error::io(format!("writing {}", path.display())))?;
+    }
+    Ok(report)
 }

@@ -1,27 +1,82 @@
-//! CPU time of a process from `/proc/<pid>/stat`: the app's cost per detection does not depend on how
-//! fast the generator is, and the generator's own cost says how much of the box it took.
+//! CPU time of processes, read from `/proc/<pid>/stat`: the app's (µs per detection), this process's
+//! (the in-process generator) and that of its reaped children (`wrk`, as `getrusage(RUSAGE_CHILDREN)`
+//! would count it, without `unsafe`).
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Clock ticks per second of `/proc/*/stat` (`USER_HZ`): 100 on every Linux ABI this runs on.
-const TICKS_PER_SECOND: u64 = 100;
+/// CPU time of one process so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTimes {
+    /// Its own user + system time.
+    pub own: Duration,
+    /// User + system time of its children that it has waited for.
+    pub children: Duration,
+}
+
+impl CpuTimes {
+    /// What was spent between `earlier` and `self`.
+    pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
+        CpuTimes { own: self.own.saturating_sub(earlier.own), children: self.children.saturating_sub(earlier.children) }
+    }
+}
+
+/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`; 100 on every common Linux).
+pub fn clock_ticks() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// Parses the text of `/proc/<pid>/stat` into (utime, stime, cutime, cstime) ticks.
+pub fn parse_stat(text: &str) -> Option<[u64; 4]> {
+    // The command name (field 2) is in parentheses and may hold spaces; the fields after it are plain.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime is field 14.
+    let tick = |i: usize| fields.get(i - 3)?.parse::<u64>().ok();
+    Some([tick(14)?, tick(15)?, tick(16)?, tick(17)?])
+}
+
+/// CPU times of `pid` (`None`: this process).
+pub fn cpu_times(pid: Option<u32>) -> Result<CpuTimes> {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let text = std::fs::read_to_string(&path).map_err(Error::io(format!("reading {path}")))?;
+    let [utime, stime, cutime, cstime] =
+        parse_stat(&text).ok_or_else(|| Error::Bench(format!("{path} has no CPU times")))?;
+    let ticks = |t: u64| Duration::from_secs_f64(t as f64 / clock_ticks() as f64);
+    Ok(CpuTimes { own: ticks(utime + stime), children: ticks(cutime + cstime) })
+}
+
+/// CPU time the whole machine has spent busy (every core: user, nice, system, irq, softirq, steal in
+/// the first line of `/proc/stat`), to tell how much other work shared the box during a phase.
+pub fn machine_busy() -> Result<Duration> {
+    let text = std::fs::read_to_string("/proc/stat").map_err(Error::io("reading /proc/stat"))?;
+    let ticks: Vec<u64> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
+        return Err(Error::Bench("/proc/stat has no cpu line".into()));
+    };
+    Ok(Duration::from_secs_f64((user + nice + system + irq + softirq + steal) as f64 / clock_ticks() as f64))
+}
 
 /// User plus system CPU time of `pid` (all its threads), µs; `None` is this process.
 pub fn cpu_micros(pid: Option<u32>) -> Result<u64> {
-    let path = pid.map_or("/proc/self/stat".to_owned(), |pid| format!("/proc/{pid}/stat"));
-    let stat = std::fs::read_to_string(&path).map_err(Error::io(format!("reading {path}")))?;
-    parse_stat(&stat).ok_or_else(|| Error::Bench(format!("{path}: no utime/stime")))
-}
-
-/// utime + stime (fields 14 and 15) in µs. The command name (field 2) may hold spaces and
-/// parentheses, so the fields are counted from after its last `)`.
-fn parse_stat(stat: &str) -> Option<u64> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state).
-    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
-    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
-    Some((utime + stime) * 1_000_000 / TICKS_PER_SECOND)
+    Ok(cpu_times(pid)?.own.as_micros() as u64)
 }
 
 /// CPU used by the app and by this process between two readings.
@@ -79,19 +134,28 @@ impl crate::sim::LoadProbe for CpuProbe {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
-
     use super::*;
 
     #[test]
-    fn fields_are_counted_after_the_command_name() {
-        let stat = "4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 250 75 0 0 20 0 9 0 100 0 0";
-        assert_eq!(parse_stat(stat), Some((250 + 75) * 10_000));
+    fn stat_fields_are_found_after_a_command_name_with_spaces() {
+        let text = "4242 (tokio runtime) S 1 4242 4242 0 -1 4194560 1000 0 0 0 731 52 9 4 20 0 8 0 1234 0 0";
+        assert_eq!(parse_stat(text), Some([731, 52, 9, 4]));
+        assert_eq!(parse_stat("4242 (short) S 1"), None);
     }
 
     #[test]
-    fn this_process_can_be_read_and_its_count_never_goes_back() {
-        let first = cpu_micros(None).unwrap();
-        assert!(cpu_micros(None).unwrap() >= first);
+    fn this_process_has_spent_some_cpu() -> Result<()> {
+        let before = cpu_times(None)?;
+        // Burn a little CPU so at least one tick passes.
+        let start = std::time::Instant::now();
+        let mut x = 0_u64;
+        while start.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        let spent = cpu_times(None)?.since(&before);
+        assert!(spent.own > Duration::ZERO, "{spent:?}");
+        assert!(machine_busy()? >= spent.own);
+        Ok(())
     }
 }

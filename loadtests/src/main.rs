@@ -299,18 +299,27 @@ struct BenchArgs {
     /// Seconds per throughput or latency phase.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Closed-model clients for the maximum-rate phase.
-    #[arg(long, default_value_t = 64)]
+    /// Closed-model connections (wrk's -c) or clients for the maximum-rate phase.
+    #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Devices for the throughput phases.
-    #[arg(long, default_value_t = 1000)]
+    /// Devices for the throughput phases (every mix drives the same devices).
+    #[arg(long, default_value_t = 20_000)]
     devices: usize,
-    /// Devices for the memory phase.
+    /// Devices for the memory phase (0 skips it).
     #[arg(long, default_value_t = 10_000)]
     memory_devices: usize,
     /// Which backends: sqlite, postgres.
     #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
     backends: Vec<String>,
+    /// Generator of the maximum-rate phases: wrk (installed with apt when missing, as root) or inprocess.
+    #[arg(long, default_value = "wrk")]
+    generator: bench::Generator,
+    /// Traffic mixes: settled (FULL/HALF only), fleet (20 % LOW/NEARLY_EMPTY).
+    #[arg(long, default_value = "settled,fleet", value_delimiter = ',')]
+    mixes: Vec<bench::BenchMix>,
+    /// Write every phase's numbers to this file as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -561,6 +570,9 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
                 devices: a.devices,
                 memory_devices: a.memory_devices,
                 backends: a.backends,
+                generator: a.generator,
+                mixes: a.mixes,
+                json: a.json,
             };
             runtime.block_on(bench::run(config))?;
             Ok(true)

@@ -122,10 +122,15 @@ impl AppProcess {
         Err(Error::Bench(format!("{url} did not come up within a minute")))
     }
 
+    /// The text of `/metrics` on the app's metrics listener, if readable.
+    pub async fn metrics(&self, http: &reqwest::Client) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        http.get(url).send().await.ok()?.text().await.ok()
+    }
+
     /// `replenish_active_actors{kind="device"}` from `/metrics`, if readable.
     pub async fn active_device_actors(&self, http: &reqwest::Client) -> Option<u64> {
-        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
-        let text = http.get(url).send().await.ok()?.text().await.ok()?;
+        let text = self.metrics(http).await?;
         text.lines()
             .find(|l| l.starts_with("replenish_active_actors") && l.contains("device"))
             .and_then(|l| l.rsplit(' ').next())
@@ -163,6 +168,11 @@ impl Baseline {
             .spawn()
             .map_err(Error::io("starting the baseline"))?;
         Ok(Self { _child: Guard(child), port })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
     }
 
     /// Its detections URL, once it answers.
