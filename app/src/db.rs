@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
 
+pub mod batches;
 pub mod retry;
 pub mod scope;
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::db::scope::DeviceScope;
@@ -80,23 +80,12 @@ impl ActivationLoader {
     }
 }
 
-async fn run(sources: Arc<Sources>, mut inbox: mpsc::Receiver<(DeviceScope, Reply)>) {
-    let loaders = Arc::new(Semaphore::new(LOADERS));
-    let mut queued = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // Wait for a free loader first: activations keep queueing meanwhile and
-        // the next batch takes them all.
-        let Ok(permit) = loaders.clone().acquire_owned().await else { return };
-        if inbox.recv_many(&mut queued, MAX_BATCH).await == 0 {
-            return;
-        }
-        let batch = std::mem::take(&mut queued);
+async fn run(sources: Arc<Sources>, inbox: mpsc::Receiver<(DeviceScope, Reply)>) {
+    crate::db::batches::run_batches(inbox, MAX_BATCH, LOADERS, move |batch| {
         let sources = sources.clone();
-        tokio::spawn(async move {
-            answer(&sources, batch).await;
-            drop(permit);
-        });
-    }
+        async move { answer(&sources, batch).await }
+    })
+    .await;
 }
 
 /// Loads one batch and answers every request in it.

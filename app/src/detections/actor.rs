@@ -38,8 +38,9 @@ use crate::tenants::snapshot::TenantSnapshot;
 
 /// How many recent event ids each device remembers in memory (the database
 /// remembers all). Retries come within seconds, so a few suffice; each costs
-/// a stored response (~250 bytes), and memory per device is a budget.
-const RECENT_EVENTS: usize = 16;
+/// a stored response (~300 bytes), and memory per active device is a budget
+/// of a few KiB.
+const RECENT_EVENTS: usize = 4;
 
 /// Reports a detection.
 #[derive(Message)]

@@ -53,28 +53,36 @@ impl PromptWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, mut inbox: mpsc::Receiver<Queued>, metrics: Arc<Metrics>) {
-    let mut queued = Vec::with_capacity(MAX_BATCH);
-    while inbox.recv_many(&mut queued, MAX_BATCH).await > 0 {
-        let (batch, alone) = split_by_device(std::mem::take(&mut queued));
-        for (candidate, reply) in alone {
-            tokio::spawn(decide_alone(db.clone(), candidate, reply));
-        }
-        let (candidates, replies): (Vec<Candidate>, Vec<Reply>) = batch.into_iter().unzip();
-        let started = Instant::now();
-        let decided = candidates::record_batch(&db, &candidates).await;
-        metrics.prompt_batch(candidates.len(), started.elapsed().as_secs_f64());
-        match decided {
-            Ok(answers) => {
-                for (answer, reply) in answers.into_iter().zip(replies) {
-                    let _ = reply.send(Ok(answer));
-                }
+async fn run(db: DatabaseConnection, inbox: mpsc::Receiver<Queued>, metrics: Arc<Metrics>) {
+    // Batches in flight at once hold distinct devices too: a device's actor
+    // sends its next candidate only once the last one was answered.
+    let in_flight = crate::db::batches::write_batches_in_flight(&db);
+    crate::db::batches::run_batches(inbox, MAX_BATCH, in_flight, move |queued| {
+        decide_batch(db.clone(), queued, metrics.clone())
+    })
+    .await;
+}
+
+/// Decides one batch and answers each candidate.
+async fn decide_batch(db: DatabaseConnection, queued: Vec<Queued>, metrics: Arc<Metrics>) {
+    let (batch, alone) = split_by_device(queued);
+    for (candidate, reply) in alone {
+        tokio::spawn(decide_alone(db.clone(), candidate, reply));
+    }
+    let (candidates, replies): (Vec<Candidate>, Vec<Reply>) = batch.into_iter().unzip();
+    let started = Instant::now();
+    let decided = candidates::record_batch(&db, &candidates).await;
+    metrics.prompt_batch(candidates.len(), started.elapsed().as_secs_f64());
+    match decided {
+        Ok(answers) => {
+            for (answer, reply) in answers.into_iter().zip(replies) {
+                let _ = reply.send(Ok(answer));
             }
-            Err(err) => {
-                tracing::warn!(error = %err, candidates = candidates.len(), "prompt batch failed; deciding each alone");
-                for (candidate, reply) in candidates.into_iter().zip(replies) {
-                    tokio::spawn(decide_alone(db.clone(), candidate, reply));
-                }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, candidates = candidates.len(), "prompt batch failed; deciding each alone");
+            for (candidate, reply) in candidates.into_iter().zip(replies) {
+                tokio::spawn(decide_alone(db.clone(), candidate, reply));
             }
         }
     }

@@ -59,26 +59,31 @@ impl DetectionWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, mut inbox: mpsc::Receiver<(detection::Model, Reply)>, metrics: Arc<Metrics>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let rows: Vec<&detection::Model> = batch.iter().map(|(row, _)| row).collect();
-        let started = Instant::now();
-        let written = insert(&db, &rows).await;
-        metrics.detection_batch(rows.len(), started.elapsed().as_secs_f64());
-        match written {
-            Ok(inserted) => {
-                for (row, reply) in batch.drain(..) {
-                    let key = (row.tenant_id, row.device_id, row.event_id);
-                    let _ =
-                        reply.send(Ok(if inserted.contains(&key) { Written::Inserted } else { Written::Duplicate }));
-                }
+async fn run(db: DatabaseConnection, inbox: mpsc::Receiver<(detection::Model, Reply)>, metrics: Arc<Metrics>) {
+    let in_flight = crate::db::batches::write_batches_in_flight(&db);
+    crate::db::batches::run_batches(inbox, MAX_BATCH, in_flight, move |batch| {
+        write_batch(db.clone(), batch, metrics.clone())
+    })
+    .await;
+}
+
+/// Inserts one batch and answers each of its requests.
+async fn write_batch(db: DatabaseConnection, batch: Vec<(detection::Model, Reply)>, metrics: Arc<Metrics>) {
+    let rows: Vec<&detection::Model> = batch.iter().map(|(row, _)| row).collect();
+    let started = Instant::now();
+    let written = insert(&db, &rows).await;
+    metrics.detection_batch(rows.len(), started.elapsed().as_secs_f64());
+    match written {
+        Ok(inserted) => {
+            for (row, reply) in batch {
+                let key = (row.tenant_id, row.device_id, row.event_id);
+                let _ = reply.send(Ok(if inserted.contains(&key) { Written::Inserted } else { Written::Duplicate }));
             }
-            Err(err) => {
-                tracing::error!(error = %err, rows = batch.len(), "detection batch failed");
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(err.to_string()));
-                }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, rows = batch.len(), "detection batch failed");
+            for (_, reply) in batch {
+                let _ = reply.send(Err(err.to_string()));
             }
         }
     }
