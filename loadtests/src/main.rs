@@ -12,12 +12,15 @@ use replenish_loadtests::chaos::{self, ChaosConfig};
 use replenish_loadtests::hashing_proxy::{self, Policy};
 use replenish_loadtests::million::{self, MillionConfig};
 use replenish_loadtests::replicas_bench::{self, ReplicasConfig};
-use replenish_loadtests::soak::{self, OpenLoad};
+use replenish_loadtests::soak;
 use replenish_loadtests::threshold::Threshold;
 use replenish_loadtests::webhook_bench::{self, WebhookBenchConfig};
 use replenish_loadtests::webhooks::{Outage, WebhookConfig};
 use replenish_loadtests::windows::WindowConfig;
 use replenish_loadtests::{LoadModel, Mix, Report, RunConfig, Stop, Target, cold, html};
+
+mod bench_args;
+use bench_args::{BenchArgs, BenchMillionArgs, BenchReplicasArgs, BenchWebhooksArgs, OpenBenchArgs};
 
 /// Load tests for Replenish: simulate a Spectacles fleet, check every order, measure the service.
 #[derive(Parser)]
@@ -191,138 +194,6 @@ struct RunArgs {
 }
 
 #[derive(Args)]
-struct OpenBenchArgs {
-    /// The app binary (default: target/release/replenish next to this binary, then target/release).
-    #[arg(long)]
-    app_bin: Option<PathBuf>,
-    /// Postgres server to create a fresh database on.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    database_url: String,
-    /// Redis for the Postgres backend.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// sqlite or postgres.
-    #[arg(long, default_value = "postgres")]
-    backend: String,
-    /// Detections per second (open model).
-    #[arg(long, default_value_t = 1200.0)]
-    rate: f64,
-    /// Seconds of load (default: 600 for bench-soak, 30 for bench-cold-start).
-    #[arg(long)]
-    seconds: Option<f64>,
-    /// Devices provisioned.
-    #[arg(long, default_value_t = 5000)]
-    devices: usize,
-    /// Most requests outstanding at once.
-    #[arg(long, default_value_t = 10_000)]
-    max_in_flight: usize,
-    /// Per-window percentiles over windows of this many seconds.
-    #[arg(long, default_value_t = 10)]
-    window_secs: u64,
-    /// Windows starting this many seconds after the start or later count as steady state.
-    #[arg(long, default_value_t = 30)]
-    steady_after: u64,
-    /// Seed of the traffic.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Write the load's report as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Write the load's HTML report here.
-    #[arg(long)]
-    html: Option<PathBuf>,
-    /// No progress line.
-    #[arg(long)]
-    quiet: bool,
-}
-
-impl OpenBenchArgs {
-    fn split(&self, default_seconds: f64) -> (Servers, OpenLoad) {
-        let servers = Servers {
-            app_bin: self.app_bin.clone(),
-            database_url: self.database_url.clone(),
-            redis_url: self.redis_url.clone(),
-        };
-        let load = OpenLoad {
-            backend: self.backend.clone(),
-            rate: self.rate,
-            seconds: self.seconds.unwrap_or(default_seconds),
-            devices: self.devices,
-            max_in_flight: self.max_in_flight,
-            windows: WindowConfig { secs: self.window_secs, steady_after: self.steady_after },
-            seed: self.seed,
-            progress: !self.quiet,
-        };
-        (servers, load)
-    }
-}
-
-#[derive(Args)]
-struct BenchMillionArgs {
-    /// The app binary (default: target/release/replenish next to this binary, then target/release).
-    #[arg(long)]
-    app_bin: Option<PathBuf>,
-    /// Devices to register.
-    #[arg(long, default_value_t = 1_000_000)]
-    devices: usize,
-    /// Batch requests (1,000 devices each) in flight at once.
-    #[arg(long, default_value_t = 4)]
-    batch_concurrency: usize,
-    /// Devices to activate in turn (one FULL detection each), spread over the registered ones.
-    #[arg(long, default_value_t = 100_000)]
-    activate: usize,
-    /// Activations in flight at once.
-    #[arg(long, default_value_t = 32)]
-    in_flight: usize,
-    /// The app's actor idle timeout (REPLENISH_ACTOR_IDLE_TIMEOUT_MS), ms.
-    #[arg(long, default_value_t = 2000)]
-    idle_timeout_ms: u64,
-    /// Print RSS and live actors every this many activations.
-    #[arg(long, default_value_t = 10_000)]
-    report_every: usize,
-    /// RSS is judged bounded when the last reading is within 10 % of the one at this many activations.
-    #[arg(long, default_value_t = 20_000)]
-    settle: usize,
-}
-
-#[derive(Args)]
-struct BenchArgs {
-    /// The app binary (default: target/release/replenish next to this binary, then target/release).
-    #[arg(long)]
-    app_bin: Option<PathBuf>,
-    /// Postgres server to create a fresh database on.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    database_url: String,
-    /// Redis for the Postgres run.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// Seconds per throughput or latency phase.
-    #[arg(long, default_value_t = 5.0)]
-    seconds: f64,
-    /// Closed-model connections (wrk's -c) or clients for the maximum-rate phase.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
-    /// Devices for the throughput phases (every mix drives the same devices).
-    #[arg(long, default_value_t = 20_000)]
-    devices: usize,
-    /// Devices for the memory phase (0 skips it).
-    #[arg(long, default_value_t = 10_000)]
-    memory_devices: usize,
-    /// Which backends: sqlite, postgres.
-    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
-    backends: Vec<String>,
-    /// Generator of the maximum-rate phases: wrk (installed with apt when missing, as root) or inprocess.
-    #[arg(long, default_value = "wrk")]
-    generator: bench::Generator,
-    /// Traffic mixes: settled (FULL/HALF only), fleet (20 % LOW/NEARLY_EMPTY).
-    #[arg(long, default_value = "settled,fleet", value_delimiter = ',')]
-    mixes: Vec<bench::BenchMix>,
-    /// Write every phase's numbers to this file as JSON.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
-#[derive(Args)]
 struct ChaosArgs {
     /// The app binary (default: target/release/replenish next to this binary, then target/release).
     #[arg(long)]
@@ -380,74 +251,6 @@ fn chaos_config(a: &ChaosArgs) -> ChaosConfig {
         settle: Duration::from_secs_f64(a.settle),
         ..ChaosConfig::default()
     }
-}
-
-#[derive(Args)]
-struct BenchWebhooksArgs {
-    /// The app binary (default: target/release/replenish next to this binary, then target/release).
-    #[arg(long)]
-    app_bin: Option<PathBuf>,
-    /// Postgres server to create a fresh database on.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    database_url: String,
-    /// Redis for the Postgres run.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// Which backends: sqlite, postgres.
-    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
-    backends: Vec<String>,
-    /// Events written per delivery phase (device registrations).
-    #[arg(long, default_value_t = 5000)]
-    events: usize,
-    /// Endpoint counts of the delivery phases.
-    #[arg(long, default_value = "1,8", value_delimiter = ',')]
-    endpoints: Vec<usize>,
-    /// Seconds per detections phase (webhooks off, then on).
-    #[arg(long, default_value_t = 5.0)]
-    seconds: f64,
-    /// Closed-model clients of the detections phases.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// Devices of the detections phases.
-    #[arg(long, default_value_t = 1000)]
-    devices: usize,
-    /// Endpoints taking every event during the "webhooks on" detections phase.
-    #[arg(long, default_value_t = 8)]
-    on_endpoints: usize,
-    /// Longest wait for a delivery phase's events, seconds.
-    #[arg(long, default_value_t = 120.0)]
-    drain_timeout: f64,
-    /// Worker threads of the receiver.
-    #[arg(long, default_value_t = 2)]
-    receiver_workers: usize,
-}
-
-#[derive(Args)]
-struct BenchReplicasArgs {
-    /// The app binary (default: target/release/replenish next to this binary, then target/release).
-    #[arg(long)]
-    app_bin: Option<PathBuf>,
-    /// Postgres server to create the fresh databases on (one per phase).
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    database_url: String,
-    /// Redis the replicas share.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// Seconds per phase.
-    #[arg(long, default_value_t = 5.0)]
-    seconds: f64,
-    /// Closed-model clients.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// Devices of the tenant.
-    #[arg(long, default_value_t = 1000)]
-    devices: usize,
-    /// Skip the round-robin phase (two replicas, no affinity).
-    #[arg(long)]
-    no_round_robin: bool,
-    /// Worker threads of the proxy process.
-    #[arg(long, default_value_t = 1)]
-    proxy_workers: usize,
 }
 
 fn pair<T: std::str::FromStr>(text: &str, sep: char) -> anyhow::Result<(T, T)> {
@@ -562,9 +365,9 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Bench(a) => {
             let config = BenchConfig {
-                app_bin: a.app_bin,
-                database_url: a.database_url,
-                redis_url: a.redis_url,
+                app_bin: a.servers.app_bin,
+                database_url: a.servers.database_url,
+                redis_url: a.servers.redis_url,
                 phase: Duration::from_secs_f64(a.seconds),
                 concurrency: a.concurrency,
                 devices: a.devices,
@@ -593,9 +396,9 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::BenchWebhooks(a) => {
             let config = WebhookBenchConfig {
-                app_bin: a.app_bin,
-                database_url: a.database_url,
-                redis_url: a.redis_url,
+                app_bin: a.servers.app_bin,
+                database_url: a.servers.database_url,
+                redis_url: a.servers.redis_url,
                 backends: a.backends,
                 events: a.events,
                 endpoints: a.endpoints,
@@ -637,9 +440,9 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::BenchReplicas(a) => {
             let config = ReplicasConfig {
-                app_bin: a.app_bin,
-                database_url: a.database_url,
-                redis_url: a.redis_url,
+                app_bin: a.servers.app_bin,
+                database_url: a.servers.database_url,
+                redis_url: a.servers.redis_url,
                 phase: Duration::from_secs_f64(a.seconds),
                 concurrency: a.concurrency,
                 devices: a.devices,
