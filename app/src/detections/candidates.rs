@@ -24,9 +24,7 @@ use crate::events::{self, NewEvent};
 
 use crate::intents::entity::{detection, intent};
 use crate::intents::model::{DetectionResponse, Reason, cooldown_remaining};
-use crate::intents::repo::{
-    LapsedProduct, ProductKey, decided_since, expire_lapsed_products, intent_event, pending_of,
-};
+use crate::intents::repo::{LapsedProduct, expire_lapsed_products, intent_event};
 use crate::orders::entity::order;
 use crate::orders::model::{IntentStatus, OrderStatus};
 
@@ -163,16 +161,28 @@ impl HeldOff {
         if fresh.is_empty() {
             return Ok(held);
         }
-        let keys = |since: &dyn Fn(&Candidate) -> DateTime<Utc>| -> Vec<ProductKey<'_>> {
-            fresh
-                .iter()
-                .map(|c| ProductKey { device: &c.device.scope, product_id: Some(c.product_id()), since: since(c) })
-                .collect()
+        let per_product = |extra: &dyn Fn(&Candidate) -> Condition| {
+            fresh.iter().fold(Condition::any(), |any, c| {
+                any.add(
+                    c.device
+                        .scope
+                        .condition::<intent::Entity>()
+                        .add(intent::Column::ProductId.eq(c.product_id()))
+                        .add(extra(c)),
+                )
+            })
         };
-        for row in pending_of(txn, &keys(&|c| c.now)).await? {
+        let open_filter = per_product(&|_| Condition::all());
+        let open = intent::Entity::find()
+            .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
+            .filter(open_filter)
+            .all(txn)
+            .await?;
+        for row in open {
             held.open.insert((row.tenant_id, row.device_id, row.product_id), row.id);
         }
-        for row in decided_since(txn, &keys(&|c| c.now - c.cooldown)).await? {
+        let decided_filter = per_product(&|c| Condition::all().add(intent::Column::DecidedAt.gt(c.now - c.cooldown)));
+        for row in intent::Entity::find().filter(decided_filter).all(txn).await? {
             let Some(at) = row.decided_at else { continue };
             let entry = held.decided.entry((row.tenant_id, row.device_id, row.product_id)).or_insert(at);
             *entry = (*entry).max(at);

@@ -6,15 +6,15 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::db::scope::{DeviceScope, TenantScope};
 use crate::detections::writer::{DetectionWriter, Written};
 use crate::devices::context::DeviceContext;
 use crate::error::Error;
-use crate::intents::entity::detection;
+use crate::intents::entity::{detection, intent};
 use crate::intents::model::{DetectionResponse, ProductMemory};
-use crate::intents::repo::{ProductKey, remembered_of};
 use crate::orders::entity::order;
 use crate::orders::model::{IntentStatus, OrderStatus};
 
@@ -73,6 +73,11 @@ pub async fn load_memories(
     if devices.is_empty() {
         return Ok(memories);
     }
+    let intents = devices.iter().fold(Condition::any(), |any, (d, cooldown)| {
+        let open_or_recent =
+            intent::Column::Status.eq(IntentStatus::Pending.as_str()).or(intent::Column::DecidedAt.gt(now - *cooldown));
+        any.add(d.scope.condition::<intent::Entity>().add(open_or_recent))
+    });
     let households = devices.iter().fold(Condition::any(), |any, (d, cooldown)| {
         any.add(
             d.scope
@@ -82,11 +87,7 @@ pub async fn load_memories(
                 .add(order::Column::CreatedAt.gt(now - *cooldown)),
         )
     });
-    let keys: Vec<ProductKey<'_>> = devices
-        .iter()
-        .map(|(d, cooldown)| ProductKey { device: &d.scope, product_id: None, since: now - *cooldown })
-        .collect();
-    let intents = remembered_of(db, &keys).await?;
+    let intents = intent::Entity::find().filter(intents).all(db).await?;
     let orders = order::Entity::find()
         .filter(order::Column::Status.ne(OrderStatus::Failed.as_str()))
         .filter(households)

@@ -1,13 +1,11 @@
-//! Intent queries: expiry of lapsed prompts, the per-key reads of a batch of
-//! prompt candidates or activations, and the intent history.
+//! Intent queries outside a detection: expiry of lapsed prompts, and the
+//! intent history.
 
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, UpdateMany,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, UpdateMany};
 
 use crate::db::scope::{AcrossTenants, DeviceScope, TenantScope};
 use crate::devices::entity as device;
@@ -40,11 +38,10 @@ pub async fn expire_lapsed_products(
     if products.is_empty() {
         return Ok(0);
     }
-    let keys: Vec<ProductKey<'_>> =
-        products.iter().map(|p| ProductKey { device: p.device, product_id: Some(p.product_id), since: now }).collect();
-    let lapsed =
-        keyed(txn.get_database_backend(), &keys, "status = 'PENDING' AND expires_at <= k.since", |_| Condition::all())?;
-    let expired = lapsed_to_expired(intent::Entity::update_many().filter(lapsed), now).exec_with_returning(txn).await?;
+    let any = products.iter().fold(Condition::any(), |any, p| {
+        any.add(p.device.condition::<intent::Entity>().add(intent::Column::ProductId.eq(p.product_id)))
+    });
+    let expired = lapsed_to_expired(intent::Entity::update_many().filter(any), now).exec_with_returning(txn).await?;
     let mut by_tenant: BTreeMap<&str, (&TenantScope, Vec<NewEvent>)> = BTreeMap::new();
     for row in &expired {
         let Some(of) = products
@@ -60,92 +57,6 @@ pub async fn expire_lapsed_products(
         events::record_all(txn, tenant, events, now).await?;
     }
     Ok(expired.len() as u64)
-}
-
-/// A (device, product) — or a whole device — a batch reads intents of, and
-/// the time its reads are relative to (decisions after it; lapsed at it).
-pub struct ProductKey<'a> {
-    /// The device.
-    pub device: &'a DeviceScope,
-    /// The product; `None`: every product of the device.
-    pub product_id: Option<&'a str>,
-    /// Decisions after this time count; intents lapsed at it expire.
-    pub since: DateTime<Utc>,
-}
-
-/// The PENDING intents of `keys`, one index probe per key.
-pub async fn pending_of(txn: &impl ConnectionTrait, keys: &[ProductKey<'_>]) -> Result<Vec<intent::Model>, Error> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let pending = keyed(txn.get_database_backend(), keys, "status = 'PENDING'", |_| Condition::all())?;
-    Ok(intent::Entity::find()
-        .filter(intent::Column::Status.eq(IntentStatus::Pending.as_str()))
-        .filter(pending)
-        .all(txn)
-        .await?)
-}
-
-/// The last intent of each key decided after its `since` (at most one per key on Postgres).
-pub async fn decided_since(txn: &impl ConnectionTrait, keys: &[ProductKey<'_>]) -> Result<Vec<intent::Model>, Error> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let decided =
-        keyed(txn.get_database_backend(), keys, "decided_at > k.since ORDER BY decided_at DESC LIMIT 1", |k| {
-            Condition::all().add(intent::Column::DecidedAt.gt(k.since))
-        })?;
-    Ok(intent::Entity::find().filter(decided).all(txn).await?)
-}
-
-/// What an activating device remembers: its PENDING intents and those decided
-/// after its key's `since` (now minus its tenant's cooldown), every product.
-pub async fn remembered_of(db: &impl ConnectionTrait, keys: &[ProductKey<'_>]) -> Result<Vec<intent::Model>, Error> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let remembered = keyed(db.get_database_backend(), keys, "(status = 'PENDING' OR decided_at > k.since)", |k| {
-        Condition::all()
-            .add(intent::Column::Status.eq(IntentStatus::Pending.as_str()).or(intent::Column::DecidedAt.gt(k.since)))
-    })?;
-    Ok(intent::Entity::find().filter(remembered).all(db).await?)
-}
-
-/// The intents of `keys` matching `postgres` (SQL over `intents` where `k.since`
-/// is the key's time) or, on SQLite, `sqlite(key)`. On Postgres an `OR` of one
-/// term per key lets the planner pull the common `tenant_id = …` out and walk
-/// every intent of the tenant (2 ms a statement at 20,000 devices); a
-/// `LATERAL` join probes the (tenant, device, product) index once per key.
-/// SQLite uses its index for each term of the `OR`. Every key names its
-/// tenant, so a batch reads only its own tenants' rows.
-fn keyed(
-    backend: DbBackend,
-    keys: &[ProductKey<'_>],
-    postgres: &str,
-    sqlite: impl Fn(&ProductKey<'_>) -> Condition,
-) -> Result<Condition, Error> {
-    if backend != DbBackend::Postgres {
-        return Ok(keys.iter().fold(Condition::any(), |any, k| {
-            let mut term = k.device.condition::<intent::Entity>().add(sqlite(k));
-            if let Some(product) = k.product_id {
-                term = term.add(intent::Column::ProductId.eq(product));
-            }
-            any.add(term)
-        }));
-    }
-    let rows: Vec<serde_json::Value> = keys
-        .iter()
-        .map(|k| {
-            serde_json::json!({"t": k.device.tenant().as_str(), "d": k.device.device_id(), "p": k.product_id, "since": k.since})
-        })
-        .collect();
-    let json = serde_json::to_string(&rows).map_err(|e| Error::Internal(format!("batch keys as JSON: {e}")))?;
-    let sql = format!(
-        "\"intents\".\"id\" IN (SELECT i.id FROM json_to_recordset($1::json) AS k(t text, d text, p text, since timestamptz) \
-         CROSS JOIN LATERAL (SELECT id FROM intents WHERE tenant_id = k.t AND device_id = k.d \
-         AND (k.p IS NULL OR product_id = k.p) AND {postgres}) i)"
-    );
-    Ok(Condition::all().add(Expr::cust_with_values(sql, [json])))
 }
 
 /// Marks every lapsed PENDING intent of every tenant EXPIRED, with their
