@@ -1,11 +1,12 @@
 //! Prompt candidates and activations are decided in batches: many devices,
 //! of several tenants, in one transaction or one load. Each must still be
-//! decided by its own tenant's and household's data alone.
+//! decided by its own tenant's and household's data alone. The sweeper
+//! expires lapsed intents in chunks, each with its event.
 
 use futures_util::future::join_all;
 use reqwest::Method;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 
 const SIBLINGS: usize = 8;
 
@@ -102,7 +103,55 @@ async fn concurrent_activations_load_each_devices_own_memory(backend: Backend) {
     assert_eq!(bravo_reasons, ["PENDING_INTENT", "PROMPT"]);
 }
 
+async fn the_sweeper_expires_more_than_a_chunk(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.sweep_interval_secs = 1;
+        s.ip_per_minute = 1_000_000;
+    })
+    .await;
+    let (key, _) = app.seeded_tenant("acme").await;
+    app.set_limits("acme", serde_json::json!({"tenant_per_second": 100_000, "device_per_minute": 1_000})).await;
+    app.put_product(&key, "soap", "soap_dispenser", "SOAP-1").await.assert_status(201);
+    app.put_product(&key, "sunscreen", "sunscreen", "SUN-1").await.assert_status(201);
+    // 180 devices × 3 products: 540 open intents, more than one sweeper transaction expires.
+    let devices: Vec<_> = (0..180)
+        .map(|n| serde_json::json!({"device_id": format!("d{n}"), "store": "main", "owner": format!("h{n}"), "model": "x"}))
+        .collect();
+    let registered = app
+        .call(Method::POST, "/api/v1/devices:batch", Some(&key), Some(serde_json::json!({"devices": devices})))
+        .await;
+    let tokens: Vec<String> = registered.assert_status(201)["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .map(|d| d["token"].as_str().expect("token").to_owned())
+        .collect();
+    let sends: Vec<_> = tokens
+        .iter()
+        .flat_map(|t| ["water_bottle", "soap_dispenser", "sunscreen"].map(move |class| (t, class)))
+        .collect();
+    for chunk in sends.chunks(32) {
+        let replies = join_all(chunk.iter().enumerate().map(|(n, (token, class))| {
+            let app = &app;
+            async move { app.detect(token, &format!("e-{class}-{n}"), class, "EMPTY", "HIGH").await }
+        }))
+        .await;
+        for reply in replies {
+            assert_eq!(reply.assert_status(200)["reason"], "PROMPT", "{reply:?}");
+        }
+    }
+    app.advance(std::time::Duration::from_secs(3_600));
+    let expired = |rows: &[(String, String)]| rows.iter().filter(|(t, _)| t == "intent.expired").count();
+    app.eventually("the sweeper expired every intent", || async { expired(&app.db.events_of("acme").await) == 540 })
+        .await;
+    let rows = app.db.events_of("acme").await;
+    let ids: std::collections::HashSet<_> =
+        rows.iter().filter(|(t, _)| t == "intent.expired").map(|(_, id)| id).collect();
+    assert_eq!(ids.len(), 540, "one event per intent");
+}
+
 on_both_backends!(
     concurrent_candidates_are_decided_by_their_own_tenant,
-    concurrent_activations_load_each_devices_own_memory
+    concurrent_activations_load_each_devices_own_memory,
+    the_sweeper_expires_more_than_a_chunk
 );
