@@ -4,55 +4,12 @@
 // A test fails by panicking; `expect` says where and why.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
-/// Variables cargo sets for a test process that build scripts track: passed on to the nested cargo
-/// they would make it rebuild what the outer one built (as in `chaos.rs`).
-fn set_by_cargo_for_tests(key: &str) -> bool {
-    key.starts_with("CARGO_PKG_")
-        || key.starts_with("CARGO_BIN_EXE_")
-        || [
-            "CARGO_MANIFEST_DIR",
-            "CARGO_MANIFEST_PATH",
-            "CARGO_MANIFEST_LINKS",
-            "CARGO_CRATE_NAME",
-            "CARGO_BIN_NAME",
-            "CARGO_PRIMARY_PACKAGE",
-            "CARGO_TARGET_TMPDIR",
-            "OUT_DIR",
-            "CARGO_RUSTC_CURRENT_DIR",
-        ]
-        .contains(&key)
-}
-
-/// The app binary: `REPLENISH_APP_BIN`, else `replenish` beside this package's own binary, brought up
-/// to date by cargo first with what `cargo test --workspace` builds (a no-op under it), as `chaos.rs` does.
-fn app_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("REPLENISH_APP_BIN") {
-        return PathBuf::from(bin);
-    }
-    let load = PathBuf::from(env!("CARGO_BIN_EXE_replenish-load"));
-    let profile = load.parent().expect("profile directory");
-    let target = profile.parent().expect("target directory");
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo
-        .args(["build", "--workspace", "--tests", "--locked", "--quiet"])
-        .env("CARGO_TARGET_DIR", target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if set_by_cargo_for_tests(&key) {
-            cargo.env_remove(key);
-        }
-    }
-    if profile.ends_with("release") {
-        cargo.arg("--release");
-    }
-    assert!(cargo.status().expect("cargo runs").success(), "building the app failed");
-    profile.join("replenish")
-}
+mod built_app;
+use built_app::app_bin;
 
 #[test]
 fn a_cold_start_is_measured_second_by_second_on_a_fresh_process() {

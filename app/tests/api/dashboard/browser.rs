@@ -188,6 +188,20 @@ impl Session {
         panic!("{by:?} never showed {expected:?} (last: {seen:?})");
     }
 
+    /// How many elements `by` finds once that is `expected` (waiting at most
+    /// 10 s, as [`Session::shows`] does, for a navigation to finish), or the last count.
+    async fn count_becomes(&self, by: Locator<'_>, expected: usize) -> usize {
+        let mut seen = 0;
+        for _ in 0..200 {
+            seen = self.driver.find_all(by).await.map(|found| found.len()).unwrap_or(seen);
+            if seen == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        seen
+    }
+
     async fn path(&self) -> String {
         let url = self.driver.current_url().await.expect("url");
         format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default())
@@ -278,7 +292,8 @@ async fn webhooks_flow(browser: &Session, app: &TestApp, key: &str, order: &str)
     let before = browser.driver.find_all(Locator::Css("#deliveries tbody tr")).await.expect("rows").len();
     browser.click(Locator::Css("#deliveries tbody tr button")).await;
     assert_eq!(browser.path().await, "/dashboard/webhooks/erp");
-    let after = browser.driver.find_all(Locator::Css("#deliveries tbody tr")).await.expect("rows").len();
+    // The click's navigation stays on this path: the old page may still be there for a moment.
+    let after = browser.count_becomes(Locator::Css("#deliveries tbody tr"), before + 1).await;
     assert_eq!(after, before + 1, "the redelivery is listed");
 }
 
