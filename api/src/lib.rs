@@ -42,6 +42,7 @@ pub mod intents;
 pub mod orders;
 pub mod page;
 pub mod problem;
+pub mod signing;
 pub mod stores;
 pub mod telemetry;
 pub mod tenants;

@@ -37,7 +37,7 @@ pub mod platform;
 pub mod problem;
 pub mod reports;
 pub mod request_id;
-pub mod signing;
+pub use replenish_api::signing;
 pub mod startup;
 pub mod state;
 pub mod stores;

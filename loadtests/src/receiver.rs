@@ -13,17 +13,15 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use hmac::{Hmac, KeyInit, Mac};
-use replenish_api::Event;
+use replenish_api::{Event, signing};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
 /// The signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, with
 /// one `v1` per secret while a secret is being rolled.
-pub const SIGNATURE_HEADER: &str = "Replenish-Signature";
+pub const SIGNATURE_HEADER: &str = signing::HEADER;
 /// The event id header; must equal the body's `id`.
 pub const EVENT_ID_HEADER: &str = "Replenish-Event-Id";
 /// The attempt number header (1 for the first attempt).
@@ -33,66 +31,20 @@ pub const TOLERANCE_SECS: i64 = 300;
 /// Largest body accepted.
 const MAX_BODY: usize = 1 << 20;
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// Why a delivery's signature was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    /// No header, or not `t=…,v1=…`.
-    #[error("the signature header is missing or malformed")]
-    Malformed,
-    /// Its time is further than the tolerance from now.
-    #[error("the signature's time is too far from now")]
-    Stale,
-    /// No `v1` value is the HMAC of the body with any known secret.
-    #[error("no v1 signature matches the body")]
-    Mismatch,
-}
-
-fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
+pub use replenish_api::signing::SignatureError;
 
 /// The header value signing `body` with each of `secrets` at `timestamp` (what the app sends;
 /// used by tests to play the app's part).
 pub fn sign(secrets: &[&str], timestamp: i64, body: &[u8]) -> String {
-    let mut header = format!("t={timestamp}");
-    for secret in secrets {
-        let v1 = hex::encode(mac(secret.as_bytes(), timestamp, body).finalize().into_bytes());
-        header.push_str(&format!(",v1={v1}"));
-    }
-    header
+    let secrets: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
+    signing::sign_all(&secrets, timestamp, body)
 }
 
-/// Checks `header` for the raw `body`: its `t` within `tolerance` seconds of `now` and at
-/// least one of its `v1` values the HMAC of `"<t>.<body>"` under one of `secrets` (compared
-/// in constant time). Unknown keys in the header are ignored, as the scheme allows.
+/// Checks `header` for the raw `body` against any of `secrets` (the endpoint's current and,
+/// during a roll, previous secret): [`signing::verify_any`], the scheme the app signs with.
 pub fn verify(secrets: &[String], header: &str, body: &[u8], now: i64, tolerance: i64) -> Result<(), SignatureError> {
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", t)) => timestamp = Some(t.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
-            Some(("v1", v)) => signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?),
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if (now - timestamp).abs() > tolerance {
-        return Err(SignatureError::Stale);
-    }
-    let matches = secrets
-        .iter()
-        .any(|secret| signatures.iter().any(|s| mac(secret.as_bytes(), timestamp, body).verify_slice(s).is_ok()));
-    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
+    let secrets: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
+    signing::verify_any(&secrets, header, body, now, tolerance)
 }
 
 /// What an accepted delivery's body said about its event: enough to compare it with the

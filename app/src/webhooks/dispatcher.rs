@@ -298,15 +298,8 @@ pub fn backoff(base: Duration, max: Duration, attempt: i32) -> Duration {
 
 /// `t=<t>,v1=<hex>[,v1=<hex>]`: one `v1` per secret (two during a roll's grace).
 pub fn signature(secrets: &[&str], timestamp: i64, body: &[u8]) -> String {
-    let mut header = format!("t={timestamp}");
-    for secret in secrets {
-        let signed = crate::signing::sign(secret.as_bytes(), timestamp, body);
-        if let Some((_, v1)) = signed.split_once(',') {
-            header.push(',');
-            header.push_str(v1);
-        }
-    }
-    header
+    let secrets: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
+    crate::signing::sign_all(&secrets, timestamp, body)
 }
 
 /// Up to [`MAX_RESPONSE_BYTES`] of the response body, read no further.

@@ -1,4 +1,5 @@
-//! Signatures of what the service sends to merchants: the
+//! Signatures of what the service sends to merchants (its order webhooks and
+//! event deliveries), shared by the app that signs and the receivers that check: the
 //! `Replenish-Signature` header, `t=<unix seconds>,v1=<hex HMAC-SHA256 of
 //! "<t>.<raw body>">` (Stripe's scheme). The timestamp is inside the MAC, so
 //! a captured request cannot be replayed later with a fresh time.
@@ -25,7 +26,18 @@ fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
 
 /// The header value signing `body` with `secret` at `timestamp` (unix seconds).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!("t={timestamp},v1={}", hex::encode(mac(secret, timestamp, body).finalize().into_bytes()))
+    sign_all(&[secret], timestamp, body)
+}
+
+/// The header value signing `body` at `timestamp` with each of `secrets`:
+/// one `v1` per secret, as while a secret is being rolled.
+pub fn sign_all(secrets: &[&[u8]], timestamp: i64, body: &[u8]) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        header.push_str(",v1=");
+        header.push_str(&hex::encode(mac(secret, timestamp, body).finalize().into_bytes()));
+    }
+    header
 }
 
 /// Why a signature was not accepted.
@@ -42,11 +54,23 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// Checks `header` against the raw `body` with `secret`: see [`verify_any`].
+pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance_secs: i64) -> Result<(), SignatureError> {
+    verify_any(&[secret], header, body, now, tolerance_secs)
+}
+
 /// Checks `header` against the raw `body`: its time within `tolerance_secs`
 /// of `now` (unix seconds) and one of its `v1` values the HMAC of
-/// `"<t>.<body>"` (compared in constant time). Several `v1` values are
-/// allowed so a secret can be rolled over.
-pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance_secs: i64) -> Result<(), SignatureError> {
+/// `"<t>.<body>"` under one of `secrets` (compared in constant time). Several
+/// `v1` values are allowed so a secret can be rolled over; unknown keys in
+/// the header are ignored, as the scheme allows.
+pub fn verify_any(
+    secrets: &[&[u8]],
+    header: &str,
+    body: &[u8],
+    now: i64,
+    tolerance_secs: i64,
+) -> Result<(), SignatureError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
@@ -63,7 +87,8 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance_secs
     if (now - timestamp).abs() > tolerance_secs {
         return Err(SignatureError::Stale);
     }
-    let matches = signatures.iter().any(|s| mac(secret, timestamp, body).verify_slice(s).is_ok());
+    let matches =
+        secrets.iter().any(|secret| signatures.iter().any(|s| mac(secret, timestamp, body).verify_slice(s).is_ok()));
     if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
